@@ -1,0 +1,31 @@
+/** One record as read from a source, before the task parses it. */
+export interface SourceRecord {
+  /** The 1-based line in the file where the record starts (the header is line 1). */
+  line: number;
+  /** Column name → raw value. Empty when the row could not be parsed. */
+  raw: Record<string, string>;
+  /** Why the row is unusable (a stray quote, a wrong column count). */
+  error?: string;
+}
+
+/** A finite, re-readable stream of records. */
+export interface RecordSource {
+  /** What to show the operator: a path, a URL. */
+  readonly description: string;
+  /**
+   * Reads the whole input once: a digest of its bytes (so `--resume` can refuse a
+   * changed input) and the number of records (for progress and the empty check).
+   */
+  scan(): Promise<{ digest: string; count: number }>;
+  /** Streams the records, in order, with constant memory. */
+  records(signal?: AbortSignal): AsyncIterable<SourceRecord>;
+}
+
+/** How a task names its source; the CLI opens it (with `--input` overriding the path). */
+export interface SourceSpec {
+  readonly kind: string;
+  /** The path as the task wrote it (relative paths are relative to the task file). */
+  readonly path: string;
+  /** Opens the source at `path` (already resolved by the caller). */
+  open(path: string): RecordSource;
+}

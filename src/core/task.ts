@@ -1,0 +1,138 @@
+import type { Classifier } from './errors.ts';
+import type { SourceSpec } from './source.ts';
+import type { Step, StepEnv } from './step.ts';
+
+/** Bounds for retrying transient errors. Every retry re-runs `check` first. */
+export interface RetryPolicy {
+  /** Attempts per step, the first included. @default 5 */
+  attempts: number;
+  /** First backoff delay in ms. @default 500 */
+  minDelayMs: number;
+  /** Largest backoff delay in ms. @default 10_000 */
+  maxDelayMs: number;
+  /** Backoff growth factor. @default 2 */
+  factor: number;
+  /** Randomize delays (full jitter between delay and 2×delay). @default true */
+  jitter: boolean;
+  /** Give up retrying a record after this much time in ms. @default 60_000 */
+  maxRetryTimeMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  attempts: 5,
+  minDelayMs: 500,
+  maxDelayMs: 10_000,
+  factor: 2,
+  jitter: true,
+  maxRetryTimeMs: 60_000,
+};
+
+/** The deletion guard: the most deletions a run may make. */
+export interface DeleteLimit {
+  /** At most this many deletions. */
+  count?: number;
+  /** At most this percentage of the existing population (see `prune.existing`). */
+  percent?: number;
+}
+
+/** What `connect` receives to set up the task's connections. */
+export interface SetupContext {
+  /** The folder of the task file. Relative paths in a task are relative to it. */
+  taskDir: string;
+  /** The state folder (ledger, lock). */
+  stateDir: string;
+  /** The environment (process.env). */
+  env: Readonly<Record<string, string | undefined>>;
+  /** Parallel records in this run: size connection pools to it. */
+  concurrency: number;
+  /** Declares a value secret: it is replaced by `<secret>` in all output and in the ledger. */
+  secret(value: string): string;
+  /**
+   * Reads a secret from an env var, or from a file named by another env var,
+   * and declares it secret. Throws a usage error naming both when neither is set.
+   * @example const pw = setup.readSecret({ env: 'IDEM_LDAP_PASSWORD', fileEnv: 'IDEM_LDAP_PASSWORD_FILE' });
+   */
+  readSecret(from: { env: string; fileEnv?: string }): string;
+  /** Registers a cleanup; cleanups run last-in-first-out when the run ends. */
+  onClose(fn: () => unknown): void;
+  /** Prints a warning for the operator (an insecure TLS option, say). */
+  warn(message: string): void;
+}
+
+/** Records of the target that the input no longer lists: candidates for deletion. */
+export interface PruneSpec<C> {
+  /**
+   * The keys of everything the task manages at the target now. Keys the input
+   * does not hold are pruned; their count is also the base of `maxDeletes.percent`.
+   */
+  existing(ctx: C): AsyncIterable<string> | Iterable<string> | Promise<Iterable<string>>;
+  /** The steps for one key to prune (usually one destructive step). */
+  steps(key: string, ctx: C): Step<PruneRecord, C>[];
+}
+
+/** The record a prune step receives. */
+export interface PruneRecord {
+  key: string;
+}
+
+/**
+ * A task: where records come from, how each is keyed and checked, and the steps
+ * that reconcile it.
+ *
+ * @example
+ * export default defineTask({
+ *   name: 'greet',
+ *   source: csv('../fixtures/people.csv'),
+ *   key: 'id',
+ *   steps: (r) => [fs.ensureFile(`greetings/${r.id}.txt`, `hello ${r.name}\n`)],
+ * });
+ */
+export interface TaskDefinition<R = Record<string, string>, C = unknown> {
+  /** Names the task in the ledger, the lock and `once` keys. Keep it stable. */
+  name: string;
+  description?: string;
+  /** Where records come from, e.g. `csv('../fixtures/users.csv')`. */
+  source: SourceSpec;
+  /** A column name, or a function of the parsed record, giving each record's unique key. */
+  key: string | ((record: R) => string);
+  /**
+   * Turns a raw row into the record the steps get. Throw to reject the row:
+   * it ends `invalid` with its line number and your message.
+   */
+  parse?: (raw: Record<string, string>) => R;
+  /** Rejects a record: return a reason (or several) to make it `invalid`. */
+  validate?: (record: R) => string | string[] | undefined | null | undefined;
+  /** Sets up connections once per run; what it returns is the `ctx` every step gets. */
+  connect?: (setup: SetupContext) => Promise<C> | C;
+  /** The steps for one record, in order. */
+  steps: Step<R, C>[] | ((record: R, ctx: C) => Step<R, C>[]);
+  /** Accept an input with no records. @default false */
+  allowEmpty?: boolean;
+  /** Retry bounds for transient errors. */
+  retry?: Partial<RetryPolicy>;
+  /** Stop the run when this many consecutive records fail with the same error. @default 5 */
+  breaker?: number;
+  /** Classifies errors before the connectors' and the default classifier. */
+  classify?: Classifier;
+  /** The deletion guard; `--max-deletes` overrides it. */
+  maxDeletes?: DeleteLimit;
+  /** Removes (or disables) what the input no longer lists. Off unless defined. */
+  prune?: PruneSpec<C>;
+  /** Default for `--concurrency`. @default 4 */
+  concurrency?: number;
+}
+
+/**
+ * Declares a task. An identity function that exists for type inference.
+ *
+ * @example
+ * import { defineTask, csv, sql } from 'idem';
+ * export default defineTask({ name: 'accounts', source: csv('accounts.csv'), key: 'id', steps: [] });
+ */
+export function defineTask<R = Record<string, string>, C = unknown>(
+  task: TaskDefinition<R, C>,
+): TaskDefinition<R, C> {
+  return task;
+}
+
+export type { StepEnv };
