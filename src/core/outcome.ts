@@ -16,7 +16,10 @@ export interface StepDiff {
 
 /** The final word on one record in one run. */
 export interface RecordResult {
+  /** The record's key (for rows without a usable key: `line <n>`). */
   key: string;
+  /** Its identity in the ledger: the key, `key#line` for a duplicate, `#line` for a keyless row. */
+  slot: string;
   /** Line of the record in its source. */
   line: number;
   outcome: Outcome;

@@ -35,6 +35,9 @@ export interface DeleteLimit {
   percent?: number;
 }
 
+/** The guard a prune phase gets when the task sets no `maxDeletes`: 10% of the population. */
+export const DEFAULT_PRUNE_LIMIT: DeleteLimit = { percent: 10 };
+
 /** What `connect` receives to set up the task's connections. */
 export interface SetupContext {
   /** The folder of the task file. Relative paths in a task are relative to it. */
@@ -101,7 +104,9 @@ export interface TaskDefinition<R = Record<string, string>, C = unknown> {
    */
   parse?: (raw: Record<string, string>) => R;
   /** Rejects a record: return a reason (or several) to make it `invalid`. */
-  validate?: (record: R) => string | string[] | undefined | null | undefined;
+  validate?: (record: R) => string | string[] | undefined | null;
+  /** Leaves a record alone on purpose: return a reason to make it `skipped`. */
+  skip?: (record: R) => string | false | undefined | null;
   /** Sets up connections once per run; what it returns is the `ctx` every step gets. */
   connect?: (setup: SetupContext) => Promise<C> | C;
   /** The steps for one record, in order. */
@@ -114,7 +119,10 @@ export interface TaskDefinition<R = Record<string, string>, C = unknown> {
   breaker?: number;
   /** Classifies errors before the connectors' and the default classifier. */
   classify?: Classifier;
-  /** The deletion guard; `--max-deletes` overrides it. */
+  /**
+   * The deletion guard; `--max-deletes` overrides it. A task with `prune` and no
+   * limit gets {@link DEFAULT_PRUNE_LIMIT}.
+   */
   maxDeletes?: DeleteLimit;
   /** Removes (or disables) what the input no longer lists. Off unless defined. */
   prune?: PruneSpec<C>;

@@ -1,0 +1,51 @@
+import type { RunSummary } from '../core/reporter.ts';
+
+/** Exit codes, documented in the README. Decided here and nowhere else. */
+export const EXIT = {
+  /** Every record ok or changed. */
+  ok: 0,
+  /** A bug in idem. */
+  internal: 1,
+  /** Usage, configuration or input error found before any record was processed. */
+  usage: 2,
+  /** Finished, but some records are failed, invalid or in-doubt. */
+  failures: 3,
+  /** Aborted by a guard or by the circuit breaker. */
+  aborted: 4,
+  /** With --detailed-exitcode only: success, and changes were made (or are pending in a dry run). */
+  changes: 5,
+  /** The lock is held by another run. */
+  locked: 75,
+  sigint: 130,
+  sigterm: 143,
+} as const;
+
+export function exitCodeFor(
+  s: RunSummary,
+  opts: { detailedExitcode: boolean; signal?: 'SIGINT' | 'SIGTERM' | undefined },
+): number {
+  switch (s.status) {
+    case 'interrupted':
+      return opts.signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint;
+    case 'aborted':
+    case 'refused':
+      return EXIT.aborted;
+    case 'completed-with-failures':
+      return EXIT.failures;
+    case 'running':
+      return EXIT.internal;
+    case 'succeeded':
+      return opts.detailedExitcode && s.counts.changed > 0 ? EXIT.changes : EXIT.ok;
+  }
+}
+
+/** An error that carries its exit code; only the CLI entry turns it into `process.exit`. */
+export class ExitError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ExitError';
+  }
+}

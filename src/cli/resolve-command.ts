@@ -1,0 +1,95 @@
+import { existsSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import type { Command } from 'commander';
+import { UsageError } from '../core/errors.ts';
+import { SqliteLedger } from '../ledger/sqlite-ledger.ts';
+import { describeHolder } from '../lock/lock.ts';
+import { SqliteLock } from '../lock/sqlite-lock.ts';
+import { EXIT, ExitError } from './exit-codes.ts';
+import { ledgerPath, lockDir } from './state.ts';
+import { resolveTaskRef } from './task-ref.ts';
+
+export interface ResolveOptions {
+  effect: string;
+  done?: boolean;
+  retry?: boolean;
+  stateDir?: string;
+}
+
+/**
+ * `idem resolve <task> <key> --effect NAME --done|--retry`: settles an in-doubt
+ * effect. `--done`: it happened, never run it again. `--retry`: it did not;
+ * the next run performs it. The settlement is kept in the history.
+ */
+export async function resolveCommand(ref: string, key: string, opts: ResolveOptions): Promise<number> {
+  if (Boolean(opts.done) === Boolean(opts.retry))
+    throw new UsageError('say either --done (it happened) or --retry (it did not)');
+  const { name, stateDir } = await resolveTaskRef(ref, opts.stateDir);
+  const path = ledgerPath(stateDir);
+  if (!existsSync(path)) throw new UsageError(`no ledger at ${path}: task ${name} has never run there`);
+  const lock = new SqliteLock(lockDir(stateDir));
+  const got = await lock.acquire(
+    { pid: process.pid, host: hostname(), runId: 'resolve', task: name, since: Date.now() },
+    { waitMs: 0 },
+  );
+  if (!got.acquired) {
+    throw new ExitError(EXIT.locked, `idem: ${describeHolder(name, got.holder)}; resolve after it finishes`);
+  }
+  const ledger = new SqliteLedger(path);
+  try {
+    const effect = await ledger.getEffect(name, key, opts.effect);
+    if (!effect) throw new UsageError(`task ${name} has no record of effect ${opts.effect} for ${key}`);
+    if (effect.state === 'done') {
+      process.stdout.write(`effect ${opts.effect} for ${key} is already done; nothing to settle\n`);
+      return EXIT.ok;
+    }
+    let who = 'an operator';
+    try {
+      who = `${userInfo().username}@${hostname()}`;
+    } catch {}
+    if (opts.done) await ledger.effectDone(name, key, opts.effect, effect.runId, `settled as done by ${who}`);
+    else await ledger.effectClear(name, key, opts.effect);
+    await ledger.appendEvent({
+      runId: effect.runId,
+      key,
+      step: opts.effect,
+      kind: 'resolved',
+      detail: `${opts.done ? 'done' : 'retry'} by ${who}`,
+      at: Date.now(),
+    });
+    await ledger.flush();
+    process.stdout.write(
+      opts.done
+        ? `settled: effect ${opts.effect} for ${key} is recorded as done and will not run again\n`
+        : `settled: effect ${opts.effect} for ${key} will run again on the next run of task ${name}\n`,
+    );
+    return EXIT.ok;
+  } finally {
+    await ledger.close();
+    await got.handle.release();
+  }
+}
+
+export function registerResolve(program: Command, action: (code: Promise<number>) => void): void {
+  program
+    .command('resolve')
+    .description('settle an in-doubt once-effect after checking by hand whether it happened')
+    .argument('<task>', 'a task file, or a task name with --state-dir')
+    .argument('<key>', 'the record key')
+    .requiredOption('--effect <name>', 'the effect, e.g. welcome-mail')
+    .option('--done', 'it happened: record it as done, never run it again')
+    .option('--retry', 'it did not happen: the next run performs it')
+    .option(
+      '--state-dir <dir>',
+      'ledger folder (default: $IDEM_STATE_DIR, else .idem/ next to the task file)',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ idem doubts tasks/onboard-accounts.ts
+  $ idem resolve tasks/onboard-accounts.ts u0042 --effect welcome-mail --done
+  $ idem resolve tasks/onboard-accounts.ts u0042 --effect welcome-mail --retry && idem run tasks/onboard-accounts.ts`,
+    )
+    .action((ref: string, key: string, opts: ResolveOptions) => action(resolveCommand(ref, key, opts)));
+}

@@ -1,0 +1,57 @@
+import { formatChange } from '../core/diff.ts';
+import { formatCounts, type RecordResult } from '../core/outcome.ts';
+import type { RunSummary } from '../core/reporter.ts';
+import { formatDuration, type Style } from './style.ts';
+
+/** The lines a human sees for one record: a head line, then one indented line per step diff. */
+export function recordLines(r: RecordResult, style: Style, dryRun: boolean): string[] {
+  const where = r.line > 0 && r.key !== `line ${r.line}` ? style.dim(` (line ${r.line})`) : '';
+  const label = (() => {
+    switch (r.outcome) {
+      case 'changed':
+        return style.green(dryRun ? 'changed*' : 'changed ');
+      case 'ok':
+        return r.absorbed ? style.yellow('absorbed') : style.dim('ok      ');
+      case 'failed':
+        return style.red('failed  ');
+      case 'invalid':
+        return style.red('invalid ');
+      case 'in-doubt':
+        return style.yellow('in-doubt');
+      case 'skipped':
+        return style.dim('skipped ');
+    }
+  })();
+  const lines = [`${label} ${r.key}${where}`];
+  for (const d of r.diff) {
+    const tag = d.absorbed ? style.yellow(' [absorbed: a retry found it already done]') : '';
+    lines.push(`    ${d.step}: ${d.changes.map(formatChange).join(', ')}${tag}`);
+  }
+  if (r.error)
+    lines.push(
+      `    ${r.outcome === 'failed' && r.error.class ? `${r.error.class}: ` : ''}${r.error.message}`,
+    );
+  for (const note of r.notes ?? []) lines.push(style.dim(`    ${note.split('\n').join('\n    ')}`));
+  return lines;
+}
+
+/** The recap printed at the end of a run. */
+export function summaryLines(s: RunSummary, style: Style): string[] {
+  const head = s.dryRun ? `dry run of task ${s.task}` : `task ${s.task}`;
+  const verdict =
+    s.status === 'succeeded'
+      ? style.green(s.dryRun ? 'planned' : 'succeeded')
+      : s.status === 'completed-with-failures'
+        ? style.red('finished with failures')
+        : style.red(s.status);
+  const lines = [
+    `${head}: ${verdict} in ${formatDuration(s.elapsedMs)}`,
+    `${style.bold(formatCounts(s.counts))}${s.notProcessed ? ` not-processed=${s.notProcessed}` : ''}`,
+  ];
+  if (s.resumed)
+    lines.push(`resumed run: ${s.alreadyDone} records already done before were not touched again`);
+  if (s.message) lines.push(s.message);
+  if (s.dryRun) lines.push('dry run: nothing was written to any target (changed* = pending change)');
+  lines.push(style.dim(`run ${s.runId} · ledger ${s.ledger}`));
+  return lines;
+}

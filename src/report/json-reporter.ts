@@ -1,0 +1,62 @@
+import type { RecordResult } from '../core/outcome.ts';
+import type { Reporter, RunSummary } from '../core/reporter.ts';
+
+/**
+ * NDJSON on stdout for machines: one `record` event per record and a final
+ * `summary`. Human messages go to the wrapped reporter (on stderr).
+ */
+export class JsonReporter implements Reporter {
+  constructor(
+    private readonly out: { write(text: string): unknown },
+    private readonly human: Reporter,
+  ) {}
+
+  private emit(event: Record<string, unknown>): void {
+    this.out.write(`${JSON.stringify(event)}\n`);
+  }
+
+  runStarted(info: { runId: string; task: string; total: number; dryRun: boolean; resumed: boolean }): void {
+    this.human.runStarted(info);
+  }
+
+  recordFinished(r: RecordResult): void {
+    this.human.recordFinished(r);
+    this.emit({
+      type: 'record',
+      key: r.key,
+      outcome: r.outcome,
+      absorbed: r.absorbed,
+      diff: r.diff,
+      error: r.error ?? null,
+      line: r.line > 0 ? r.line : null,
+      attempts: r.attempts,
+      ...(r.notes ? { notes: r.notes } : {}),
+    });
+  }
+
+  retrying(info: { key: string; step: string; attempt: number; error: string; delayMs: number }): void {
+    this.human.retrying(info);
+  }
+
+  warn(message: string): void {
+    this.human.warn(message);
+  }
+
+  runFinished(s: RunSummary): void {
+    this.human.runFinished(s);
+    this.emit({
+      type: 'summary',
+      runId: s.runId,
+      task: s.task,
+      status: s.status,
+      dryRun: s.dryRun,
+      resumed: s.resumed,
+      counts: s.counts,
+      notProcessed: s.notProcessed,
+      alreadyDone: s.alreadyDone,
+      elapsedMs: s.elapsedMs,
+      ledger: s.ledger,
+      message: s.message ?? null,
+    });
+  }
+}

@@ -1,0 +1,30 @@
+import type { RecordResult } from '../core/outcome.ts';
+import type { Reporter, RunSummary } from '../core/reporter.ts';
+
+/** The test twin: keeps everything it is told, for assertions. */
+export class MemoryReporter implements Reporter {
+  readonly records: RecordResult[] = [];
+  readonly warnings: string[] = [];
+  readonly retries: { key: string; step: string; attempt: number; error: string }[] = [];
+  started: { runId: string; total: number; dryRun: boolean; resumed: boolean } | undefined;
+  summary: RunSummary | undefined;
+
+  runStarted(info: { runId: string; task: string; total: number; dryRun: boolean; resumed: boolean }): void {
+    this.started = info;
+  }
+  recordFinished(r: RecordResult): void {
+    this.records.push(r);
+  }
+  retrying(info: { key: string; step: string; attempt: number; error: string }): void {
+    this.retries.push(info);
+  }
+  warn(message: string): void {
+    this.warnings.push(message);
+  }
+  runFinished(s: RunSummary): void {
+    this.summary = s;
+  }
+  byKey(key: string): RecordResult | undefined {
+    return this.records.find((r) => r.key === key);
+  }
+}

@@ -1,0 +1,304 @@
+import { describe, expect, it } from 'vitest';
+import { added, modified } from '../../src/core/diff.ts';
+import { AmbiguousError, PermanentError, TransientError, UsageError } from '../../src/core/errors.ts';
+import { once } from '../../src/core/once.ts';
+import type { Step } from '../../src/core/step.ts';
+import { defineTask } from '../../src/core/task.ts';
+import { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
+import { runInMemory } from '../support/engine-harness.ts';
+
+type Row = { id: string; v: string };
+
+/** A target that counts its writes. */
+function target() {
+  const data = new Map<string, string>();
+  let writes = 0;
+  const faults = new Map<string, (phase: 'check' | 'apply', attempt: number) => void>();
+  const step: Step<Row, unknown> = {
+    name: 'put',
+    check: (r, _c, env) => {
+      faults.get(r.id)?.('check', env.attempt);
+      const cur = data.get(r.id);
+      if (cur === r.v) return undefined;
+      return { changes: [cur === undefined ? added('v', r.v) : modified('v', cur, r.v)] };
+    },
+    apply: (r, _c, _d, env) => {
+      data.set(r.id, r.v);
+      writes++;
+      faults.get(r.id)?.('apply', env.attempt);
+    },
+  };
+  return {
+    data,
+    faults,
+    step,
+    get writes() {
+      return writes;
+    },
+  };
+}
+
+const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `k${i + 1}`, v: `v${i + 1}` }));
+
+function taskOver(t: ReturnType<typeof target>, extra: Partial<Parameters<typeof defineTask<Row>>[0]> = {}) {
+  return defineTask<Row>({
+    name: 't',
+    source: { kind: 'memory', path: '-', open: () => ({}) as never },
+    key: 'id',
+    steps: [t.step],
+    ...extra,
+  });
+}
+
+describe('engine: first run, rerun, dry run', () => {
+  it('changes N records, then a rerun is all ok with zero writes', async () => {
+    const t = target();
+    const first = await runInMemory(taskOver(t), rows(20));
+    expect(first.summary.counts).toMatchObject({ changed: 20, ok: 0, failed: 0 });
+    expect(first.summary.status).toBe('succeeded');
+    expect(t.writes).toBe(20);
+    const second = await runInMemory(taskOver(t), rows(20));
+    expect(second.summary.counts).toMatchObject({ changed: 0, ok: 20 });
+    expect(t.writes).toBe(20);
+  });
+
+  it('a dry run reports pending changes as changed, with diffs, and writes nothing', async () => {
+    const t = target();
+    t.data.set('k1', 'old');
+    const { summary, reporter, ledger } = await runInMemory(taskOver(t), rows(3), { dryRun: true });
+    expect(summary.dryRun).toBe(true);
+    expect(summary.counts.changed).toBe(3);
+    expect(t.writes).toBe(0);
+    expect(t.data.get('k1')).toBe('old');
+    expect(reporter.byKey('k1')?.diff).toEqual([
+      { step: 'put', changes: [{ op: '~', field: 'v', from: 'old', to: 'v1' }] },
+    ]);
+    expect(await ledger.findUnfinishedRun('t')).toBeUndefined();
+  });
+});
+
+describe('engine: retries, absorbed, permanent, breaker', () => {
+  it('retries a transient fault in check and then succeeds', async () => {
+    const t = target();
+    t.faults.set('k2', (phase, attempt) => {
+      if (phase === 'check' && attempt < 3) throw new TransientError('busy');
+    });
+    const { summary, reporter, ledger } = await runInMemory(taskOver(t), rows(3));
+    expect(summary.counts).toMatchObject({ changed: 3, failed: 0 });
+    expect(reporter.byKey('k2')?.attempts).toBe(3);
+    expect(ledger.events.filter((e) => e.key === 'k2' && e.kind === 'retry')).toHaveLength(2);
+  });
+
+  it('a fault after the apply landed is absorbed by the re-check, not counted as a change', async () => {
+    const t = target();
+    t.faults.set('k1', (phase, attempt) => {
+      if (phase === 'apply' && attempt === 1) throw new AmbiguousError('connection closed before the reply');
+    });
+    const { summary, reporter } = await runInMemory(taskOver(t), rows(2));
+    const r = reporter.byKey('k1');
+    expect(r?.outcome).toBe('ok');
+    expect(r?.absorbed).toBe(true);
+    expect(r?.diff[0]?.absorbed).toBe(true);
+    expect(summary.counts).toMatchObject({ changed: 1, ok: 1, absorbed: 1 });
+    expect(t.writes).toBe(2);
+  });
+
+  it('a permanent fault is attempted once and fails the record only', async () => {
+    const t = target();
+    let calls = 0;
+    t.faults.set('k2', (phase) => {
+      if (phase === 'check') {
+        calls++;
+        throw new PermanentError('insufficient access');
+      }
+    });
+    const { summary, reporter } = await runInMemory(taskOver(t), rows(3));
+    expect(calls).toBe(1);
+    expect(reporter.byKey('k2')).toMatchObject({ outcome: 'failed', attempts: 1 });
+    expect(reporter.byKey('k2')?.error).toMatchObject({ class: 'permanent', step: 'put' });
+    expect(reporter.byKey('k2')?.error?.message).toContain('insufficient access');
+    expect(summary.status).toBe('completed-with-failures');
+  });
+
+  it('an unknown error is permanent; a socket error code is transient', async () => {
+    const t = target();
+    t.faults.set('k1', (phase, attempt) => {
+      if (phase === 'check' && attempt === 1)
+        throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    });
+    t.faults.set('k2', (phase) => {
+      if (phase === 'check') throw new Error('boom');
+    });
+    const { reporter } = await runInMemory(taskOver(t), rows(2));
+    expect(reporter.byKey('k1')).toMatchObject({ outcome: 'changed', attempts: 2 });
+    expect(reporter.byKey('k2')).toMatchObject({ outcome: 'failed', attempts: 1 });
+  });
+
+  it('stops after K consecutive identical failures, leaving the rest not processed, resumable', async () => {
+    const t = target();
+    const fail = (phase: string) => {
+      if (phase === 'check') throw new PermanentError('no write access to the target');
+    };
+    for (const r of rows(40)) t.faults.set(r.id, fail);
+    const ledger = new MemoryLedger();
+    const { summary } = await runInMemory(taskOver(t), rows(40), { concurrency: 1, breaker: 5, ledger });
+    expect(summary.status).toBe('aborted');
+    expect(summary.counts.failed).toBe(5);
+    expect(summary.notProcessed).toBe(35);
+    expect(summary.message).toMatch(
+      /^aborted: 5 consecutive records failed with the same error: step put: no write access/,
+    );
+    t.faults.clear();
+    const resumed = await runInMemory(taskOver(t), rows(40), { resume: true, ledger });
+    expect(resumed.summary.resumed).toBe(true);
+    expect(resumed.summary.runId).toBe(summary.runId);
+    expect(resumed.summary.alreadyDone).toBe(5);
+    expect(resumed.summary.counts).toMatchObject({ changed: 35, failed: 5 });
+  });
+
+  it('different errors do not trip the breaker', async () => {
+    const t = target();
+    for (const [i, r] of rows(12).entries()) {
+      t.faults.set(r.id, (phase) => {
+        if (phase === 'check') throw new PermanentError(i % 2 ? 'bad mail' : 'bad name');
+      });
+    }
+    const { summary } = await runInMemory(taskOver(t), rows(12), { concurrency: 1, breaker: 5 });
+    expect(summary.status).toBe('completed-with-failures');
+    expect(summary.counts.failed).toBe(12);
+  });
+
+  it('a step that does not converge fails instead of claiming success', async () => {
+    const step: Step<Row> = { name: 'stuck', check: () => ({ changes: [added('x')] }), apply: () => {} };
+    const { reporter } = await runInMemory(
+      defineTask<Row>({ ...taskOver(target()), steps: [step] }),
+      rows(1),
+    );
+    expect(reporter.records[0]).toMatchObject({ outcome: 'failed' });
+    expect(reporter.records[0]?.error?.message).toContain('did not converge');
+  });
+});
+
+describe('engine: input problems', () => {
+  it('an empty input is a usage error unless allowEmpty', async () => {
+    await expect(runInMemory(taskOver(target()), [])).rejects.toBeInstanceOf(UsageError);
+    const { summary } = await runInMemory(taskOver(target(), { allowEmpty: true }), []);
+    expect(summary.status).toBe('succeeded');
+  });
+
+  it('invalid rows and duplicate keys are invalid with their lines; good rows still run', async () => {
+    const t = target();
+    const input = [
+      { id: 'a', v: '1' },
+      { id: 'b', v: 'bad' },
+      { id: 'a', v: '2' },
+      { id: '', v: '3' },
+      { id: 'c', v: '4' },
+    ];
+    const task = taskOver(t, { validate: (r) => (r.v === 'bad' ? 'v must not be bad' : undefined) });
+    const { reporter, summary } = await runInMemory(task, input);
+    expect(summary.counts).toMatchObject({ changed: 2, invalid: 3 });
+    const invalid = reporter.records.filter((r) => r.outcome === 'invalid').sort((x, y) => x.line - y.line);
+    expect(invalid.map((r) => [r.line, r.error?.message])).toEqual([
+      [3, 'v must not be bad'],
+      [4, 'duplicate key "a": first seen on line 2'],
+      [5, 'no key: column "id" is empty'],
+    ]);
+    expect(t.data.get('a')).toBe('1');
+  });
+
+  it('resume refuses a changed input', async () => {
+    const t = target();
+    t.faults.set('k1', () => {
+      throw new PermanentError('down');
+    });
+    const ledger = new MemoryLedger();
+    const first = await runInMemory(taskOver(t), rows(10), { ledger, breaker: 1, concurrency: 1 });
+    expect(first.summary.status).toBe('aborted');
+    await expect(runInMemory(taskOver(t), rows(11), { ledger, resume: true })).rejects.toThrow(
+      /input .* changed/,
+    );
+  });
+
+  it('resume with no unfinished run says so and starts a new run', async () => {
+    const { reporter, summary } = await runInMemory(taskOver(target()), rows(2), { resume: true });
+    expect(summary.resumed).toBe(false);
+    expect(reporter.warnings.join()).toContain('no unfinished run');
+  });
+});
+
+describe('engine: once effects, secrets, deletion guard', () => {
+  it('once runs an effect once; an intent without completion is in-doubt, never repeated', async () => {
+    const sent: string[] = [];
+    const ledger = new MemoryLedger();
+    const mail = once<Row>('mail', (r) => {
+      sent.push(r.id);
+    });
+    const task = taskOver(target(), { steps: [mail] });
+    await runInMemory(task, rows(2), { ledger });
+    await runInMemory(task, rows(2), { ledger });
+    expect(sent).toEqual(['k1', 'k2']);
+    await ledger.effectIntent('t', 'k3', 'mail', 'r-x');
+    const { reporter, summary } = await runInMemory(task, rows(3), { ledger });
+    expect(reporter.byKey('k3')?.outcome).toBe('in-doubt');
+    expect(summary.counts['in-doubt']).toBe(1);
+    expect(sent).toEqual(['k1', 'k2']);
+  });
+
+  it('declared secrets never reach the ledger or the reporter', async () => {
+    const { Redactor } = await import('../../src/core/redact.ts');
+    const redactor = new Redactor();
+    redactor.add('s3cr3t-canary');
+    const step: Step<Row> = {
+      name: 'leak',
+      check: () => {
+        throw new PermanentError('bind failed for password s3cr3t-canary');
+      },
+      apply: () => {},
+    };
+    const { ledger, reporter } = await runInMemory(taskOver(target(), { steps: [step] }), rows(1), {
+      redactor,
+    });
+    const all =
+      JSON.stringify([...ledger.results.values()].map((m) => [...m.values()])) +
+      JSON.stringify(ledger.events) +
+      JSON.stringify(reporter.records);
+    expect(all).not.toContain('s3cr3t-canary');
+    expect(all).toContain('<secret>');
+  });
+
+  it('the prune guard refuses before deleting anything, and names the numbers', async () => {
+    const existing = new Set(rows(100).map((r) => r.id));
+    const deleted: string[] = [];
+    const task = taskOver(target(), {
+      steps: [],
+      maxDeletes: { percent: 10 },
+      prune: {
+        existing: () => [...existing],
+        steps: (key) => [
+          {
+            name: 'delete',
+            destructive: true,
+            check: () =>
+              existing.has(key)
+                ? { changes: [{ op: '-', field: 'entry', from: key }], deletes: 1 }
+                : undefined,
+            apply: () => {
+              existing.delete(key);
+              deleted.push(key);
+            },
+          },
+        ],
+      },
+    });
+    const truncated = await runInMemory(task, rows(3));
+    expect(truncated.summary.status).toBe('refused');
+    expect(truncated.summary.message).toContain('would delete 97 of 100');
+    expect(deleted).toEqual([]);
+    const fine = await runInMemory(task, rows(95));
+    expect(fine.summary.status).toBe('succeeded');
+    expect(deleted.sort()).toEqual(['k100', 'k96', 'k97', 'k98', 'k99']);
+    const override = await runInMemory(task, rows(3), { maxDeletes: { count: 100 } });
+    expect(override.summary.counts.changed).toBe(92);
+  });
+});
