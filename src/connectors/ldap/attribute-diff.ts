@@ -1,0 +1,127 @@
+/**
+ * The difference between desired attributes and an entry, as LDAP
+ * modifications plus the human diff (`+attr`, `~attr: old -> new`, `-attr`).
+ */
+import { added, type Change, modified, removed } from '../../core/diff.ts';
+import { parseDn } from './dn.ts';
+import {
+  type Attributes,
+  desiredValues,
+  type LdapEntry,
+  missingValues,
+  OPERATIONAL_ATTRIBUTES,
+  SECRET_ATTRIBUTES,
+  sameValues,
+  shown,
+} from './entry.ts';
+import type { Modification } from './pool.ts';
+
+/** How desired attributes apply to an existing entry. */
+export interface AttributeDiffOptions {
+  /**
+   * `merge` changes only the listed attributes; `exact` also removes the user
+   * attributes that are not listed (never operational, `createOnly`, `keep`,
+   * `objectClass` or RDN attributes).
+   * @default 'merge'
+   */
+  mode?: 'merge' | 'exact';
+  /** Attributes set only when the entry is created, never compared or overwritten later. */
+  createOnly?: string[];
+  /** Extra attributes `exact` mode never removes. */
+  keep?: string[];
+  /** Attributes whose values are never printed (`userPassword` always is). */
+  secret?: string[];
+}
+
+/** Modifications and their human diff. */
+export interface AttributeDiff {
+  modifications: Modification[];
+  changes: Change[];
+}
+
+const lower = (list: string[] | undefined) => new Set((list ?? []).map((a) => a.toLowerCase()));
+
+/** True when the attribute's values must be masked. */
+export function isSecret(attribute: string, secret: string[] | undefined): boolean {
+  const key = attribute.toLowerCase();
+  return SECRET_ATTRIBUTES.has(key) || lower(secret).has(key);
+}
+
+/** The attributes to read to compare an entry with `attrs`. */
+export function attributesToRead(attrs: Attributes, options: AttributeDiffOptions): string[] {
+  if (options.mode === 'exact') return ['*'];
+  const createOnly = lower(options.createOnly);
+  const names = Object.keys(attrs).filter((a) => !createOnly.has(a.toLowerCase()));
+  return [...new Set(['objectClass', ...names])];
+}
+
+/** The attributes of a new entry: the desired ones with values, `createOnly` included. */
+export function attributesForAdd(attrs: Attributes): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [name, value] of Object.entries(attrs)) {
+    const values = desiredValues(value);
+    if (values && values.length > 0) out[name] = values;
+  }
+  return out;
+}
+
+/** The `+attr: value` lines of a new entry. */
+export function creationChanges(attrs: Attributes, options: AttributeDiffOptions): Change[] {
+  return Object.entries(attributesForAdd(attrs)).map(([name, values]) =>
+    added(name, shown(values), { secret: isSecret(name, options.secret) }),
+  );
+}
+
+/**
+ * Compares desired attributes with an entry. `objectClass` values are only ever
+ * added. Values compare exactly (the server stores what it is given), DN values
+ * as DNs, object classes case-insensitively.
+ */
+export function diffAttributes(
+  entry: LdapEntry,
+  attrs: Attributes,
+  options: AttributeDiffOptions = {},
+): AttributeDiff {
+  const createOnly = lower(options.createOnly);
+  const modifications: Modification[] = [];
+  const changes: Change[] = [];
+  const listed = new Set<string>();
+  for (const [name, value] of Object.entries(attrs)) {
+    const key = name.toLowerCase();
+    listed.add(key);
+    if (createOnly.has(key) || OPERATIONAL_ATTRIBUTES.has(key)) continue;
+    const want = desiredValues(value);
+    if (want === undefined) continue;
+    const have = entry.attrs[key] ?? [];
+    const secret = { secret: isSecret(name, options.secret) };
+    if (key === 'objectclass') {
+      const missing = missingValues(name, want, have);
+      if (missing.length > 0) {
+        modifications.push({ op: 'add', attribute: name, values: missing });
+        changes.push(added(name, shown(missing)));
+      }
+    } else if (want.length === 0) {
+      if (have.length > 0) {
+        modifications.push({ op: 'delete', attribute: name, values: [] });
+        changes.push(removed(name, shown(have), secret));
+      }
+    } else if (have.length === 0) {
+      modifications.push({ op: 'replace', attribute: name, values: want });
+      changes.push(added(name, shown(want), secret));
+    } else if (!sameValues(name, want, have)) {
+      modifications.push({ op: 'replace', attribute: name, values: want });
+      changes.push(modified(name, shown(have), shown(want), secret));
+    }
+  }
+  if (options.mode === 'exact') {
+    const keep = lower(options.keep);
+    const rdnTypes = new Set((parseDn(entry.dn)[0] ?? []).map((a) => a.type.toLowerCase()));
+    for (const [key, have] of Object.entries(entry.attrs)) {
+      if (listed.has(key) || key === 'objectclass' || OPERATIONAL_ATTRIBUTES.has(key)) continue;
+      if (createOnly.has(key) || keep.has(key) || rdnTypes.has(key) || have.length === 0) continue;
+      modifications.push({ op: 'delete', attribute: key, values: [] });
+      changes.push(removed(key, shown(have), { secret: isSecret(key, options.secret) }));
+    }
+  }
+  return { modifications, changes };
+}

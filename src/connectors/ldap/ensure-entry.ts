@@ -1,0 +1,138 @@
+/**
+ * `ensureEntry`: an entry exists with the desired attributes.
+ */
+import { added, type Diff } from '../../core/diff.ts';
+import type { Step } from '../../core/step.ts';
+import {
+  type AttributeDiffOptions,
+  attributesForAdd,
+  attributesToRead,
+  creationChanges,
+  diffAttributes,
+} from './attribute-diff.ts';
+import type { Attributes } from './entry.ts';
+import { classifyLdap, LdapError, resultCode } from './errors.ts';
+import { createDnOf, describeRef, type EntryRef, type LdapContext, locate } from './locate.ts';
+import type { LdapPool, Modification } from './pool.ts';
+
+/** Options for {@link ensureEntry}. */
+export interface EnsureEntryOptions extends AttributeDiffOptions {
+  /**
+   * The step's name in the ledger.
+   * @default 'ldap.entry'
+   */
+  name?: string;
+}
+
+/** What {@link ensureEntry}'s check found to do. */
+export interface EntryDiff extends Diff {
+  action: 'create' | 'modify';
+  dn: string;
+  modifications: Modification[];
+}
+
+const SETTLE_ROUNDS = 4;
+
+/**
+ * Re-reads the entry and makes it match, until nothing is left to do: the way
+ * out when the check was stale (the entry appeared, vanished or changed since).
+ */
+async function settle(
+  pool: LdapPool,
+  ref: EntryRef,
+  attrs: Attributes,
+  options: EnsureEntryOptions,
+): Promise<void> {
+  const read = attributesToRead(attrs, options);
+  for (let round = 0; round < SETTLE_ROUNDS; round++) {
+    const current = await locate(pool, ref, read);
+    if (!current) {
+      try {
+        await pool.add(createDnOf(ref), attributesForAdd(attrs));
+        return;
+      } catch (err) {
+        if (resultCode(err) === 68) continue;
+        throw err;
+      }
+    }
+    const { modifications } = diffAttributes(current, attrs, options);
+    if (modifications.length === 0) return;
+    try {
+      await pool.modify(current.dn, modifications);
+      return;
+    } catch (err) {
+      const code = resultCode(err);
+      if (code === 16 || code === 20 || code === 32) continue;
+      throw err;
+    }
+  }
+  throw new LdapError(
+    'transient',
+    'modify',
+    describeRef(ref),
+    `ldap ${describeRef(ref)}: the entry kept changing under us (${SETTLE_ROUNDS} rounds of re-read and modify)`,
+  );
+}
+
+/**
+ * Ensures an entry exists with the given attributes.
+ *
+ * - It finds the entry by DN, or by a key attribute under a base (`findBy`).
+ * - A missing entry is added (with the `createOnly` attributes, e.g. an initial
+ *   password). When the add meets an existing entry (68, a stale check), it falls
+ *   back to reading it and modifying what differs: it never fails and never duplicates.
+ * - Otherwise only the attributes that differ are modified (`replace`, so a
+ *   repeated apply changes nothing). In `exact` mode, unlisted user attributes are
+ *   removed too (never operational, `createOnly`, `keep` or RDN ones).
+ * - `null`, `''` or `[]` as a value means "absent"; `undefined` leaves it alone.
+ *
+ * The diff reads `+mail: a@x`, `~mail: a@x -> b@x`, `-description: old`;
+ * `userPassword` and the `secret` attributes print as `<secret>`.
+ *
+ * @example
+ * ldap.ensureEntry(
+ *   { base: 'ou=people,dc=example,dc=com', attribute: 'uid', value: r.uid },
+ *   { objectClass: ['inetOrgPerson'], uid: r.uid, cn: `${r.givenName} ${r.sn}`, sn: r.sn, mail: r.mail },
+ *   { mode: 'merge', createOnly: ['userPassword'] },
+ * )
+ */
+export function ensureEntry(
+  target: EntryRef,
+  attrs: Attributes,
+  options: EnsureEntryOptions = {},
+): Step<unknown, LdapContext, EntryDiff> {
+  return {
+    name: options.name ?? 'ldap.entry',
+    classify: classifyLdap,
+    async check(_record, ctx) {
+      const current = await locate(ctx.ldap, target, attributesToRead(attrs, options));
+      if (!current) {
+        const dn = createDnOf(target);
+        return {
+          action: 'create',
+          dn,
+          modifications: [],
+          changes: [added('entry', dn), ...creationChanges(attrs, options)],
+        };
+      }
+      const { modifications, changes } = diffAttributes(current, attrs, options);
+      if (modifications.length === 0) return undefined;
+      return { action: 'modify', dn: current.dn, modifications, changes };
+    },
+    async apply(_record, ctx, diff) {
+      const pool = ctx.ldap;
+      try {
+        if (diff.action === 'create') await pool.add(diff.dn, attributesForAdd(attrs));
+        else await pool.modify(diff.dn, diff.modifications);
+      } catch (err) {
+        const code = resultCode(err);
+        // 68: created since the check; 32: deleted since; 16/20: values changed since.
+        if (code === 68 || (diff.action === 'modify' && (code === 32 || code === 16 || code === 20))) {
+          await settle(pool, target, attrs, options);
+          return;
+        }
+        throw err;
+      }
+    },
+  };
+}

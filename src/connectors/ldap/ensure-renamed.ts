@@ -1,0 +1,128 @@
+/**
+ * `ensureRenamed`: an entry found by its key attribute lives at the desired DN,
+ * moved there with modifyDN (never delete-and-add, which would lose its other
+ * attributes, its entryUUID and its history).
+ */
+import { type Diff, modified } from '../../core/diff.ts';
+import type { Step } from '../../core/step.ts';
+import { assertion } from './controls.ts';
+import { dnEquals, parentDn } from './dn.ts';
+import { valuesOf } from './entry.ts';
+import { classifyLdap, LdapError, resultCode } from './errors.ts';
+import { eq } from './filter.ts';
+import type { FindBy, LdapContext } from './locate.ts';
+import { changeValues } from './value-changes.ts';
+
+/** Options for {@link ensureRenamed}. */
+export interface EnsureRenamedOptions {
+  /**
+   * Groups whose member values name the old DN get the new one (added before
+   * the old one is removed, group by group). Leave it out when the server keeps
+   * references itself (OpenLDAP's refint overlay). A crash between the move and
+   * the clean-up leaves the old DN in those groups as well (never the member missing).
+   * @example { base: 'ou=groups,dc=example,dc=com' }
+   */
+  references?: { base: string; attribute?: string };
+  /**
+   * The step's name in the ledger.
+   * @default 'ldap.renamed'
+   */
+  name?: string;
+}
+
+/** What {@link ensureRenamed}'s check found to do. */
+export interface RenameDiff extends Diff {
+  from: string;
+  to: string;
+  uuid?: string;
+  /** Groups that reference the old DN. */
+  referencedBy: string[];
+}
+
+/**
+ * Ensures the entry that `find` finds (a key attribute under a base) is at
+ * `targetDn`, renaming or moving it with modifyDN when it is elsewhere (the
+ * department, and so the OU, changed). Nothing found is `ok`: creating is
+ * `ensureEntry`'s job, which usually comes next. The diff reads `~dn: old -> new`.
+ *
+ * @example
+ * ldap.ensureRenamed(
+ *   { base: 'ou=people,dc=example,dc=com', attribute: 'uid', value: r.uid },
+ *   `uid=${ldap.escapeDnValue(r.uid)},ou=${ldap.escapeDnValue(r.department)},ou=people,dc=example,dc=com`,
+ * )
+ */
+export function ensureRenamed(
+  find: FindBy,
+  targetDn: string,
+  options: EnsureRenamedOptions = {},
+): Step<unknown, LdapContext, RenameDiff> {
+  const refAttr = options.references?.attribute ?? 'member';
+  return {
+    name: options.name ?? 'ldap.renamed',
+    classify: classifyLdap,
+    async check(_record, ctx) {
+      const found = await ctx.ldap.findOne(
+        find.base,
+        find.attribute,
+        find.value,
+        ['entryUUID'],
+        find.scope ?? 'sub',
+      );
+      if (!found || dnEquals(found.dn, targetDn)) return undefined;
+      const referencedBy = options.references
+        ? (
+            await ctx.ldap.search(options.references.base, {
+              scope: 'sub',
+              filter: eq(refAttr, found.dn),
+              attributes: ['1.1'],
+            })
+          ).map((e) => e.dn)
+        : [];
+      const uuid = valuesOf(found, 'entryUUID')[0];
+      return {
+        from: found.dn,
+        to: targetDn,
+        ...(uuid ? { uuid } : {}),
+        referencedBy,
+        changes: [
+          modified('dn', found.dn, targetDn),
+          ...referencedBy.map((g) => modified(`${refAttr} in ${g}`, found.dn, targetDn)),
+        ],
+      };
+    },
+    async apply(_record, ctx, diff) {
+      const pool = ctx.ldap;
+      // References first gain the new DN, so a crash never leaves a group without the member.
+      for (const group of diff.referencedBy) await changeValues(pool, group, refAttr, { add: [diff.to] });
+      const controls =
+        diff.uuid && (await pool.supportsAssertion()) ? [assertion(eq('entryUUID', diff.uuid))] : undefined;
+      try {
+        await pool.modifyDN(diff.from, diff.to, controls);
+      } catch (err) {
+        const code = resultCode(err);
+        if (code === 68) {
+          const now = await pool.findOne(find.base, find.attribute, find.value, ['1.1'], find.scope ?? 'sub');
+          if (!now || !dnEquals(now.dn, diff.to)) {
+            throw new LdapError(
+              'permanent',
+              'modifyDN',
+              diff.from,
+              `ldap modifyDN ${diff.from} -> ${diff.to}: another entry already exists at ${diff.to}`,
+              { cause: err, code },
+            );
+          }
+        } else if (code === 32 && !(await pool.read(parentDn(diff.to), ['1.1']))) {
+          throw new LdapError(
+            'permanent',
+            'modifyDN',
+            diff.from,
+            `ldap modifyDN ${diff.from} -> ${diff.to}: the new parent ${parentDn(diff.to)} does not exist`,
+            { cause: err, code },
+          );
+        } else throw err;
+      }
+      for (const group of diff.referencedBy)
+        await changeValues(pool, group, refAttr, { remove: [diff.from] });
+    },
+  };
+}

@@ -1,0 +1,117 @@
+/**
+ * Entries as the connector sees them: a DN and attribute values as string
+ * arrays, keyed by lower-cased attribute name. Plus the value rules used to
+ * compare desired and actual values.
+ */
+import type { Entry } from 'ldapts';
+import { dnEquals } from './dn.ts';
+
+/** An entry read from the directory. Attribute names are lower-cased keys. */
+export interface LdapEntry {
+  dn: string;
+  attrs: Record<string, string[]>;
+}
+
+/**
+ * A desired attribute value: a string (or number) for one value, an array for
+ * several. `null`, `''` and `[]` mean "the attribute must be absent";
+ * `undefined` means "not managed: leave it alone".
+ */
+export type AttributeValue = string | number | readonly (string | number)[] | null | undefined;
+
+/** Desired attributes, by name. */
+export type Attributes = Record<string, AttributeValue>;
+
+/** Attributes the server maintains; never compared, never removed. */
+export const OPERATIONAL_ATTRIBUTES: ReadonlySet<string> = new Set([
+  'createtimestamp',
+  'creatorsname',
+  'modifytimestamp',
+  'modifiersname',
+  'entryuuid',
+  'entrycsn',
+  'entrydn',
+  'structuralobjectclass',
+  'hassubordinates',
+  'subschemasubentry',
+  'contextcsn',
+  'memberof',
+  'pwdchangedtime',
+  'pwdaccountlockedtime',
+  'pwdfailuretime',
+  'pwdhistory',
+  'pwdgraceusetime',
+  'pwdreset',
+  'pwdpolicysubentry',
+]);
+
+/** Attributes whose values are DNs: compared as DNs, not as strings. */
+export const DN_ATTRIBUTES: ReadonlySet<string> = new Set([
+  'member',
+  'uniquemember',
+  'manager',
+  'owner',
+  'secretary',
+  'seealso',
+  'roleoccupant',
+]);
+
+/** Attributes whose values are secrets: printed as `<secret>`. */
+export const SECRET_ATTRIBUTES: ReadonlySet<string> = new Set(['userpassword']);
+
+/** Converts an ldapts search entry. */
+export function toLdapEntry(entry: Entry): LdapEntry {
+  const attrs: Record<string, string[]> = {};
+  for (const [name, raw] of Object.entries(entry)) {
+    if (name === 'dn') continue;
+    const list = Array.isArray(raw) ? raw : [raw];
+    const key = name.toLowerCase().replace(/;binary$/, '');
+    attrs[key] = [
+      ...(attrs[key] ?? []),
+      ...list.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v))),
+    ];
+  }
+  return { dn: entry.dn, attrs };
+}
+
+/** The values of one attribute of an entry (an empty array when absent). */
+export function valuesOf(entry: LdapEntry | undefined, attribute: string): string[] {
+  return entry?.attrs[attribute.toLowerCase()] ?? [];
+}
+
+/** A desired value as a list of strings (`undefined` when not managed). */
+export function desiredValues(value: AttributeValue): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (value === null) return [];
+  const list = (Array.isArray(value) ? value : [value]) as (string | number)[];
+  return list.map(String).filter((v) => v !== '');
+}
+
+/** True when a value equals another under the attribute's rules. */
+export function valueEquals(attribute: string, a: string, b: string): boolean {
+  const key = attribute.toLowerCase();
+  if (DN_ATTRIBUTES.has(key)) {
+    try {
+      return dnEquals(a, b);
+    } catch {
+      return a === b;
+    }
+  }
+  if (key === 'objectclass') return a.toLowerCase() === b.toLowerCase();
+  return a === b;
+}
+
+/** The values of `wanted` that `have` lacks, under the attribute's rules. */
+export function missingValues(attribute: string, wanted: string[], have: string[]): string[] {
+  return wanted.filter((w) => !have.some((h) => valueEquals(attribute, w, h)));
+}
+
+/** True when two value lists hold the same values (as sets). */
+export function sameValues(attribute: string, a: string[], b: string[]): boolean {
+  return missingValues(attribute, a, b).length === 0 && missingValues(attribute, b, a).length === 0;
+}
+
+/** One value for a diff: a single string, or the list. */
+export function shown(values: string[]): string | string[] {
+  return values.length === 1 ? (values[0] as string) : values;
+}

@@ -1,0 +1,87 @@
+/** Shared helpers for the LDAP suites. */
+import type { Diff } from '../../src/core/diff.ts';
+import type { Step } from '../../src/core/step.ts';
+import type { SetupContext } from '../../src/core/task.ts';
+import type { LdapConfig } from '../../src/connectors/ldap/config.ts';
+import type { LdapContext } from '../../src/connectors/ldap/locate.ts';
+import { LdapPool } from '../../src/connectors/ldap/pool.ts';
+import type { Slapd } from '../support/slapd.ts';
+import { makeEnv } from '../support/step-env.ts';
+
+/** A SetupContext for calling `connectLdap` directly; it records warnings and cleanups. */
+export function fakeSetup(over: Partial<SetupContext> = {}): SetupContext & {
+  warnings: string[];
+  close(): Promise<void>;
+} {
+  const warnings: string[] = [];
+  const cleanups: (() => unknown)[] = [];
+  return {
+    taskDir: process.cwd(),
+    stateDir: process.cwd(),
+    env: {},
+    concurrency: 2,
+    secret: (v) => v,
+    readSecret: () => {
+      throw new Error('no secrets in this setup');
+    },
+    onClose: (fn) => cleanups.push(fn),
+    warn: (m) => warnings.push(m),
+    warnings,
+    async close() {
+      for (const fn of cleanups.reverse()) await fn();
+    },
+    ...over,
+  };
+}
+
+/** A pool bound as the admin (or the reader) of a test slapd. */
+export function poolFor(slapd: Slapd, over: Partial<LdapConfig> = {}, as: 'admin' | 'reader' = 'admin'): LdapPool {
+  return new LdapPool(
+    {
+      url: slapd.url,
+      bindDn: as === 'admin' ? slapd.adminDn : slapd.readerDn,
+      password: as === 'admin' ? slapd.adminPassword : slapd.readerPassword,
+      timeoutMs: 5000,
+      connectTimeoutMs: 2000,
+      ...over,
+    },
+    over.poolSize ?? 2,
+  );
+}
+
+/** Runs a step the way the engine does once: check, apply, re-check. */
+export async function converge<D extends Diff>(
+  step: Step<unknown, LdapContext, D>,
+  ctx: LdapContext,
+): Promise<{ diff: D | undefined; after: D | undefined }> {
+  const env = makeEnv({ step: step.name });
+  const diff = (await step.check(undefined, ctx, env)) ?? undefined;
+  if (!diff) return { diff: undefined, after: undefined };
+  await step.apply(undefined, ctx, diff, env);
+  const after = (await step.check(undefined, ctx, env)) ?? undefined;
+  return { diff, after };
+}
+
+/** Only the check (a dry run). */
+export async function plan<D extends Diff>(step: Step<unknown, LdapContext, D>, ctx: LdapContext): Promise<D | undefined> {
+  return (await step.check(undefined, ctx, makeEnv({ step: step.name }))) ?? undefined;
+}
+
+/** The changes of a diff as `op field` strings, for compact assertions. */
+export function ops(diff: Diff | undefined): string[] {
+  return (diff?.changes ?? []).map((c) => `${c.op}${c.field}`);
+}
+
+/**
+ * Every entry under a base with its user attributes, values sorted: to compare
+ * two directories entry for entry.
+ */
+export async function snapshot(pool: LdapPool, base: string): Promise<Record<string, Record<string, string[]>>> {
+  const out: Record<string, Record<string, string[]>> = {};
+  for (const e of await pool.search(base, { scope: 'sub', attributes: ['*'] })) {
+    const attrs: Record<string, string[]> = {};
+    for (const k of Object.keys(e.attrs).sort()) attrs[k] = [...(e.attrs[k] ?? [])].sort();
+    out[e.dn.toLowerCase()] = attrs;
+  }
+  return out;
+}

@@ -1,0 +1,267 @@
+/**
+ * A private OpenLDAP slapd for tests and `npm run ldap:dev`: its own temp dir,
+ * mdb, suffix dc=example,dc=com, listening only on 127.0.0.1:<free port>,
+ * stopped by its own pid. The system slapd service is never touched.
+ *
+ * Every successful write is appended to an audit log (the auditlog overlay), so
+ * tests count writes at the server.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'ldapts';
+
+export const SLAPD = process.env.IDEM_TEST_SLAPD ?? '/usr/sbin/slapd';
+export const SLAPADD = process.env.IDEM_TEST_SLAPADD ?? '/usr/sbin/slapadd';
+export const SCHEMA_DIR = '/etc/ldap/schema';
+const MODULE_DIR = '/usr/lib/ldap';
+const SCHEMAS = ['core', 'cosine', 'inetorgperson', 'nis'];
+
+export const BASE_DN = 'dc=example,dc=com';
+export const ADMIN_DN = `cn=admin,${BASE_DN}`;
+export const READER_DN = `cn=reader,${BASE_DN}`;
+export const PEOPLE_DN = `ou=people,${BASE_DN}`;
+export const GROUPS_DN = `ou=groups,${BASE_DN}`;
+
+/** Whether a slapd can be started here, and why not. */
+export function slapdAvailability(): { ok: true } | { ok: false; reason: string } {
+  const missing = [SLAPD, SLAPADD, ...SCHEMAS.map((s) => join(SCHEMA_DIR, `${s}.schema`))].filter((p) => !existsSync(p));
+  if (missing.length > 0) return { ok: false, reason: `missing ${missing.join(', ')} (apt-get install slapd ldap-utils)` };
+  if (!existsSync(join(MODULE_DIR, 'back_mdb.so')) && !existsSync(join(MODULE_DIR, 'back_mdb.la'))) {
+    return { ok: false, reason: `no back_mdb module in ${MODULE_DIR}` };
+  }
+  return { ok: true };
+}
+
+/** A free TCP port on 127.0.0.1 (there is a small race until slapd binds it; start retries). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface SlapdOptions {
+  /** The rootdn password. @default 'admin-secret' */
+  adminPassword?: string;
+  /** The read-only account's password. @default 'reader-secret' */
+  readerPassword?: string;
+  /** Extra LDIF loaded with slapadd before the start. */
+  ldif?: string;
+}
+
+/** One entry of the audit log: a successful write. */
+export interface AuditRecord {
+  op: string;
+  dn: string;
+}
+
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+export class Slapd {
+  private child: ChildProcess | undefined;
+  private log = '';
+
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+    readonly adminPassword: string,
+    readonly readerPassword: string,
+  ) {}
+
+  readonly baseDn = BASE_DN;
+  readonly adminDn = ADMIN_DN;
+  readonly readerDn = READER_DN;
+  readonly peopleDn = PEOPLE_DN;
+  readonly groupsDn = GROUPS_DN;
+
+  get url(): string {
+    return `ldap://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get auditFile(): string {
+    return join(this.dir, 'audit.ldif');
+  }
+
+  /** Creates the instance (config, schemas, base entries) and starts it. */
+  static async start(options: SlapdOptions = {}): Promise<Slapd> {
+    const available = slapdAvailability();
+    if (!available.ok) throw new Error(`cannot start slapd: ${available.reason}`);
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const dir = mkdtempSync(join(tmpdir(), 'idem-slapd-'));
+      const s = new Slapd(
+        dir,
+        await freePort(),
+        options.adminPassword ?? 'admin-secret',
+        options.readerPassword ?? 'reader-secret',
+      );
+      try {
+        s.configure(options.ldif);
+        await s.resume();
+        return s;
+      } catch (err) {
+        lastError = err;
+        await s.stop();
+        s.remove();
+      }
+    }
+    throw lastError;
+  }
+
+  private configure(extraLdif: string | undefined): void {
+    const db = join(this.dir, 'db');
+    mkdirSync(db);
+    const conf = [
+      ...SCHEMAS.map((s) => `include ${join(SCHEMA_DIR, `${s}.schema`)}`),
+      `modulepath ${MODULE_DIR}`,
+      'moduleload back_mdb',
+      'moduleload auditlog',
+      `pidfile ${join(this.dir, 'slapd.pid')}`,
+      `argsfile ${join(this.dir, 'slapd.args')}`,
+      'access to dn.base="" by * read',
+      'access to dn.base="cn=Subschema" by * read',
+      'access to attrs=userPassword by self write by anonymous auth by * none',
+      'access to * by users read by * none',
+      'database mdb',
+      'maxsize 268435456',
+      `suffix "${BASE_DN}"`,
+      `rootdn "${ADMIN_DN}"`,
+      `rootpw ${this.adminPassword}`,
+      `directory ${db}`,
+      'index objectClass eq',
+      'index uid,cn,mail eq',
+      'index member eq',
+      'index entryUUID eq',
+      'overlay auditlog',
+      `auditlog ${this.auditFile}`,
+    ];
+    writeFileSync(join(this.dir, 'slapd.conf'), `${conf.join('\n')}\n`, { mode: 0o600 });
+    const base = [
+      `dn: ${BASE_DN}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example`,
+      `dn: ${PEOPLE_DN}\nobjectClass: organizationalUnit\nou: people`,
+      `dn: ${GROUPS_DN}\nobjectClass: organizationalUnit\nou: groups`,
+      `dn: ${READER_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: reader\nuserPassword: ${this.readerPassword}`,
+    ].join('\n\n');
+    const ldifPath = join(this.dir, 'base.ldif');
+    writeFileSync(ldifPath, `${base}\n\n${extraLdif ?? ''}\n`);
+    execFileSync(SLAPADD, ['-q', '-f', join(this.dir, 'slapd.conf'), '-l', ldifPath], { stdio: 'pipe' });
+  }
+
+  /** Starts (or restarts, on the same port and data) the server and waits until it answers. */
+  async resume(): Promise<void> {
+    if (this.child) return;
+    const child = spawn(SLAPD, ['-f', join(this.dir, 'slapd.conf'), '-h', `${this.url}/`, '-d', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    running.add(child);
+    this.child = child;
+    this.log = '';
+    const onData = (d: Buffer) => {
+      this.log = (this.log + d.toString()).slice(-4000);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    let exited = false;
+    child.once('exit', () => {
+      exited = true;
+      running.delete(child);
+      if (this.child === child) this.child = undefined;
+    });
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (exited) throw new Error(`slapd exited at start: ${this.log.trim()}`);
+      if (await this.answers()) return;
+      if (Date.now() > deadline) throw new Error(`slapd did not answer on ${this.url} within 15s: ${this.log.trim()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** True when the server answers a root DSE search. */
+  async answers(): Promise<boolean> {
+    const client = new Client({ url: this.url, timeout: 2000, connectTimeout: 1000 });
+    try {
+      await client.search('', { scope: 'base', attributes: ['1.1'] });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await client.unbind().catch(() => {});
+    }
+  }
+
+  /** Stops the server by its own pid (SIGTERM, then SIGKILL after 10s) and waits for it to exit. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) {
+      this.child = undefined;
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
+    this.child = undefined;
+  }
+
+  /** Stops the server and removes its directory. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    this.remove();
+  }
+
+  private remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** The successful writes so far, from the audit log. */
+  audit(): AuditRecord[] {
+    if (!existsSync(this.auditFile)) return [];
+    const out: AuditRecord[] = [];
+    const text = readFileSync(this.auditFile, 'utf8').replace(/\n /g, '');
+    const re = /^# (add|modify|delete|modrdn) \d+ .*\ndn:(:?) ?(.*)$/gm;
+    for (const m of text.matchAll(re)) {
+      const dn = m[2] === ':' ? Buffer.from(m[3] ?? '', 'base64').toString('utf8') : (m[3] ?? '');
+      out.push({ op: m[1] as string, dn });
+    }
+    return out;
+  }
+
+  /** The number of successful writes so far. */
+  writes(): number {
+    return this.audit().length;
+  }
+
+  /** The `IDEM_LDAP_*` settings for a run against this server. */
+  env(as: 'admin' | 'reader' = 'admin'): Record<string, string> {
+    return {
+      IDEM_LDAP_URL: this.url,
+      IDEM_LDAP_BIND_DN: as === 'admin' ? ADMIN_DN : READER_DN,
+      IDEM_LDAP_PASSWORD: as === 'admin' ? this.adminPassword : this.readerPassword,
+      IDEM_LDAP_BASE: BASE_DN,
+    };
+  }
+
+  /** The last lines slapd printed (for failure messages). */
+  get output(): string {
+    return this.log;
+  }
+}
