@@ -1,7 +1,16 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
-import type Database from 'better-sqlite3';
-import { openSqliteFile } from '../ledger/sqlite-file.ts';
+import Database from 'better-sqlite3';
 import type { AcquireResult, Lock, LockHolder } from './lock.ts';
 
 const POLL_MS = 200;
@@ -43,8 +52,14 @@ export class SqliteLock implements Lock {
 
   private tryOnce(holder: LockHolder): Database.Database | undefined {
     const { db: path } = this.paths(holder.task);
-    const db = openSqliteFile(path, { wal: false, busyTimeoutMs: 0 });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+    chmodSync(path, 0o600);
+    // No pragma that reads the file before BEGIN EXCLUSIVE: those would need
+    // the shared lock the holder denies.
+    const db = new Database(path);
     try {
+      db.pragma('busy_timeout = 0');
       db.exec('BEGIN EXCLUSIVE');
     } catch (err) {
       db.close();
