@@ -1,0 +1,42 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { execa, type Options } from 'execa';
+
+export const ROOT = new URL('../..', import.meta.url).pathname;
+export const BIN = join(ROOT, 'bin', 'idem.js');
+
+/** Runs the built CLI the way cron would: no TTY, no colour, a fixed environment. */
+export function idem(args: string[], opts: { env?: Record<string, string>; cwd?: string } & Options = {}) {
+  const { env, ...rest } = opts;
+  return execa(process.execPath, [BIN, ...args], {
+    reject: false,
+    cwd: opts.cwd ?? ROOT,
+    env: { NO_COLOR: '1', ...env },
+    ...rest,
+  });
+}
+
+/** Parses NDJSON stdout into events. */
+export function ndjson(stdout: unknown): Record<string, any>[] {
+  return String(stdout)
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l));
+}
+
+export function tempDir(prefix = 'idem-e2e-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function writeCsv(dir: string, name: string, content: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+}
+
+/** Opens a ledger read-only for assertions. */
+export function openLedger(stateDir: string): Database.Database {
+  return new Database(join(stateDir, 'ledger.db'), { readonly: true, fileMustExist: true });
+}
