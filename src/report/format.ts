@@ -27,10 +27,13 @@ export function recordLines(r: RecordResult, style: Style, dryRun: boolean): str
     const tag = d.absorbed ? style.yellow(' [absorbed: a retry found it already done]') : '';
     lines.push(`    ${d.step}: ${d.changes.map(formatChange).join(', ')}${tag}`);
   }
-  if (r.error)
-    lines.push(
-      `    ${r.outcome === 'failed' && r.error.class ? `${r.error.class}: ` : ''}${r.error.message}`,
-    );
+  if (r.error) {
+    let cls = '';
+    if (r.outcome === 'failed' && r.error.class === 'permanent') cls = 'permanent, not retried: ';
+    else if (r.outcome === 'failed' && r.error.class)
+      cls = `${r.error.class}, gave up after ${r.attempts} attempts: `;
+    lines.push(`    ${cls}${r.error.message}`);
+  }
   for (const note of r.notes ?? []) lines.push(style.dim(`    ${note.split('\n').join('\n    ')}`));
   return lines;
 }
@@ -52,6 +55,16 @@ export function summaryLines(s: RunSummary, style: Style): string[] {
     lines.push(`resumed run: ${s.alreadyDone} records already done before were not touched again`);
   if (s.message) lines.push(s.message);
   if (s.dryRun) lines.push('dry run: nothing was written to any target (changed* = pending change)');
+  const c = s.counts;
+  if (c.failed > 0 && s.status === 'completed-with-failures')
+    lines.push(
+      `next: fix the cause of the ${c.failed} failed record(s) above and run again; every record is re-checked, done work is not redone`,
+    );
+  if (c.invalid > 0) lines.push(`next: correct the ${c.invalid} invalid line(s) named above in the input`);
+  if (c['in-doubt'] > 0)
+    lines.push(
+      `next: ${c['in-doubt']} record(s) in doubt: list them with 'idem doubts', check by hand, settle with 'idem resolve'`,
+    );
   lines.push(style.dim(`run ${s.runId} · ledger ${s.ledger}`));
   return lines;
 }

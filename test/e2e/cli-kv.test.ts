@@ -41,7 +41,11 @@ function setup(n: number, extraRows = '') {
 }
 
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-const summaryOf = (stdout: unknown) => ndjson(stdout).find((e) => e.type === 'summary');
+const summaryOf = (stdout: unknown): Record<string, any> => {
+  const summary = ndjson(stdout).find((e) => e.type === 'summary');
+  if (!summary) throw new Error(`no summary event in:\n${String(stdout)}`);
+  return summary;
+};
 
 describe('idem run: dry run, first run, rerun', () => {
   it('a dry run plans N changes and writes nothing; a run changes N; a rerun changes 0 with zero writes', async () => {
