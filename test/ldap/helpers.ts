@@ -1,10 +1,12 @@
 /** Shared helpers for the LDAP suites. */
+
+import type { LdapConfig } from '../../src/connectors/ldap/config.ts';
+import { LdapError } from '../../src/connectors/ldap/errors.ts';
+import type { LdapContext } from '../../src/connectors/ldap/locate.ts';
+import { LdapPool } from '../../src/connectors/ldap/pool.ts';
 import type { Diff } from '../../src/core/diff.ts';
 import type { Step } from '../../src/core/step.ts';
 import type { SetupContext } from '../../src/core/task.ts';
-import type { LdapConfig } from '../../src/connectors/ldap/config.ts';
-import type { LdapContext } from '../../src/connectors/ldap/locate.ts';
-import { LdapPool } from '../../src/connectors/ldap/pool.ts';
 import type { Slapd } from '../support/slapd.ts';
 import { makeEnv } from '../support/step-env.ts';
 
@@ -35,7 +37,11 @@ export function fakeSetup(over: Partial<SetupContext> = {}): SetupContext & {
 }
 
 /** A pool bound as the admin (or the reader) of a test slapd. */
-export function poolFor(slapd: Slapd, over: Partial<LdapConfig> = {}, as: 'admin' | 'reader' = 'admin'): LdapPool {
+export function poolFor(
+  slapd: Slapd,
+  over: Partial<LdapConfig> = {},
+  as: 'admin' | 'reader' = 'admin',
+): LdapPool {
   return new LdapPool(
     {
       url: slapd.url,
@@ -63,7 +69,10 @@ export async function converge<D extends Diff>(
 }
 
 /** Only the check (a dry run). */
-export async function plan<D extends Diff>(step: Step<unknown, LdapContext, D>, ctx: LdapContext): Promise<D | undefined> {
+export async function plan<D extends Diff>(
+  step: Step<unknown, LdapContext, D>,
+  ctx: LdapContext,
+): Promise<D | undefined> {
   return (await step.check(undefined, ctx, makeEnv({ step: step.name }))) ?? undefined;
 }
 
@@ -76,7 +85,10 @@ export function ops(diff: Diff | undefined): string[] {
  * Every entry under a base with its user attributes, values sorted: to compare
  * two directories entry for entry.
  */
-export async function snapshot(pool: LdapPool, base: string): Promise<Record<string, Record<string, string[]>>> {
+export async function snapshot(
+  pool: LdapPool,
+  base: string,
+): Promise<Record<string, Record<string, string[]>>> {
   const out: Record<string, Record<string, string[]>> = {};
   for (const e of await pool.search(base, { scope: 'sub', attributes: ['*'] })) {
     const attrs: Record<string, string[]> = {};
@@ -84,4 +96,15 @@ export async function snapshot(pool: LdapPool, base: string): Promise<Record<str
     out[e.dn.toLowerCase()] = attrs;
   }
   return out;
+}
+
+/** The LdapError a promise (or a step's apply result) rejects with; fails the test otherwise. */
+export async function failure(work: unknown): Promise<LdapError> {
+  try {
+    await work;
+  } catch (err) {
+    if (err instanceof LdapError) return err;
+    throw err;
+  }
+  throw new Error('expected an LdapError, but it succeeded');
 }

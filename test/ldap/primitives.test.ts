@@ -3,7 +3,6 @@
  * counted at the server, merge/exact, createOnly, secrets, members, absence, moves.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { formatChange } from '../../src/core/diff.ts';
 import { childDn } from '../../src/connectors/ldap/dn.ts';
 import { ensureAbsent } from '../../src/connectors/ldap/ensure-absent.ts';
 import { ensureEntry } from '../../src/connectors/ldap/ensure-entry.ts';
@@ -13,8 +12,9 @@ import { ensureRenamed } from '../../src/connectors/ldap/ensure-renamed.ts';
 import { listValues } from '../../src/connectors/ldap/list-values.ts';
 import type { LdapContext } from '../../src/connectors/ldap/locate.ts';
 import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
+import { formatChange } from '../../src/core/diff.ts';
 import { Slapd } from '../support/slapd.ts';
-import { converge, ops, plan, poolFor } from './helpers.ts';
+import { converge, failure, ops, plan, poolFor } from './helpers.ts';
 import { describeLdap } from './slapd-env.ts';
 
 describeLdap('ldap primitives against slapd', () => {
@@ -63,7 +63,12 @@ describeLdap('ldap primitives against slapd', () => {
 
   it('merge changes only what differs, createOnly is never overwritten, exact removes unlisted attributes', async () => {
     const ref = { base: people, attribute: 'uid', value: 'bob' };
-    await converge(ensureEntry(ref, person('bob', { description: 'keep me', userPassword: 'pw-one' }), { createOnly: ['userPassword'] }), ctx);
+    await converge(
+      ensureEntry(ref, person('bob', { description: 'keep me', userPassword: 'pw-one' }), {
+        createOnly: ['userPassword'],
+      }),
+      ctx,
+    );
     const merge = ensureEntry(ref, person('bob', { mail: 'bob@example.com', userPassword: 'pw-two' }), {
       createOnly: ['userPassword'],
     });
@@ -77,7 +82,10 @@ describeLdap('ldap primitives against slapd', () => {
     const changed = await converge(ensureEntry(ref, person('bob', { mail: 'b@example.com' })), ctx);
     expect(changed.diff?.changes.map(formatChange)).toEqual(['~mail: bob@example.com -> b@example.com']);
 
-    const exact = ensureEntry(ref, person('bob', { mail: 'b@example.com' }), { mode: 'exact', createOnly: ['userPassword'] });
+    const exact = ensureEntry(ref, person('bob', { mail: 'b@example.com' }), {
+      mode: 'exact',
+      createOnly: ['userPassword'],
+    });
     const ex = await converge(exact, ctx);
     expect(ex.diff?.changes.map(formatChange)).toEqual(['-description: keep me']);
     entry = await pool.read(`uid=bob,${people}`, ['*', '+']);
@@ -93,7 +101,7 @@ describeLdap('ldap primitives against slapd', () => {
     const step = ensureEntry('uid=x,ou=nowhere,dc=example,dc=com', person('x'));
     const diff = await plan(step, ctx);
     expect(diff?.action).toBe('create');
-    const err = await Promise.resolve(step.apply(undefined, ctx, diff!, undefined as never)).catch((e) => e);
+    const err = await failure(step.apply(undefined, ctx, diff!, undefined as never));
     expect(err.errorClass).toBe('permanent');
     expect(err.code).toBe(32);
     expect(err.message).toContain('ldap add uid=x,ou=nowhere,dc=example,dc=com');
@@ -128,7 +136,7 @@ describeLdap('ldap primitives against slapd', () => {
         // The last member cannot leave a groupOfNames without a placeholder.
         const none = ensureMembers(g, [], { exact: true });
         const diff = await plan(none, c);
-        const err = await Promise.resolve(none.apply(undefined, c, diff!, undefined as never)).catch((e) => e);
+        const err = await failure(none.apply(undefined, c, diff!, undefined as never));
         expect(err.errorClass).toBe('permanent');
         expect(err.message).toMatch(/would leave no member value/);
         const placeholder = 'cn=nobody,dc=example,dc=com';
@@ -157,7 +165,9 @@ describeLdap('ldap primitives against slapd', () => {
     expect((await pool.read(eng, ['member']))?.attrs.member).toEqual([carol]);
     expect(join.after).toBeUndefined();
     const writes = slapd.writes();
-    expect(await plan(ensureMemberships(carol, [staff, eng], { base: groups, exact: true }), ctx)).toBeUndefined();
+    expect(
+      await plan(ensureMemberships(carol, [staff, eng], { base: groups, exact: true }), ctx),
+    ).toBeUndefined();
     expect(slapd.writes()).toBe(writes);
     const leave = await converge(ensureMemberships(carol, [eng], { base: groups, exact: true }), ctx);
     expect(leave.diff?.changes.map(formatChange)).toEqual([`-group: ${staff}`]);
@@ -168,7 +178,10 @@ describeLdap('ldap primitives against slapd', () => {
   it('ensureAbsent deletes or disables, counts one deletion, and a missing entry is ok', async () => {
     const ref = { base: people, attribute: 'uid', value: 'dave' };
     await converge(ensureEntry(ref, person('dave')), ctx);
-    const disable = ensureAbsent(ref, { mode: 'disable', disable: { objectClass: 'shadowAccount', shadowExpire: '1' } });
+    const disable = ensureAbsent(ref, {
+      mode: 'disable',
+      disable: { objectClass: 'shadowAccount', shadowExpire: '1' },
+    });
     expect(disable.destructive).toBe(true);
     const d = await converge(disable, ctx);
     expect(d.diff?.deletes).toBe(1);
@@ -189,9 +202,16 @@ describeLdap('ldap primitives against slapd', () => {
   it('ensureRenamed moves an entry with modifyDN, keeping its attributes, entryUUID and group references', async () => {
     const eng = `ou=eng,${people}`;
     const sales = `ou=sales,${people}`;
-    for (const ou of [eng, sales]) await converge(ensureEntry(ou, { objectClass: 'organizationalUnit', ou: ou.slice(3, ou.indexOf(',')) }), ctx);
+    for (const ou of [eng, sales])
+      await converge(
+        ensureEntry(ou, { objectClass: 'organizationalUnit', ou: ou.slice(3, ou.indexOf(',')) }),
+        ctx,
+      );
     const from = `uid=erin,${eng}`;
-    await converge(ensureEntry(from, person('erin', { description: 'not in any CSV', telephoneNumber: '+1 555 0100' })), ctx);
+    await converge(
+      ensureEntry(from, person('erin', { description: 'not in any CSV', telephoneNumber: '+1 555 0100' })),
+      ctx,
+    );
     const group = childDn('cn', 'erin-team', groups);
     await converge(ensureMember(group, from), ctx);
     const before = await pool.read(from, ['*', 'entryUUID']);
@@ -215,20 +235,30 @@ describeLdap('ldap primitives against slapd', () => {
     expect(audit.some((a) => a.dn.toLowerCase().startsWith('uid=erin'))).toBe(true); // the original add only
     expect(audit.filter((a) => a.dn.toLowerCase().startsWith('uid=erin')).map((a) => a.op)).toEqual(['add']);
 
-    const missingParent = ensureRenamed({ base: people, attribute: 'uid', value: 'erin' }, `uid=erin,ou=nope,${people}`);
+    const missingParent = ensureRenamed(
+      { base: people, attribute: 'uid', value: 'erin' },
+      `uid=erin,ou=nope,${people}`,
+    );
     const diff = await plan(missingParent, ctx);
-    const err = await Promise.resolve(missingParent.apply(undefined, ctx, diff!, undefined as never)).catch((e) => e);
+    const err = await failure(missingParent.apply(undefined, ctx, diff!, undefined as never));
     expect(err.errorClass).toBe('permanent');
     expect(err.message).toContain(`the new parent ou=nope,${people} does not exist`);
   });
 
   it('listValues pages through every key under a base', async () => {
     const many = Array.from({ length: 30 }, (_, i) => `bulk${String(i).padStart(2, '0')}`);
-    for (const uid of many) await converge(ensureEntry({ base: people, attribute: 'uid', value: uid }, person(uid)), ctx);
+    for (const uid of many)
+      await converge(ensureEntry({ base: people, attribute: 'uid', value: uid }, person(uid)), ctx);
     const seen: string[] = [];
     const p = poolFor(slapd);
     try {
-      for await (const v of listValues(p, { base: people, attribute: 'uid', objectClass: 'inetOrgPerson', pageSize: 7 })) seen.push(v);
+      for await (const v of listValues(p, {
+        base: people,
+        attribute: 'uid',
+        objectClass: 'inetOrgPerson',
+        pageSize: 7,
+      }))
+        seen.push(v);
     } finally {
       await p.close();
     }

@@ -27,8 +27,11 @@ export const GROUPS_DN = `ou=groups,${BASE_DN}`;
 
 /** Whether a slapd can be started here, and why not. */
 export function slapdAvailability(): { ok: true } | { ok: false; reason: string } {
-  const missing = [SLAPD, SLAPADD, ...SCHEMAS.map((s) => join(SCHEMA_DIR, `${s}.schema`))].filter((p) => !existsSync(p));
-  if (missing.length > 0) return { ok: false, reason: `missing ${missing.join(', ')} (apt-get install slapd ldap-utils)` };
+  const missing = [SLAPD, SLAPADD, ...SCHEMAS.map((s) => join(SCHEMA_DIR, `${s}.schema`))].filter(
+    (p) => !existsSync(p),
+  );
+  if (missing.length > 0)
+    return { ok: false, reason: `missing ${missing.join(', ')} (apt-get install slapd ldap-utils)` };
   if (!existsSync(join(MODULE_DIR, 'back_mdb.so')) && !existsSync(join(MODULE_DIR, 'back_mdb.la'))) {
     return { ok: false, reason: `no back_mdb module in ${MODULE_DIR}` };
   }
@@ -55,6 +58,11 @@ export interface SlapdOptions {
   readerPassword?: string;
   /** Extra LDIF loaded with slapadd before the start. */
   ldif?: string;
+  /**
+   * Serve TLS with a throw-away CA (`caFile`): StartTLS on the ldap:// port and
+   * ldaps:// on a second port. Simple binds then need TLS (`security simple_bind=64`).
+   */
+  tls?: boolean;
 }
 
 /** One entry of the audit log: a successful write. */
@@ -77,6 +85,8 @@ export class Slapd {
     readonly port: number,
     readonly adminPassword: string,
     readonly readerPassword: string,
+    /** The ldaps:// port when TLS is on. */
+    readonly tlsPort: number | undefined,
   ) {}
 
   readonly baseDn = BASE_DN;
@@ -87,6 +97,16 @@ export class Slapd {
 
   get url(): string {
     return `ldap://127.0.0.1:${this.port}`;
+  }
+
+  /** `ldaps://127.0.0.1:<tlsPort>` when TLS is on. */
+  get ldapsUrl(): string | undefined {
+    return this.tlsPort ? `ldaps://127.0.0.1:${this.tlsPort}` : undefined;
+  }
+
+  /** The CA certificate (PEM) that signed the server's certificate, when TLS is on. */
+  get caFile(): string {
+    return join(this.dir, 'ca.pem');
   }
 
   get pid(): number | undefined {
@@ -109,8 +129,10 @@ export class Slapd {
         await freePort(),
         options.adminPassword ?? 'admin-secret',
         options.readerPassword ?? 'reader-secret',
+        options.tls ? await freePort() : undefined,
       );
       try {
+        if (options.tls) s.makeCertificates();
         s.configure(options.ldif);
         await s.resume();
         return s;
@@ -123,9 +145,67 @@ export class Slapd {
     throw lastError;
   }
 
+  private makeCertificates(): void {
+    const at = (f: string) => join(this.dir, f);
+    const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe', cwd: this.dir });
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      at('ca.key'),
+      '-out',
+      at('ca.pem'),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=idem test CA',
+    );
+    writeFileSync(at('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+    openssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      at('server.key'),
+      '-out',
+      at('server.csr'),
+      '-subj',
+      '/CN=127.0.0.1',
+    );
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      at('server.csr'),
+      '-CA',
+      at('ca.pem'),
+      '-CAkey',
+      at('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      at('server.pem'),
+      '-days',
+      '2',
+      '-extfile',
+      at('san.ext'),
+    );
+  }
+
   private configure(extraLdif: string | undefined): void {
     const db = join(this.dir, 'db');
     mkdirSync(db);
+    const tls = this.tlsPort
+      ? [
+          `TLSCACertificateFile ${this.caFile}`,
+          `TLSCertificateFile ${join(this.dir, 'server.pem')}`,
+          `TLSCertificateKeyFile ${join(this.dir, 'server.key')}`,
+          'security simple_bind=64',
+        ]
+      : [];
     const conf = [
       ...SCHEMAS.map((s) => `include ${join(SCHEMA_DIR, `${s}.schema`)}`),
       `modulepath ${MODULE_DIR}`,
@@ -133,6 +213,7 @@ export class Slapd {
       'moduleload auditlog',
       `pidfile ${join(this.dir, 'slapd.pid')}`,
       `argsfile ${join(this.dir, 'slapd.args')}`,
+      ...tls,
       'access to dn.base="" by * read',
       'access to dn.base="cn=Subschema" by * read',
       'access to attrs=userPassword by self write by anonymous auth by * none',
@@ -165,7 +246,8 @@ export class Slapd {
   /** Starts (or restarts, on the same port and data) the server and waits until it answers. */
   async resume(): Promise<void> {
     if (this.child) return;
-    const child = spawn(SLAPD, ['-f', join(this.dir, 'slapd.conf'), '-h', `${this.url}/`, '-d', '0'], {
+    const urls = [`${this.url}/`, ...(this.ldapsUrl ? [`${this.ldapsUrl}/`] : [])].join(' ');
+    const child = spawn(SLAPD, ['-f', join(this.dir, 'slapd.conf'), '-h', urls, '-d', '0'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(child);
@@ -186,7 +268,8 @@ export class Slapd {
     for (;;) {
       if (exited) throw new Error(`slapd exited at start: ${this.log.trim()}`);
       if (await this.answers()) return;
-      if (Date.now() > deadline) throw new Error(`slapd did not answer on ${this.url} within 15s: ${this.log.trim()}`);
+      if (Date.now() > deadline)
+        throw new Error(`slapd did not answer on ${this.url} within 15s: ${this.log.trim()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

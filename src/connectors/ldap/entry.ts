@@ -65,6 +65,7 @@ export function toLdapEntry(entry: Entry): LdapEntry {
   for (const [name, raw] of Object.entries(entry)) {
     if (name === 'dn') continue;
     const list = Array.isArray(raw) ? raw : [raw];
+    if (list.length === 0) continue; // ldapts lists requested attributes the entry lacks as []
     const key = name.toLowerCase().replace(/;binary$/, '');
     attrs[key] = [
       ...(attrs[key] ?? []),

@@ -1,0 +1,200 @@
+/**
+ * Connections: TLS verification (StartTLS before the bind, ldaps), the insecure
+ * option's warning, the pool's size, rebinding after a restart, and timeouts.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ldapConfigFromEnv } from '../../src/connectors/ldap/config.ts';
+import { connectLdap } from '../../src/connectors/ldap/connect.ts';
+import { LdapPool } from '../../src/connectors/ldap/pool.ts';
+import { Slapd } from '../support/slapd.ts';
+import { DropProxy } from './drop-proxy.ts';
+import { failure, fakeSetup, poolFor } from './helpers.ts';
+import { describeLdap } from './slapd-env.ts';
+
+describe('ldapConfigFromEnv', () => {
+  it('reads the IDEM_LDAP_* settings and declares the password secret', () => {
+    const secrets: string[] = [];
+    const setup = fakeSetup({
+      env: {
+        IDEM_LDAP_URL: 'ldap://127.0.0.1:1389',
+        IDEM_LDAP_BIND_DN: 'cn=admin,dc=example,dc=com',
+        IDEM_LDAP_BASE: 'dc=example,dc=com',
+        IDEM_LDAP_STARTTLS: 'true',
+        IDEM_LDAP_TIMEOUT_MS: '2500',
+      },
+      readSecret: (from) => {
+        expect(from).toEqual({ env: 'IDEM_LDAP_PASSWORD', fileEnv: 'IDEM_LDAP_PASSWORD_FILE' });
+        secrets.push('pw');
+        return 'pw';
+      },
+    });
+    const config = ldapConfigFromEnv(setup);
+    expect(config).toEqual({
+      url: 'ldap://127.0.0.1:1389',
+      base: 'dc=example,dc=com',
+      bindDn: 'cn=admin,dc=example,dc=com',
+      password: 'pw',
+      startTLS: true,
+      timeoutMs: 2500,
+    });
+    expect(secrets).toEqual(['pw']);
+  });
+
+  it('names what is missing or malformed', () => {
+    expect(() => ldapConfigFromEnv(fakeSetup({ env: {} }))).toThrow(/set IDEM_LDAP_URL and IDEM_LDAP_BASE/);
+    expect(() =>
+      ldapConfigFromEnv(
+        fakeSetup({
+          env: { IDEM_LDAP_URL: 'ldap://x', IDEM_LDAP_BASE: 'dc=x', IDEM_LDAP_TIMEOUT_MS: 'soon' },
+        }),
+      ),
+    ).toThrow(/IDEM_LDAP_TIMEOUT_MS must be a positive number/);
+  });
+});
+
+describeLdap('TLS against slapd', () => {
+  let slapd: Slapd;
+  let ca: Buffer;
+  beforeAll(async () => {
+    slapd = await Slapd.start({ tls: true });
+    ca = readFileSync(slapd.caFile);
+  });
+  afterAll(async () => {
+    await slapd?.destroy();
+  });
+  const creds = () => ({ bindDn: slapd.adminDn, password: slapd.adminPassword, timeoutMs: 5000 });
+
+  it('StartTLS verifies the certificate and happens before the bind', async () => {
+    const setup = fakeSetup();
+    const pool = await connectLdap(setup, { url: slapd.url, startTLS: true, tls: { ca }, ...creds() });
+    expect(await pool.read('ou=people,dc=example,dc=com', ['ou'])).toBeDefined();
+    expect(setup.warnings).toEqual([]);
+    await setup.close();
+    // This server refuses simple binds without TLS: a bind before StartTLS would fail like this.
+    const plain = await failure(connectLdap(fakeSetup(), { url: slapd.url, ...creds() }));
+    expect(plain.code).toBe(13);
+    expect(plain.errorClass).toBe('permanent');
+  });
+
+  it('an untrusted certificate fails permanently, without sending the password', async () => {
+    const err = await failure(connectLdap(fakeSetup(), { url: slapd.url, startTLS: true, ...creds() }));
+    expect(err.operation).toBe('startTLS');
+    expect(err.errorClass).toBe('permanent');
+    expect(err.message).toMatch(/certificate/);
+    const ldaps = await failure(connectLdap(fakeSetup(), { url: slapd.ldapsUrl as string, ...creds() }));
+    expect(ldaps.errorClass).toBe('permanent');
+    expect(ldaps.message).toMatch(/certificate/);
+  });
+
+  it('ldaps:// with the CA works; the explicit insecure option works and warns', async () => {
+    const ok = fakeSetup();
+    await connectLdap(ok, { url: slapd.ldapsUrl as string, tls: { ca }, ...creds() });
+    expect(ok.warnings).toEqual([]);
+    await ok.close();
+    const insecure = fakeSetup();
+    await connectLdap(insecure, { url: slapd.url, startTLS: true, tls: { insecure: true }, ...creds() });
+    expect(insecure.warnings).toHaveLength(1);
+    expect(insecure.warnings[0]).toMatch(/certificate verification is OFF/);
+    await insecure.close();
+  });
+});
+
+describeLdap('the pool against slapd', () => {
+  let slapd: Slapd;
+  beforeAll(async () => {
+    slapd = await Slapd.start();
+  });
+  afterAll(async () => {
+    await slapd?.destroy();
+  });
+
+  it('opens at most `size` connections, all to the same server', async () => {
+    const proxy = new DropProxy(slapd.port);
+    await proxy.start();
+    const pool = poolFor(slapd, { url: proxy.url, poolSize: 3 });
+    try {
+      const reads = Array.from({ length: 40 }, () => pool.read('ou=people,dc=example,dc=com', ['ou']));
+      const results = await Promise.all(reads);
+      expect(results.every((r) => r?.attrs.ou?.[0] === 'people')).toBe(true);
+      expect(proxy.connections).toBe(3);
+      expect(pool.size).toBe(3);
+    } finally {
+      await pool.close();
+      await proxy.stop();
+    }
+  });
+
+  it('connectLdap sizes the pool by --concurrency and closes it on cleanup', async () => {
+    const setup = fakeSetup({ concurrency: 7 });
+    const pool = await connectLdap(setup, {
+      url: slapd.url,
+      bindDn: slapd.adminDn,
+      password: slapd.adminPassword,
+    });
+    expect(pool.size).toBe(7);
+    await setup.close();
+    expect((await failure(pool.read('dc=example,dc=com'))).message).toMatch(/closed/);
+  });
+
+  it('rebinds after the server restarts (a dropped connection is replaced, bound again)', async () => {
+    const pool = poolFor(slapd, { poolSize: 1 });
+    try {
+      expect(await pool.read('cn=reader,dc=example,dc=com', ['cn'])).toBeDefined();
+      await slapd.stop();
+      const down = await failure(pool.read('cn=reader,dc=example,dc=com', ['cn']));
+      expect(down.errorClass).toBe('transient');
+      expect(down.message).toMatch(/server unreachable|connection lost/);
+      await slapd.resume();
+      // Anonymous reads see nothing here (ACL `by * none`): finding the entry proves the new connection bound.
+      expect((await pool.read('cn=reader,dc=example,dc=com', ['cn']))?.attrs.cn).toEqual(['reader']);
+      await pool.add('uid=after-restart,ou=people,dc=example,dc=com', {
+        objectClass: ['inetOrgPerson'],
+        uid: ['after-restart'],
+        cn: ['x'],
+        sn: ['x'],
+      });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a server that stops answering: reads time out as transient, writes as ambiguous; then it recovers', async () => {
+    const pool = poolFor(slapd, { poolSize: 1, timeoutMs: 700 });
+    try {
+      await pool.verify();
+      process.kill(slapd.pid as number, 'SIGSTOP');
+      try {
+        // On the bound connection: the request goes out, the answer never comes.
+        const write = await failure(
+          pool.modify('ou=people,dc=example,dc=com', [
+            { op: 'replace', attribute: 'description', values: ['t'] },
+          ]),
+        );
+        expect(write.errorClass).toBe('ambiguous');
+        expect(write.message).toMatch(
+          /ldap modify ou=people,dc=example,dc=com \[description\]: .*may or may not have been applied/,
+        );
+        // The timed-out connection is gone; the next one cannot even bind: nothing was sent, transient.
+        const read = await failure(pool.read('dc=example,dc=com', ['dc']));
+        expect(read.errorClass).toBe('transient');
+      } finally {
+        process.kill(slapd.pid as number, 'SIGCONT');
+      }
+      expect((await pool.read('dc=example,dc=com', ['dc']))?.attrs.dc).toEqual(['example']);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a pool against a closed port fails transient at once', async () => {
+    const pool = new LdapPool(
+      { url: 'ldap://127.0.0.1:1', bindDn: 'cn=x', password: 'y', connectTimeoutMs: 1000 },
+      1,
+    );
+    const err = await failure(pool.verify());
+    expect(err.errorClass).toBe('transient');
+    expect(err.code).toBe('ECONNREFUSED');
+    await pool.close();
+  });
+});
