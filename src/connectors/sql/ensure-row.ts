@@ -1,0 +1,53 @@
+import { added, type Diff, diffOf } from '../../core/diff.ts';
+import type { Step } from '../../core/step.ts';
+import { connectionOf, type SqlStepOptions, type SqlValue } from './connection.ts';
+import { classifySql } from './errors.ts';
+import { checkColumns } from './identifiers.ts';
+import { definedValues, keyOf, upsertRow } from './statements.ts';
+import { readRow } from './upsert.ts';
+
+/** Options for {@link ensureRow}. */
+export interface EnsureRowOptions extends SqlStepOptions {
+  /** Columns whose values are never printed. */
+  secret?: string[];
+}
+
+/**
+ * Ensures a row with this key exists, and creates it with these values if not;
+ * an existing row is left as it is (create-only, for values set once, such as
+ * an initial password). `apply` runs `INSERT ... ON CONFLICT DO NOTHING`.
+ * Use {@link upsert} to keep the values in line as well.
+ *
+ * @example
+ * sql.ensureRow('quotas', ['account_id'], { account_id: r.id, gigabytes: 10 })
+ */
+export function ensureRow<R = unknown, C = unknown>(
+  table: string,
+  keyColumns: string[],
+  row: Record<string, SqlValue | undefined>,
+  opts: EnsureRowOptions = {},
+): Step<R, C, Diff> {
+  checkColumns(table, keyColumns, row);
+  const values = definedValues(row);
+  const key = keyOf(keyColumns, values);
+  const secret = new Set(opts.secret ?? []);
+  const name = opts.name ?? `ensure row ${table}`;
+  return {
+    name,
+    classify: classifySql,
+    async check(_record, ctx) {
+      const current = await readRow(connectionOf(ctx, opts, name), table, keyColumns, key);
+      if (current) return undefined;
+      return diffOf({
+        changes: Object.entries(values)
+          .filter(([, v]) => v !== null)
+          .map(([col, v]) => added(col, v, { secret: secret.has(col) })),
+      });
+    },
+    async apply(_record, ctx) {
+      const conn = connectionOf(ctx, opts, name);
+      const { sql, params } = upsertRow(conn.dialect, table, keyColumns, values, { update: false });
+      await conn.execute(sql, params);
+    },
+  };
+}

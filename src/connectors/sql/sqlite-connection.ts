@@ -1,0 +1,140 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { PermanentError } from '../../core/errors.ts';
+import type { SqlConnection, SqlRow, SqlValue } from './connection.ts';
+import { bindable } from './identifiers.ts';
+
+/** The subset of better-sqlite3 that we need. */
+export interface SqliteDatabase {
+  prepare(sql: string): {
+    readonly reader: boolean;
+    all(...params: unknown[]): unknown[];
+    run(...params: unknown[]): { changes: number };
+  };
+  exec(sql: string): unknown;
+  close(): unknown;
+}
+
+/** Options for {@link sqlite}. */
+export interface SqliteOptions {
+  /**
+   * Schema statements (`CREATE TABLE IF NOT EXISTS ...`) run once, before the
+   * first write of the run. Until then the tables they create may not exist
+   * yet, and reads treat them as empty: a dry run on a fresh machine shows every
+   * row as to be created, and creates nothing (not even the database file).
+   * @example init: 'CREATE TABLE IF NOT EXISTS accounts (id TEXT PRIMARY KEY, email TEXT)'
+   */
+  init?: string | string[];
+  /** How long a statement waits for another writer's lock, in ms. @default 5000 */
+  busyTimeoutMs?: number;
+  /** Switch the database to WAL when it is first written to. @default false */
+  wal?: boolean;
+}
+
+/**
+ * A SQLite database file as a {@link SqlConnection}. It opens lazily: a read of
+ * a file that does not exist yet returns no rows and creates nothing; the first
+ * write creates the folder and the file and runs `init`.
+ *
+ * @example
+ * connect: (setup) => {
+ *   const conn = sql.sqlite(join(setup.taskDir, 'app.db'), { init: SCHEMA });
+ *   setup.onClose(() => conn.close());
+ *   return { sql: conn };
+ * }
+ */
+export function sqlite(file: string, options: SqliteOptions = {}): SqliteConnection {
+  return new SqliteConnection(file, options);
+}
+
+/** A {@link SqlConnection} over one better-sqlite3 database. */
+export class SqliteConnection implements SqlConnection {
+  readonly dialect = 'sqlite' as const;
+  readonly description: string;
+  private db: SqliteDatabase | undefined;
+  private initialized = false;
+  private closed = false;
+  private readonly file: string;
+
+  /**
+   * @param file a path (`:memory:` for a private in-memory database)
+   * @param openDatabase opens the database (tests may inject their own)
+   */
+  constructor(
+    file: string,
+    private readonly options: SqliteOptions = {},
+    private readonly openDatabase: (file: string, timeoutMs: number) => SqliteDatabase = (f, timeout) =>
+      new Database(f, { timeout }),
+  ) {
+    this.file = file === ':memory:' ? file : resolve(file);
+    this.description = this.file;
+  }
+
+  private get exists(): boolean {
+    return this.file === ':memory:' || existsSync(this.file);
+  }
+
+  private open(): SqliteDatabase {
+    if (this.closed) throw new PermanentError(`the database ${this.file} was closed`);
+    this.db ??= this.openDatabase(this.file, this.options.busyTimeoutMs ?? 5000);
+    return this.db;
+  }
+
+  private initStatements(): string[] {
+    const { init } = this.options;
+    return init === undefined ? [] : Array.isArray(init) ? init : [init];
+  }
+
+  async query(sql: string, params: readonly SqlValue[] = []): Promise<SqlRow[]> {
+    if (!this.db && !this.exists) return [];
+    const db = this.open();
+    try {
+      const stmt = db.prepare(sql);
+      if (!stmt.reader) throw new PermanentError(`query() only reads; use execute() for: ${sql}`);
+      return stmt.all(...params.map(bindable)) as SqlRow[];
+    } catch (err) {
+      // Tables that `init` creates do not exist before the first write: they are empty.
+      const missingTable = /^no such table: /.test((err as Error).message ?? '');
+      if (missingTable && !this.initialized && this.initStatements().length > 0) return [];
+      throw err;
+    }
+  }
+
+  async execute(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
+    const db = this.openForWrite();
+    const { changes } = db.prepare(sql).run(...params.map(bindable));
+    return { changes };
+  }
+
+  private openForWrite(): SqliteDatabase {
+    if (!this.db && this.file !== ':memory:') mkdirSync(dirname(this.file), { recursive: true });
+    const db = this.open();
+    if (!this.initialized) {
+      if (this.options.wal) db.exec('PRAGMA journal_mode = WAL');
+      const init = this.initStatements();
+      if (init.length > 0) {
+        db.exec('BEGIN IMMEDIATE');
+        try {
+          for (const statement of init) db.exec(statement);
+          db.exec('COMMIT');
+        } catch (err) {
+          try {
+            db.exec('ROLLBACK');
+          } catch {
+            // SQLite already rolled back (a failed COMMIT, say).
+          }
+          throw err;
+        }
+      }
+      this.initialized = true;
+    }
+    return db;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.db?.close();
+    this.db = undefined;
+  }
+}

@@ -1,0 +1,75 @@
+import { PermanentError } from '../../core/errors.ts';
+import { type Step, type UpsertDiff, upsertStep } from '../../core/step.ts';
+import { connectionOf, type SqlConnection, type SqlStepOptions, type SqlValue } from './connection.ts';
+import { classifySql } from './errors.ts';
+import { checkColumns, sameValue } from './identifiers.ts';
+import { definedValues, describeKey, keyOf, selectByKey, upsertRow } from './statements.ts';
+
+/** Options for {@link upsert}. */
+export interface UpsertRowOptions extends SqlStepOptions {
+  /**
+   * Columns whose values are never printed (`~password_hash: <secret> -> <secret>`).
+   * @example secret: ['password_hash']
+   */
+  secret?: string[];
+}
+
+/** Reads the one row with this key, or `undefined`; refuses a key that matches several rows. */
+export async function readRow(
+  conn: SqlConnection,
+  table: string,
+  columns: readonly string[],
+  key: Record<string, SqlValue>,
+): Promise<Record<string, unknown> | undefined> {
+  const { sql, params } = selectByKey(conn.dialect, table, columns, key);
+  const rows = await conn.query(sql, params);
+  if (rows.length > 1) {
+    throw new PermanentError(
+      `table ${table}: ${describeKey(key)} matches several rows; the key columns need a UNIQUE constraint`,
+    );
+  }
+  return rows[0];
+}
+
+/**
+ * Ensures a row holds these values: `check` reads the current row and reports
+ * the columns that differ (`+email: a@x` for a new row, `~email: a@x -> b@x`);
+ * `apply` runs `INSERT ... ON CONFLICT (<keyColumns>) DO UPDATE`, so a stale
+ * check (another worker inserted the row meanwhile) cannot create a duplicate.
+ * Columns set to `undefined` are left alone; `null` means NULL. The key
+ * columns need a PRIMARY KEY or UNIQUE constraint.
+ *
+ * The connection is `ctx.sql` unless `opts.connection` is given.
+ *
+ * @example
+ * steps: (r) => [
+ *   sql.upsert('accounts', ['id'], { id: r.id, login: r.login, email: r.email }),
+ * ]
+ */
+export function upsert<R = unknown, C = unknown>(
+  table: string,
+  keyColumns: string[],
+  row: Record<string, SqlValue | undefined>,
+  opts: UpsertRowOptions = {},
+): Step<R, C, UpsertDiff<Record<string, SqlValue>>> {
+  checkColumns(table, keyColumns, row);
+  const values = definedValues(row);
+  const key = keyOf(keyColumns, values);
+  const name = opts.name ?? `upsert ${table}`;
+  return upsertStep<R, C, Record<string, SqlValue>>({
+    name,
+    classify: classifySql,
+    equals: sameValue,
+    ...(opts.secret ? { secret: opts.secret } : {}),
+    desired: () => values,
+    read: async (_record, ctx) =>
+      (await readRow(connectionOf(ctx, opts, name), table, Object.keys(values), key)) as
+        | Record<string, SqlValue>
+        | undefined,
+    async write(_record, ctx) {
+      const conn = connectionOf(ctx, opts, name);
+      const { sql, params } = upsertRow(conn.dialect, table, keyColumns, values, { update: true });
+      await conn.execute(sql, params);
+    },
+  });
+}
