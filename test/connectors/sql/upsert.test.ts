@@ -182,7 +182,7 @@ describe('sql.ensureRow and sql.ensureAbsentRow', () => {
   it('ensureAbsentRow deletes, counts toward the deletion guard, and is ok once gone', async () => {
     const seed = engineFor({ sql: conn }, (r) => [step(r)]);
     await seed.run(rows(3));
-    const remove = engineFor({ sql: conn }, (r) => [ensureAbsentRow('accounts', { id: r.id })]);
+    const remove = engineFor({ sql: conn }, (r) => [ensureAbsentRow('accounts', { id: r.id ?? '' })]);
     const s = ensureAbsentRow('accounts', { id: 'u1' });
     expect(s.destructive).toBe(true);
     const diff = await s.check({}, { sql: conn }, makeEnv());
