@@ -1,0 +1,48 @@
+import { chmod, mkdir } from 'node:fs/promises';
+import { added, type Diff, modified } from '../../core/diff.ts';
+import { PermanentError } from '../../core/errors.ts';
+import type { Step } from '../../core/step.ts';
+import { type FsStepOptions, formatMode, modesApply, rootOf } from './root.ts';
+import { relativeSegments } from './safe-path.ts';
+import { statOrUndefined } from './stat.ts';
+
+/** Options for {@link ensureDir}. */
+export interface EnsureDirOptions extends FsStepOptions {
+  /** The folder's permission bits (not on Windows). Left alone when not given. @example 0o750 */
+  mode?: number;
+}
+
+/**
+ * Ensures a folder exists under the base folder (with its parents), with
+ * `mode` if given. Reports `+dir: 0750` or `~mode: 0755 -> 0750`.
+ *
+ * @example
+ * fs.ensureDir(`homes/${r.login}`, { mode: 0o750 })
+ */
+export function ensureDir<R = unknown, C = unknown>(
+  path: string,
+  opts: EnsureDirOptions = {},
+): Step<R, C, Diff> {
+  relativeSegments(path);
+  const name = opts.name ?? `dir ${path}`;
+  const wantMode = modesApply ? opts.mode : undefined;
+  return {
+    name,
+    async check(_record, ctx) {
+      const { abs, rel } = await rootOf(ctx, opts, name).resolve(path);
+      const st = await statOrUndefined(abs);
+      if (!st) return { changes: [added('dir', wantMode === undefined ? undefined : formatMode(wantMode))] };
+      if (!st.isDirectory()) throw new PermanentError(`${rel} exists and is not a folder`);
+      if (wantMode !== undefined && (st.mode & 0o7777) !== wantMode) {
+        return { changes: [modified('mode', formatMode(st.mode), formatMode(wantMode))] };
+      }
+      return undefined;
+    },
+    async apply(_record, ctx) {
+      const { abs } = await rootOf(ctx, opts, name).resolve(path);
+      await mkdir(abs, { recursive: true, ...(wantMode !== undefined ? { mode: wantMode } : {}) });
+      // mkdir's mode is cut by the umask; chmod sets it exactly.
+      if (wantMode !== undefined) await chmod(abs, wantMode);
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import { resolve } from 'node:path';
+import { PermanentError } from '../../core/errors.ts';
+import { resolveUnder, type SafePath } from './safe-path.ts';
+
+/**
+ * The base folder that the `fs` steps work in. Every path a step gets is
+ * relative to it and cannot leave it. It is not created until a step writes,
+ * so a dry run creates nothing.
+ */
+export interface FsRoot {
+  /** The base folder, absolute. */
+  readonly dir: string;
+  /**
+   * Resolves a relative path safely (see {@link resolveUnder}), for a task's own
+   * file operations (an outbox, say).
+   * @example const { abs } = await ctx.fs.resolve(`outbox/${r.login}.eml`);
+   */
+  resolve(path: string, opts?: { followLast?: boolean; allowBase?: boolean }): Promise<SafePath>;
+  /**
+   * Runs `fn` while no other step of this process changes the same file
+   * (read-modify-write of a shared file, such as `ensureLine` on one access list).
+   */
+  exclusive<T>(abs: string, fn: () => Promise<T>): Promise<T>;
+}
+
+/** What a task's `connect` returns so that the `fs` steps find their base folder. */
+export interface FsContext {
+  fs: FsRoot;
+}
+
+/** Options every `fs` step takes. */
+export interface FsStepOptions {
+  /** The step's name in the output and the ledger. @default e.g. `file homes/ada/.profile` */
+  name?: string;
+  /** The base folder to use instead of `ctx.fs`. */
+  root?: FsRoot;
+}
+
+const queues = new Map<string, Promise<unknown>>();
+
+/** Serializes work per absolute path within this process. */
+async function exclusive<T>(abs: string, fn: () => Promise<T>): Promise<T> {
+  const previous = queues.get(abs) ?? Promise.resolve();
+  const run = previous.then(fn, fn);
+  const tail = run.catch(() => undefined);
+  queues.set(abs, tail);
+  try {
+    return await run;
+  } finally {
+    if (queues.get(abs) === tail) queues.delete(abs);
+  }
+}
+
+/**
+ * Declares the base folder of the `fs` steps (relative paths are resolved
+ * against the current folder; pass `join(setup.taskDir, ...)` to anchor it).
+ *
+ * @example
+ * connect: (setup) => ({ fs: fs.root(join(setup.taskDir, '../demo')) }),
+ * steps: (r) => [fs.ensureDir(`homes/${r.login}`, { mode: 0o750 })],
+ */
+export function root(dir: string): FsRoot {
+  const abs = resolve(dir);
+  return {
+    dir: abs,
+    resolve: (path, opts) => resolveUnder(abs, path, opts),
+    exclusive,
+  };
+}
+
+/** Finds the step's base folder: the explicit one, else `ctx.fs`. */
+export function rootOf(ctx: unknown, opts: FsStepOptions, step: string): FsRoot {
+  if (opts.root) return opts.root;
+  const r = (ctx as Partial<FsContext> | undefined)?.fs;
+  if (!r || typeof r.resolve !== 'function') {
+    throw new PermanentError(
+      `step ${step} needs a base folder: return { fs: fs.root(dir) } from the task's connect, or pass { root }`,
+    );
+  }
+  return r;
+}
+
+/** `0750` */
+export function formatMode(mode: number): string {
+  return `0${(mode & 0o7777).toString(8).padStart(3, '0')}`;
+}
+
+/** File modes mean nothing on Windows; they are neither checked nor set there. */
+export const modesApply = process.platform !== 'win32';
