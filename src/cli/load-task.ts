@@ -11,10 +11,11 @@ let hooked = false;
 async function installLoaders(): Promise<void> {
   if (hooked) return;
   hooked = true;
-  const entry = new URL('../index.js', import.meta.url).href;
-  register(new URL('./resolve-hook.js', import.meta.url), { data: { entry } });
   const tsx = await import('tsx/esm/api');
   tsx.register();
+  // Registered after tsx so that it runs first and sees tsx's answer.
+  const entry = new URL('../index.js', import.meta.url).href;
+  register(new URL('./resolve-hook.js', import.meta.url), { data: { entry } });
 }
 
 /** Loads a task file (TypeScript or JavaScript) and checks its default export. */

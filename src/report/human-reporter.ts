@@ -37,7 +37,9 @@ export class HumanReporter implements Reporter {
     if (this.o.verbosity !== 'quiet') {
       const what = info.dryRun ? 'dry run (checks only)' : info.resumed ? 'resuming run' : 'run';
       this.say(this.o.err, [
-        this.o.style.dim(`idem: ${what} ${info.runId} of task ${info.task}: ${info.total} records`),
+        this.o.style.dim(
+          `idem: ${what} ${info.runId} of task ${info.task}: ${info.total} record${info.total === 1 ? '' : 's'}`,
+        ),
       ]);
     }
     this.o.progress?.start(info.task, info.total);

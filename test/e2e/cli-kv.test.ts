@@ -40,6 +40,16 @@ function setup(n: number, extraRows = '') {
   return { dir, target, input, state, env, run, target$ };
 }
 
+/** Waits until a run holds the kv lock and has started its run. */
+async function lockTaken(state: string) {
+  const info = join(state, 'locks', 'kv.lock.json');
+  for (let i = 0; i < 400; i++) {
+    if (existsSync(info) && JSON.parse(readFileSync(info, 'utf8')).runId !== 'starting') return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('the first run never took the lock');
+}
+
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 const summaryOf = (stdout: unknown): Record<string, any> => {
   const summary = ndjson(stdout).find((e) => e.type === 'summary');
@@ -191,11 +201,7 @@ describe('idem run: overlapping runs', () => {
   it('exactly one runs; the other exits 75 naming the holder; after SIGKILL of the holder the next starts at once', async () => {
     const s = setup(300);
     const first = s.run(['--concurrency', '1'], { KV_SLOW_MS: '50' });
-    const lockInfo = join(s.state, 'locks', 'kv.lock.json');
-    for (let i = 0; i < 200; i++) {
-      if (existsSync(lockInfo) && JSON.parse(readFileSync(lockInfo, 'utf8')).runId !== 'starting') break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await lockTaken(s.state);
     const second = await s.run();
     expect(second.exitCode).toBe(75);
     expect(second.stderr).toMatch(
@@ -211,15 +217,14 @@ describe('idem run: overlapping runs', () => {
   });
 
   it('--wait waits for the holder instead of exiting 75', async () => {
-    const s = setup(30);
-    const first = s.run(['--concurrency', '1'], { KV_SLOW_MS: '40' });
-    const lockInfo = join(s.state, 'locks', 'kv.lock.json');
-    for (let i = 0; i < 200 && !existsSync(lockInfo); i++) await new Promise((r) => setTimeout(r, 25));
+    const s = setup(60);
+    const first = s.run(['--concurrency', '1'], { KV_SLOW_MS: '50' });
+    await lockTaken(s.state);
     const second = await s.run(['--wait', '60s']);
     expect((await first).exitCode).toBe(0);
     expect(second.exitCode).toBe(0);
     expect(second.stderr).toContain('waiting up to 60s');
-    expect(second.stdout).toContain('changed=0 ok=30');
+    expect(second.stdout).toContain('changed=0 ok=60');
   });
 });
 

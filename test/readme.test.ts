@@ -1,0 +1,45 @@
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { idem, ROOT, tempDir } from './support/cli.ts';
+
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+
+/** The fenced block of `lang` that follows `after` in the README. */
+function block(after: string, lang: string): string {
+  const start = README.indexOf(after);
+  if (start < 0) throw new Error(`README has no "${after}"`);
+  const open = README.indexOf(`\`\`\`${lang}\n`, start);
+  const close = README.indexOf('\n```', open + 1);
+  return README.slice(open + lang.length + 4, close + 1);
+}
+
+describe('README', () => {
+  it('keeps the two set-up commands literally', () => {
+    expect(README).toContain('```sh\nnpm ci && npm run demo\n```');
+    expect(README).toContain('```sh\nnpm ci && npm test\n```');
+    expect(readFileSync(join(ROOT, '.ci/run'), 'utf8')).toContain('\nnpm ci && npm test\n');
+  });
+
+  it('documents every exit code the CLI uses', async () => {
+    const { EXIT } = await import('../src/cli/exit-codes.ts');
+    for (const code of Object.values(EXIT))
+      expect(README).toMatch(new RegExp(`\\| ${code}( / \\d+)? \\||\\| \\d+ / ${code} \\|`));
+  });
+
+  it('its task example runs as written: changes on the first run, nothing on the second', async () => {
+    const dir = tempDir('idem-readme-');
+    writeFileSync(join(dir, 'greet.ts'), block('<!-- readme-example: tasks/greet.ts -->', 'ts'));
+    writeFileSync(join(dir, 'people.csv'), block('With `people.csv` beside it', 'csv'));
+    const first = await idem(['run', join(dir, 'greet.ts')], { cwd: tempDir() });
+    expect(first.stderr).toContain('2 records');
+    expect(first.exitCode).toBe(0);
+    expect(first.stdout).toContain('changed=2 ok=0');
+    expect(readFileSync(join(dir, 'out/teams/eng/ada.txt'), 'utf8')).toBe('Hello Ada Lovelace\n');
+    expect(statSync(join(dir, 'out/teams/eng/ada.txt')).mode & 0o777).toBe(0o640);
+    expect(readFileSync(join(dir, 'out/notes/grace.txt'), 'utf8')).toBe('welcome, Grace Hopper\n');
+    const second = await idem(['run', join(dir, 'greet.ts')], { cwd: tempDir() });
+    expect(second.exitCode).toBe(0);
+    expect(second.stdout).toContain('changed=0 ok=2');
+  });
+});
