@@ -1,4 +1,5 @@
 import { chmod, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { added, type Diff, modified } from '../../core/diff.ts';
 import { PermanentError } from '../../core/errors.ts';
 import type { Step } from '../../core/step.ts';
@@ -40,7 +41,13 @@ export function ensureDir<R = unknown, C = unknown>(
     },
     async apply(_record, ctx) {
       const { abs } = await rootOf(ctx, opts, name).resolve(path);
-      await mkdir(abs, { recursive: true, ...(wantMode !== undefined ? { mode: wantMode } : {}) });
+      // Parents get the default mode (as with `mkdir -p -m`); only the folder itself gets `mode`.
+      await mkdir(dirname(abs), { recursive: true });
+      try {
+        await mkdir(abs, wantMode !== undefined ? { mode: wantMode } : {});
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
       // mkdir's mode is cut by the umask; chmod sets it exactly.
       if (wantMode !== undefined) await chmod(abs, wantMode);
     },

@@ -60,6 +60,8 @@ describe('fs steps against a real temp folder', () => {
     ]);
     expect(readFileSync(join(base, 'homes/user7/.profile'), 'utf8')).toBe('user = "user7"\nshell = "bash"\n');
     expect(statSync(join(base, 'homes/user7')).mode & 0o777).toBe(0o750);
+    // Parents get the default mode (0777 less the umask), not the leaf's.
+    expect(statSync(join(base, 'homes')).mode & 0o777).toBe(0o777 & ~process.umask());
     expect(statSync(join(base, 'homes/user7/.profile')).mode & 0o777).toBe(0o640);
     // 20 records appended to one file concurrently: every line is there, once.
     const lines = readFileSync(join(base, 'access.list'), 'utf8').trim().split('\n').sort();
