@@ -1,0 +1,192 @@
+/**
+ * The embedded demo, end to end: the built CLI run with execa, the way cron
+ * would, over tasks/onboard-accounts.ts with its demo folder in a temp dir.
+ * Needs `npm run build` first (as `npm test` does).
+ */
+import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { idem, ndjson, ROOT, tempDir } from '../support/cli.ts';
+
+const TASK = 'tasks/onboard-accounts.ts';
+const ACCOUNTS = readFileSync(join(ROOT, 'fixtures/accounts.csv'), 'utf8');
+const LOGINS = ACCOUNTS.trim()
+  .split('\n')
+  .slice(1)
+  .map((l) => l.split(',')[1] as string);
+const STEPS = ['account', 'home', 'settings', 'access', 'welcome-mail'];
+
+beforeAll(() => {
+  if (!existsSync(join(ROOT, 'dist/connectors/fs/index.js'))) {
+    throw new Error('the demo tests run the built CLI: run `npm run build` first');
+  }
+});
+
+function demo() {
+  const dir = tempDir('idem-demo-');
+  const demoDir = join(dir, 'demo');
+  const state = join(dir, 'state');
+  const env = { IDEM_DEMO_DIR: demoDir };
+  const run = (args: string[] = [], more: Record<string, string> = {}) =>
+    idem(['run', TASK, '--state-dir', state, '--json', ...args], { env: { ...env, ...more } });
+  const summary = (stdout: unknown) => ndjson(stdout).find((e) => e.type === 'summary');
+  const records = (stdout: unknown) => ndjson(stdout).filter((e) => e.type === 'record');
+  /** Mails in the outbox per login. */
+  const mails = () => {
+    const outbox = join(demoDir, 'outbox');
+    const files = existsSync(outbox) ? readdirSync(outbox) : [];
+    const count = new Map<string, number>();
+    for (const f of files) {
+      const login = /^\d+-[0-9a-f]+-(.+)\.eml$/.exec(f)?.[1] ?? `?${f}`;
+      count.set(login, (count.get(login) ?? 0) + 1);
+    }
+    return { total: files.length, count };
+  };
+  return { dir, demoDir, state, env, run, summary, records, mails };
+}
+
+/** Every entry under `dir` with its inode, mtime and size. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      const st = lstatSync(p);
+      out[p] = `ino=${st.ino} mtime=${st.mtimeMs} size=${st.size} mode=${st.mode.toString(8)}`;
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+describe('the embedded demo (tasks/onboard-accounts.ts)', () => {
+  it('--dry-run on a fresh machine lists every pending change and creates nothing', async () => {
+    const d = demo();
+    const r = await d.run(['--dry-run', '--detailed-exitcode']);
+    expect(r.exitCode, String(r.stderr)).toBe(5);
+    const recs = d.records(r.stdout);
+    expect(recs).toHaveLength(50);
+    for (const rec of recs) {
+      expect(rec.outcome).toBe('changed');
+      expect(rec.diff.map((s: { step: string }) => s.step)).toEqual(STEPS);
+    }
+    const ada = recs.find((x) => x.key === 'u0001')!;
+    expect(ada.diff[0].changes).toContainEqual({ op: '+', field: 'login', to: 'alovelace' });
+    expect(ada.diff[3].changes).toEqual([{ op: '+', field: 'line', to: 'alovelace:user' }]);
+    expect(d.summary(r.stdout)).toMatchObject({ dryRun: true, counts: { changed: 50, failed: 0 } });
+    expect(existsSync(d.demoDir)).toBe(false);
+
+    const human = await idem(['run', TASK, '--state-dir', d.state, '--dry-run'], { env: d.env });
+    expect(String(human.stdout).match(/^changed\* u\d{4}/gm)).toHaveLength(50);
+    expect(String(human.stdout)).toContain('dry run: nothing was written');
+    expect(existsSync(d.demoDir)).toBe(false);
+  });
+
+  it('the first run changes 50 accounts; the second changes nothing and writes nothing', async () => {
+    const d = demo();
+    const first = await d.run();
+    expect(first.exitCode, String(first.stderr)).toBe(0);
+    expect(d.summary(first.stdout)).toMatchObject({ status: 'succeeded', counts: { changed: 50, ok: 0 } });
+
+    const db = new Database(join(d.demoDir, 'app.db'), { readonly: true });
+    expect(db.prepare('SELECT count(*) AS n FROM accounts').get()).toEqual({ n: 50 });
+    expect(db.prepare("SELECT login, email, role FROM accounts WHERE id = 'u0002'").get()).toEqual({
+      login: 'ghopper',
+      email: 'grace.hopper@example.org',
+      role: 'dev',
+    });
+    db.close();
+    for (const login of LOGINS) {
+      expect(readFileSync(join(d.demoDir, 'homes', login, 'settings.toml'), 'utf8')).toContain(
+        `login = "${login}"`,
+      );
+    }
+    const access = readFileSync(join(d.demoDir, 'access.list'), 'utf8').trim().split('\n');
+    expect(access).toHaveLength(50);
+    expect(new Set(access.map((l) => l.split(':')[0]))).toEqual(new Set(LOGINS));
+    const m = d.mails();
+    expect(m.total).toBe(50);
+    for (const login of LOGINS) expect(m.count.get(login), login).toBe(1);
+
+    const before = snapshot(d.demoDir);
+    const second = await d.run();
+    expect(second.exitCode).toBe(0);
+    expect(d.summary(second.stdout)).toMatchObject({ counts: { changed: 0, ok: 50, failed: 0 } });
+    expect(snapshot(d.demoDir)).toEqual(before);
+  });
+
+  it('an edited row changes exactly that account, and its mail is not sent again', async () => {
+    const d = demo();
+    expect((await d.run()).exitCode).toBe(0);
+    const edited = join(d.dir, 'accounts.csv');
+    writeFileSync(edited, ACCOUNTS.replace('grace.hopper@example.org', 'amazing.grace@example.org'));
+    const r = await d.run(['--input', edited]);
+    expect(r.exitCode).toBe(0);
+    expect(d.summary(r.stdout)).toMatchObject({ counts: { changed: 1, ok: 49 } });
+    const grace = d.records(r.stdout).find((x) => x.outcome === 'changed')!;
+    expect(grace.key).toBe('u0002');
+    expect(grace.diff.map((s: { step: string }) => s.step)).toEqual(['account', 'settings']);
+    expect(grace.diff[0].changes).toEqual([
+      { op: '~', field: 'email', from: 'grace.hopper@example.org', to: 'amazing.grace@example.org' },
+    ]);
+    expect(d.mails().count.get('ghopper')).toBe(1);
+  });
+
+  it('SIGKILL after the mail went out, before its completion: in-doubt after --resume, mail sent once, resolve settles it', async () => {
+    const d = demo();
+    const crashed = await d.run(['--concurrency', '1'], { IDEM_TEST_CRASH: 'after-effect:welcome-mail' });
+    expect(crashed.signal).toBe('SIGKILL');
+    expect(d.mails().total).toBe(1);
+    expect(d.mails().count.get('alovelace')).toBe(1);
+
+    const resumed = await d.run(['--resume']);
+    expect(resumed.exitCode).toBe(3);
+    const s = d.summary(resumed.stdout);
+    expect(s).toMatchObject({
+      status: 'completed-with-failures',
+      counts: { 'in-doubt': 1, changed: 49, failed: 0 },
+    });
+    const doubt = d.records(resumed.stdout).find((x) => x.outcome === 'in-doubt')!;
+    expect(doubt.key).toBe('u0001');
+    expect(doubt.error.message).toMatch(/welcome-mail .* may or may not have happened/);
+    expect(d.mails().count.get('alovelace')).toBe(1);
+    expect(d.mails().total).toBe(50);
+
+    const doubts = await idem(['doubts', TASK, '--state-dir', d.state], { env: d.env });
+    expect(String(doubts.stdout)).toContain('u0001');
+
+    const settle = await idem(
+      ['resolve', TASK, 'u0001', '--effect', 'welcome-mail', '--done', '--state-dir', d.state],
+      {
+        env: d.env,
+      },
+    );
+    expect(settle.exitCode, String(settle.stderr)).toBe(0);
+
+    const after = await d.run();
+    expect(after.exitCode).toBe(0);
+    expect(d.summary(after.stdout)).toMatchObject({ counts: { changed: 0, ok: 50, 'in-doubt': 0 } });
+    expect(d.mails().count.get('alovelace')).toBe(1);
+    expect(d.mails().total).toBe(50);
+  });
+
+  it('SIGKILL before the intent was recorded: after --resume the mail is sent, exactly once', async () => {
+    const d = demo();
+    const crashed = await d.run(['--concurrency', '1'], { IDEM_TEST_CRASH: 'before-intent:welcome-mail' });
+    expect(crashed.signal).toBe('SIGKILL');
+    expect(d.mails().total).toBe(0);
+
+    const resumed = await d.run(['--resume']);
+    expect(resumed.exitCode, String(resumed.stderr)).toBe(0);
+    const s = d.summary(resumed.stdout);
+    expect(s).toMatchObject({ status: 'succeeded', counts: { changed: 50, 'in-doubt': 0 } });
+    const ada = d.records(resumed.stdout).find((x) => x.key === 'u0001')!;
+    // Its other steps were done before the crash; only the mail was left.
+    expect(ada.diff.map((x: { step: string }) => x.step)).toEqual(['welcome-mail']);
+    const m = d.mails();
+    expect(m.total).toBe(50);
+    for (const login of LOGINS) expect(m.count.get(login), login).toBe(1);
+  });
+});
