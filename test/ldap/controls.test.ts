@@ -60,7 +60,7 @@ describeLdap('controls of the running slapd', () => {
       ).toBe(16);
     }
     // ... and either way a stale membership diff converges: a is already in, b already out.
-    const stale = { group, add: [a], remove: [b], snapshot: [b], changes: [] };
+    const stale = { group, add: [a], remove: [b], placeholderPresent: false, changes: [] };
     const writes = slapd.writes();
     await ensureMembers(group, [a], { exact: true }).apply(
       undefined,

@@ -220,6 +220,7 @@ export class Slapd {
       'access to * by users read by * none',
       'database mdb',
       'maxsize 268435456',
+      'dbnosync',
       `suffix "${BASE_DN}"`,
       `rootdn "${ADMIN_DN}"`,
       `rootpw ${this.adminPassword}`,

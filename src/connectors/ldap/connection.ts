@@ -58,7 +58,7 @@ export class LdapConnection {
       createConnection: ((..._args: unknown[]) => {
         if (this.opened) refuseReconnect();
         this.opened = true;
-        return new Socket().connect({ port: server.port, host: server.address });
+        return new Socket().setNoDelay(true).connect({ port: server.port, host: server.address });
       }) as never,
       createSecureConnection: ((...args: unknown[]) => {
         const first = args[0];

@@ -43,8 +43,8 @@ export interface MembersDiff extends Diff {
   group: string;
   add: string[];
   remove: string[];
-  /** The member values the check read (`null`: the group did not exist). */
-  snapshot: string[] | null;
+  /** Whether the check saw the placeholder among the members. */
+  placeholderPresent: boolean;
 }
 
 /**
@@ -76,12 +76,12 @@ export function ensureMembers(
           group: groupDn,
           add: members,
           remove: [],
-          snapshot: null,
+          placeholderPresent: false,
           changes: [added('group', groupDn), ...members.map((m) => added(attribute, m))],
         };
       }
-      const snapshot = valuesOf(group, attribute);
-      const have = snapshot.filter((v) => !isPlaceholder(v));
+      const values = valuesOf(group, attribute);
+      const have = values.filter((v) => !isPlaceholder(v));
       const add = missingValues(attribute, members, have);
       const remove = options.exact ? missingValues(attribute, have, members) : [];
       if (add.length === 0 && remove.length === 0) return undefined;
@@ -89,7 +89,7 @@ export function ensureMembers(
         group: groupDn,
         add,
         remove,
-        snapshot,
+        placeholderPresent: have.length < values.length,
         changes: [...add.map((m) => added(attribute, m)), ...remove.map((m) => removed(attribute, m))],
       };
     },
@@ -100,8 +100,7 @@ export function ensureMembers(
         attribute,
         { add: diff.add, remove: diff.remove },
         {
-          snapshot: diff.snapshot,
-          ...(placeholder !== undefined ? { placeholder } : {}),
+          ...(placeholder !== undefined ? { placeholder, placeholderPresent: diff.placeholderPresent } : {}),
           ...(options.create === false
             ? {}
             : { create: (first: string[]) => groupOfNames(groupDn, first, attribute) }),

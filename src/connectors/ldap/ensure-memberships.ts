@@ -86,6 +86,16 @@ export function ensureMemberships(
       };
     },
     async apply(_record, ctx, diff) {
+      // Which of the groups to join hold the placeholder: one search, not one per group.
+      let holding: string[] | undefined;
+      if (placeholder !== undefined && diff.join.length > 0 && !(await ctx.ldap.usePermissiveModify())) {
+        const found = await ctx.ldap.search(options.base, {
+          scope: 'sub',
+          filter: and(eq('objectClass', objectClass), eq(attribute, placeholder)),
+          attributes: ['1.1'],
+        });
+        holding = found.map((e) => e.dn);
+      }
       for (const group of diff.join) {
         await changeValues(
           ctx.ldap,
@@ -95,6 +105,7 @@ export function ensureMemberships(
           {
             create: (first) => groupOfNames(group, first, attribute),
             ...(placeholder !== undefined ? { placeholder } : {}),
+            ...(holding ? { placeholderPresent: holding.some((h) => dnEquals(h, group)) } : {}),
           },
         );
       }

@@ -4,7 +4,7 @@
  * compare desired and actual values.
  */
 import type { Entry } from 'ldapts';
-import { dnEquals } from './dn.ts';
+import { normalizeDn } from './dn.ts';
 
 /** An entry read from the directory. Attribute names are lower-cased keys. */
 export interface LdapEntry {
@@ -88,23 +88,28 @@ export function desiredValues(value: AttributeValue): string[] | undefined {
   return list.map(String).filter((v) => v !== '');
 }
 
-/** True when a value equals another under the attribute's rules. */
-export function valueEquals(attribute: string, a: string, b: string): boolean {
+/** A value in the form it is compared in: DNs normalized, object classes lower-cased. */
+export function comparable(attribute: string, value: string): string {
   const key = attribute.toLowerCase();
   if (DN_ATTRIBUTES.has(key)) {
     try {
-      return dnEquals(a, b);
+      return normalizeDn(value);
     } catch {
-      return a === b;
+      return value;
     }
   }
-  if (key === 'objectclass') return a.toLowerCase() === b.toLowerCase();
-  return a === b;
+  return key === 'objectclass' ? value.toLowerCase() : value;
 }
 
-/** The values of `wanted` that `have` lacks, under the attribute's rules. */
+/** True when a value equals another under the attribute's rules. */
+export function valueEquals(attribute: string, a: string, b: string): boolean {
+  return comparable(attribute, a) === comparable(attribute, b);
+}
+
+/** The values of `wanted` that `have` lacks, under the attribute's rules (linear time). */
 export function missingValues(attribute: string, wanted: string[], have: string[]): string[] {
-  return wanted.filter((w) => !have.some((h) => valueEquals(attribute, w, h)));
+  const present = new Set(have.map((h) => comparable(attribute, h)));
+  return wanted.filter((w) => !present.has(comparable(attribute, w)));
 }
 
 /** True when two value lists hold the same values (as sets). */

@@ -160,13 +160,23 @@ export class LdapPool extends ConnectionPool {
     attributes: string[] = ['*'],
     scope: 'one' | 'sub' = 'sub',
   ): Promise<LdapEntry | undefined> {
-    const found = await this.search(base, { scope, filter: eq(attribute, value), attributes });
+    // At most two answers tell "none", "one" and "more than one" apart.
+    const found = (
+      await this.use(
+        (c) => c.search(base, { scope, filter: eq(attribute, value), attributes, sizeLimit: 2 }),
+        {
+          operation: 'search',
+          dn: base,
+          attributes: [attribute],
+        },
+      )
+    ).searchEntries.map(toLdapEntry);
     if (found.length > 1) {
       throw new LdapError(
         'permanent',
         'search',
         base,
-        `ldap search ${base}: ${found.length} entries have ${attribute}=${value}, expected at most one: ${found
+        `ldap search ${base}: several entries have ${attribute}=${value}, expected at most one: ${found
           .slice(0, 5)
           .map((e) => e.dn)
           .join('; ')}`,

@@ -3,12 +3,14 @@
  * that a stale check cannot break it: with Permissive Modify where the server
  * supports it, otherwise by treating 20 (value exists) and 16 (no such value)
  * as "already converged" and re-reading to recompute what is left.
+ *
+ * It never reads the whole attribute (a `staff` group of 10,000 members): the
+ * server answers per value, with a base search filtered on that value.
  */
-
 import { permissiveModify } from './controls.ts';
 import { firstRdn } from './dn.ts';
-import { missingValues, valueEquals, valuesOf } from './entry.ts';
 import { LdapError, resultCode } from './errors.ts';
+import { eq } from './filter.ts';
 import type { LdapPool, Modification } from './pool.ts';
 
 /** Options for {@link changeValues}. */
@@ -24,11 +26,8 @@ export interface ValueChangeOptions {
    * value joins. Ignored when comparing.
    */
   placeholder?: string;
-  /**
-   * The values as the check read them (`null`: the entry was missing). When
-   * omitted, they are read first.
-   */
-  snapshot?: string[] | null;
+  /** Whether the check saw the placeholder; asked of the server when unknown. */
+  placeholderPresent?: boolean;
 }
 
 const ROUNDS = 4;
@@ -45,44 +44,27 @@ export function groupOfNames(dn: string, members: string[], attribute = 'member'
   return attrs;
 }
 
-function plan(
-  attribute: string,
-  add: string[],
-  remove: string[],
-  have: string[],
-  placeholder: string | undefined,
-): { toAdd: string[]; toRemove: string[] } {
-  const has = (v: string) => have.some((h) => valueEquals(attribute, v, h));
-  const toAdd = missingValues(attribute, add, have);
-  const toRemove = remove.filter(has);
-  if (placeholder !== undefined) {
-    const left = have.filter((h) => !toRemove.some((r) => valueEquals(attribute, r, h)));
-    if (toAdd.length > 0 && has(placeholder)) toRemove.push(placeholder);
-    else if (toAdd.length === 0 && left.length === 0 && toRemove.length > 0) toAdd.push(placeholder);
-  }
-  return { toAdd, toRemove };
-}
-
 /**
- * The first round's plan, from the check's snapshot: every value the check asked
- * for goes out as it is (the snapshot may be stale; the server tells).
+ * Which of `values` the entry's attribute holds, as the server matches them
+ * (DN values match as DNs); `null` when the entry does not exist.
  */
-function trustedPlan(
+export async function valuesPresent(
+  pool: LdapPool,
+  dn: string,
   attribute: string,
-  add: string[],
-  remove: string[],
-  have: string[],
-  placeholder: string | undefined,
-): { toAdd: string[]; toRemove: string[] } {
-  const toAdd = [...add];
-  const toRemove = [...remove];
-  if (placeholder !== undefined) {
-    const has = (v: string) => have.some((h) => valueEquals(attribute, v, h));
-    if (toAdd.length > 0 && has(placeholder)) toRemove.push(placeholder);
-    const left = have.filter((h) => !toRemove.some((r) => valueEquals(attribute, r, h)));
-    if (toAdd.length === 0 && toRemove.length > 0 && left.length === 0) toAdd.push(placeholder);
+  values: string[],
+): Promise<Map<string, boolean> | null> {
+  const present = new Map<string, boolean>();
+  for (const v of new Set(values)) {
+    try {
+      const hit = await pool.search(dn, { scope: 'base', filter: eq(attribute, v), attributes: ['1.1'] });
+      present.set(v, hit.length > 0);
+    } catch (err) {
+      if (resultCode(err) === 32) return null;
+      throw err;
+    }
   }
-  return { toAdd, toRemove };
+  return present;
 }
 
 function modifications(attribute: string, toAdd: string[], toRemove: string[]): Modification[] {
@@ -95,9 +77,12 @@ function modifications(attribute: string, toAdd: string[], toRemove: string[]): 
 /**
  * Adds `add` to and removes `remove` from the values of `attribute` of `dn`,
  * idempotently: values already there (or already gone) are fine, a missing
- * entry is created (with `create`), and a concurrent change makes it re-read and
- * try again. Throws a permanent error when removing the last value is not
+ * entry is created (with `create`), and a concurrent change makes it look again
+ * and retry. Throws a permanent error when removing the last value is not
  * allowed and there is no placeholder.
+ *
+ * @example
+ * await changeValues(pool, groupDn, 'member', { add: [userDn] }, { create: (m) => groupOfNames(groupDn, m) });
  */
 export async function changeValues(
   pool: LdapPool,
@@ -108,72 +93,78 @@ export async function changeValues(
 ): Promise<void> {
   const add = change.add ?? [];
   const remove = change.remove ?? [];
+  const { placeholder } = options;
   const permissive = await pool.usePermissiveModify();
   const controls = permissive ? [permissiveModify()] : undefined;
-  let have: string[] | null | undefined = options.snapshot;
-  // The first round trusts the check's view: the values it asked for go out as they are.
-  let trusted = have !== undefined;
+  let toAdd = [...add];
+  let toRemove = [...remove];
+  if (placeholder !== undefined && toAdd.length > 0) {
+    // A real value joins: the placeholder leaves (when it is there).
+    const there =
+      permissive ||
+      (options.placeholderPresent ??
+        (await valuesPresent(pool, dn, attribute, [placeholder]))?.get(placeholder) === true);
+    if (there) toRemove.push(placeholder);
+  }
   for (let round = 0; round < ROUNDS; round++) {
-    if (have === undefined) {
-      const entry = await pool.read(dn, [attribute]);
-      have = entry ? valuesOf(entry, attribute) : null;
-    }
-    if (have === null) {
-      if (add.length === 0) return;
-      if (!options.create) {
-        throw new LdapError(
-          'permanent',
-          'modify',
-          dn,
-          `ldap modify ${dn} [${attribute}]: the entry does not exist`,
-          {
-            code: 32,
-            attributes: [attribute],
-          },
-        );
-      }
-      try {
-        await pool.add(dn, options.create(add));
-        return;
-      } catch (err) {
-        if (resultCode(err) !== 68) throw err;
-        have = undefined;
-        trusted = false;
-        continue;
-      }
-    }
-    const planned = trusted
-      ? trustedPlan(attribute, add, remove, have, options.placeholder)
-      : plan(attribute, add, remove, have, options.placeholder);
-    const mods = modifications(attribute, planned.toAdd, planned.toRemove);
+    const mods = modifications(attribute, toAdd, toRemove);
     if (mods.length === 0) return;
     try {
       await pool.modify(dn, mods, controls);
       return;
     } catch (err) {
       const code = resultCode(err);
-      if (code === 20 || code === 16 || code === 32) {
-        // Already there / already gone / entry vanished: re-read and see what is left.
-        have = undefined;
-        trusted = false;
+      if (code === 32) {
+        if (add.length === 0) return; // nothing to remove from an entry that is gone
+        if (!options.create) {
+          throw new LdapError(
+            'permanent',
+            'modify',
+            dn,
+            `ldap modify ${dn} [${attribute}]: the entry does not exist`,
+            {
+              cause: err,
+              code,
+              attributes: [attribute],
+            },
+          );
+        }
+        try {
+          await pool.add(dn, options.create(add));
+          return;
+        } catch (addErr) {
+          if (resultCode(addErr) !== 68) throw addErr;
+        }
+      } else if (code === 65) {
+        if (placeholder === undefined) {
+          throw new LdapError(
+            'permanent',
+            'modify',
+            dn,
+            `ldap modify ${dn} [${attribute}]: removing ${remove.join(', ')} would leave no ${attribute} value, ` +
+              `which the entry's object class forbids (objectClassViolation 65); give the step a placeholder value`,
+            { cause: err, code, attributes: [attribute] },
+          );
+        }
+        if (toAdd.includes(placeholder)) throw err;
+        // The last real value leaves: the placeholder keeps the entry valid.
+        toAdd = [...toAdd.filter((v) => v !== placeholder), placeholder];
+        toRemove = toRemove.filter((v) => v !== placeholder);
+        continue;
+      } else if (code !== 20 && code !== 16) {
+        throw err;
+      }
+      // 20/16/68: some values were there already, or gone already: see what is left.
+      const all = [...add, ...remove, ...(placeholder !== undefined ? [placeholder] : [])];
+      const state = await valuesPresent(pool, dn, attribute, all);
+      if (state === null) {
+        toAdd = [...add];
+        toRemove = [];
         continue;
       }
-      if (code === 65 && options.placeholder === undefined) {
-        throw new LdapError(
-          'permanent',
-          'modify',
-          dn,
-          `ldap modify ${dn} [${attribute}]: removing ${remove.join(', ')} would leave no ${attribute} value, ` +
-            `which the entry's object class forbids (objectClassViolation 65); give the step a placeholder value`,
-          { cause: err, code, attributes: [attribute] },
-        );
-      }
-      if (code === 65) {
-        have = undefined;
-        trusted = false;
-        continue;
-      }
-      throw err;
+      toAdd = add.filter((v) => !state.get(v));
+      toRemove = remove.filter((v) => state.get(v));
+      if (placeholder !== undefined && toAdd.length > 0 && state.get(placeholder)) toRemove.push(placeholder);
     }
   }
   throw new LdapError(

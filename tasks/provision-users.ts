@@ -1,0 +1,142 @@
+/**
+ * Provisions people from an HR export into an LDAP directory.
+ *
+ * Columns: uid,givenName,sn,mail,employeeNumber,department,groups
+ * (`groups` is `;`-separated, e.g. `staff;eng`). See fixtures/users.csv.
+ *
+ * Per record it ensures:
+ * - an inetOrgPerson at `uid=<uid>,ou=people,<base>` (moved there with modifyDN
+ *   if it was found elsewhere under ou=people), with uid, cn (`<givenName> <sn>`),
+ *   sn, givenName, mail, employeeNumber and departmentNumber (from `department`);
+ * - membership in each listed groupOfNames under `ou=groups,<base>` (created
+ *   with its first member when missing), and removal from the other groups there.
+ *
+ * Configuration (env): IDEM_LDAP_URL, IDEM_LDAP_BIND_DN, IDEM_LDAP_PASSWORD or
+ * IDEM_LDAP_PASSWORD_FILE, IDEM_LDAP_BASE; optionally IDEM_LDAP_STARTTLS=1,
+ * IDEM_LDAP_CA_FILE, IDEM_LDAP_TLS_INSECURE=1 (warns), IDEM_LDAP_TIMEOUT_MS.
+ *
+ * Prune (off by default): IDEM_PRUNE=disable marks people no longer in the CSV
+ * disabled (shadowAccount with an expired shadowExpire); IDEM_PRUNE=delete deletes
+ * them. Either way they leave the managed groups first. Guarded by maxDeletes
+ * (10% of the people under ou=people; `--max-deletes` overrides).
+ *
+ * @example
+ * npm run ldap:dev            # a private slapd, prints the IDEM_LDAP_* lines
+ * idem run tasks/provision-users.ts --dry-run
+ * idem run tasks/provision-users.ts
+ */
+import { csv, defineTask, ldap } from 'idem';
+
+interface User {
+  uid: string;
+  givenName: string;
+  sn: string;
+  mail: string;
+  employeeNumber: string;
+  department: string;
+  groups: string[];
+}
+
+interface Ctx extends ldap.LdapContext {
+  people: string;
+  groups: string;
+  /** Keeps an emptied groupOfNames valid (it needs a member); ignored when comparing. */
+  placeholder: string;
+}
+
+const prune = process.env.IDEM_PRUNE?.trim().toLowerCase();
+if (prune !== undefined && prune !== '' && prune !== 'delete' && prune !== 'disable') {
+  throw new Error(`IDEM_PRUNE must be "delete" or "disable", not "${process.env.IDEM_PRUNE}"`);
+}
+
+const UID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export default defineTask<User, Ctx>({
+  name: 'provision-users',
+  description:
+    'HR export → inetOrgPerson entries under ou=people and groupOfNames memberships under ou=groups',
+  source: csv('../fixtures/users.csv'),
+  key: 'uid',
+  parse: (raw) => ({
+    uid: raw.uid ?? '',
+    givenName: raw.givenName ?? '',
+    sn: raw.sn ?? '',
+    mail: raw.mail ?? '',
+    employeeNumber: raw.employeeNumber ?? '',
+    department: raw.department ?? '',
+    groups: [
+      ...new Set(
+        (raw.groups ?? '')
+          .split(';')
+          .map((g) => g.trim())
+          .filter(Boolean),
+      ),
+    ],
+  }),
+  validate: (u) => {
+    const problems: string[] = [];
+    if (!UID.test(u.uid)) problems.push(`uid "${u.uid}" must be 1-64 letters, digits, ".", "_" or "-"`);
+    if (!u.givenName) problems.push('givenName is empty');
+    if (!u.sn) problems.push('sn is empty');
+    if (u.mail && !/^[^@\s]+@[^@\s]+$/.test(u.mail)) problems.push(`mail "${u.mail}" is not an address`);
+    return problems;
+  },
+  connect: async (setup) => {
+    const config = ldap.ldapConfigFromEnv(setup);
+    const pool = await ldap.connectLdap(setup, config);
+    return {
+      ldap: pool,
+      people: `ou=people,${config.base}`,
+      groups: `ou=groups,${config.base}`,
+      placeholder: `cn=nobody,${config.base}`,
+    };
+  },
+  classify: ldap.classifyLdap,
+  steps: (u, ctx) => {
+    const dn = ldap.childDn('uid', u.uid, ctx.people);
+    return [
+      ldap.ensureRenamed({ base: ctx.people, attribute: 'uid', value: u.uid }, dn, {
+        references: { base: ctx.groups },
+      }),
+      ldap.ensureEntry(
+        { base: ctx.people, attribute: 'uid', value: u.uid, dn },
+        {
+          objectClass: ['inetOrgPerson', 'organizationalPerson', 'person', 'top'],
+          uid: u.uid,
+          cn: `${u.givenName} ${u.sn}`,
+          sn: u.sn,
+          givenName: u.givenName,
+          mail: u.mail || null,
+          employeeNumber: u.employeeNumber || null,
+          departmentNumber: u.department || null,
+        },
+        { mode: 'merge' },
+      ),
+      ldap.ensureMemberships(
+        dn,
+        u.groups.map((g) => ldap.childDn('cn', g, ctx.groups)),
+        { base: ctx.groups, exact: true, placeholder: ctx.placeholder },
+      ),
+    ];
+  },
+  maxDeletes: { percent: 10 },
+  prune: prune
+    ? {
+        existing: (ctx) =>
+          ldap.listValues(ctx.ldap, { base: ctx.people, attribute: 'uid', objectClass: 'inetOrgPerson' }),
+        steps: (uid, ctx) => {
+          const find = { base: ctx.people, attribute: 'uid', value: uid };
+          const dn = ldap.childDn('uid', uid, ctx.people);
+          return [
+            ldap.ensureMemberships(dn, [], { base: ctx.groups, exact: true, placeholder: ctx.placeholder }),
+            prune === 'delete'
+              ? ldap.ensureAbsent(find, { mode: 'delete' })
+              : ldap.ensureAbsent(find, {
+                  mode: 'disable',
+                  disable: { objectClass: 'shadowAccount', shadowExpire: '1' },
+                }),
+          ];
+        },
+      }
+    : undefined,
+});

@@ -1,0 +1,247 @@
+/**
+ * tasks/provision-users.ts end to end: the built CLI against a private slapd,
+ * run the way cron runs it. Writes are counted at the server (audit log).
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
+import { openLedger, tempDir } from '../support/cli.ts';
+import { Slapd } from '../support/slapd.ts';
+import { poolFor } from './helpers.ts';
+import {
+  CANARY,
+  directory,
+  expectDirectory,
+  expectNoCanary,
+  makeUsers,
+  recordsOf,
+  runTask,
+  summaryOf,
+  writeUsers,
+} from './provision-support.ts';
+import { describeLdap } from './slapd-env.ts';
+
+/** A fresh slapd (admin password = the canary), a state dir, and a run helper. */
+async function fixture() {
+  const slapd = await Slapd.start({ adminPassword: CANARY });
+  const dir = tempDir('idem-ldap-e2e-');
+  const state = join(dir, 'state');
+  const passwordFile = join(dir, 'bind.pw');
+  writeFileSync(passwordFile, `${CANARY}\n`, { mode: 0o600 });
+  const { IDEM_LDAP_PASSWORD: _, ...base } = slapd.env();
+  const env = { ...base, IDEM_LDAP_PASSWORD_FILE: passwordFile };
+  const outputs: unknown[] = [];
+  const run = async (args: string[], more: Record<string, string> = {}) => {
+    const r = await runTask(['--state-dir', state, ...args], { ...env, ...more });
+    outputs.push(r.stdout, r.stderr);
+    return r;
+  };
+  return { slapd, dir, state, env, run, outputs, pool: poolFor(slapd) as LdapPool };
+}
+
+describeLdap('provision-users: first run, rerun, an edited CSV', () => {
+  let f: Awaited<ReturnType<typeof fixture>>;
+  const users = makeUsers(200);
+  let csv: string;
+  beforeAll(async () => {
+    f = await fixture();
+    csv = writeUsers(join(f.dir, 'users.csv'), users);
+  });
+  afterAll(async () => {
+    await f?.pool.close();
+    await f?.slapd.destroy();
+  });
+
+  it('the first run of 200 rows reports 200 changed and builds exactly 200 people and their groups', async () => {
+    const r = await f.run(['--input', csv, '--json']);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(summaryOf(r.stdout)).toMatchObject({
+      status: 'succeeded',
+      counts: { changed: 200, ok: 0, failed: 0 },
+    });
+    await expectDirectory(f.pool, f.slapd, users);
+    const alan = recordsOf(r.stdout).get('u0002');
+    expect(alan?.diff.map((d: { step: string }) => d.step)).toEqual(['ldap.entry', 'ldap.memberships']);
+  });
+
+  it('a rerun reports 0 changed and 200 ok, and makes zero writes at the server', async () => {
+    const writes = f.slapd.writes();
+    const r = await f.run(['--input', csv, '--json', '--detailed-exitcode']);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(summaryOf(r.stdout)).toMatchObject({ counts: { changed: 0, ok: 200, failed: 0, absorbed: 0 } });
+    expect(f.slapd.writes()).toBe(writes);
+  });
+
+  it('an edited CSV changes exactly what was edited; the dry run before showed the same diffs and wrote nothing', async () => {
+    const edited = users.map((u) => ({ ...u, groups: [...u.groups] }));
+    const byUid = (uid: string) => edited.find((u) => u.uid === uid) as (typeof edited)[number];
+    byUid('u0003').mail = 'new.u0003@example.com';
+    byUid('u0010').mail = 'new.u0010@example.com';
+    const mover = byUid('u0021'); // eng -> sales: departmentNumber and the department group
+    expect(mover.department).toBe('eng');
+    mover.department = 'sales';
+    mover.groups = mover.groups.map((g) => (g === 'eng' ? 'sales' : g));
+    const leaver = byUid('u0008'); // on call: leaves oncall only
+    expect(leaver.groups).toContain('oncall');
+    leaver.groups = leaver.groups.filter((g) => g !== 'oncall');
+    const editedCsv = writeUsers(join(f.dir, 'users-edited.csv'), edited);
+
+    const writes = f.slapd.writes();
+    const dry = await f.run(['--input', editedCsv, '--json', '--dry-run', '--detailed-exitcode']);
+    expect(dry.exitCode, String(dry.stderr)).toBe(5);
+    expect(f.slapd.writes()).toBe(writes);
+    expect(summaryOf(dry.stdout)).toMatchObject({ dryRun: true, counts: { changed: 4, ok: 196 } });
+    const planned = recordsOf(dry.stdout);
+
+    const real = await f.run(['--input', editedCsv, '--json']);
+    expect(real.exitCode, String(real.stderr)).toBe(0);
+    expect(summaryOf(real.stdout)).toMatchObject({ counts: { changed: 4, ok: 196, failed: 0 } });
+    const done = recordsOf(real.stdout);
+    const changedKeys = (m: Map<string, Record<string, any>>) =>
+      [...m.values()]
+        .filter((e) => e.outcome === 'changed')
+        .map((e) => e.key)
+        .sort();
+    expect(changedKeys(planned)).toEqual(['u0003', 'u0008', 'u0010', 'u0021']);
+    expect(changedKeys(done)).toEqual(['u0003', 'u0008', 'u0010', 'u0021']);
+    for (const key of changedKeys(done)) expect(done.get(key)?.diff).toEqual(planned.get(key)?.diff);
+
+    const groups = 'ou=groups,dc=example,dc=com';
+    expect(done.get('u0003')?.diff).toEqual([
+      {
+        step: 'ldap.entry',
+        changes: [{ op: '~', field: 'mail', from: 'u0003@example.com', to: 'new.u0003@example.com' }],
+      },
+    ]);
+    expect(done.get('u0021')?.diff).toEqual([
+      { step: 'ldap.entry', changes: [{ op: '~', field: 'departmentNumber', from: 'eng', to: 'sales' }] },
+      {
+        step: 'ldap.memberships',
+        changes: [
+          { op: '+', field: 'group', to: `cn=sales,${groups}` },
+          { op: '-', field: 'group', from: `cn=eng,${groups}` },
+        ],
+      },
+    ]);
+    expect(done.get('u0008')?.diff).toEqual([
+      { step: 'ldap.memberships', changes: [{ op: '-', field: 'group', from: `cn=oncall,${groups}` }] },
+    ]);
+    // Exactly the writes those diffs call for, at the server.
+    const audit = f.slapd.audit().slice(writes);
+    expect(audit.map((a) => `${a.op} ${a.dn}`).sort()).toEqual(
+      [
+        'modify uid=u0003,ou=people,dc=example,dc=com',
+        'modify uid=u0010,ou=people,dc=example,dc=com',
+        'modify uid=u0021,ou=people,dc=example,dc=com',
+        `modify cn=sales,${groups}`,
+        `modify cn=eng,${groups}`,
+        `modify cn=oncall,${groups}`,
+      ].sort(),
+    );
+    await expectDirectory(f.pool, f.slapd, edited);
+    expectNoCanary(f.outputs, f.state);
+  });
+});
+
+describeLdap('provision-users: the deletion guard and the prune phase', () => {
+  let f: Awaited<ReturnType<typeof fixture>>;
+  const users = makeUsers(200);
+  beforeAll(async () => {
+    f = await fixture();
+    const r = await f.run(['--input', writeUsers(join(f.dir, 'all.csv'), users)]);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+  });
+  afterAll(async () => {
+    await f?.pool.close();
+    await f?.slapd.destroy();
+  });
+
+  it('a truncated CSV with prune on deletes nothing, exits 4 and names the number refused', async () => {
+    const truncated = writeUsers(join(f.dir, 'truncated.csv'), users.slice(0, 3));
+    for (const mode of ['disable', 'delete']) {
+      const writes = f.slapd.writes();
+      const r = await f.run(['--input', truncated, '--json'], { IDEM_PRUNE: mode });
+      expect(r.exitCode, String(r.stderr)).toBe(4);
+      const summary = summaryOf(r.stdout);
+      expect(summary.status).toBe('refused');
+      expect(summary.message).toMatch(/would delete 197 of 200 entries/);
+      expect(String(r.stderr)).toMatch(/197/);
+      expect(f.slapd.writes()).toBe(writes);
+    }
+    expect((await directory(f.pool, f.slapd)).people.size).toBe(200);
+  });
+
+  it('a CSV missing 5 people (within 10%) disables exactly those 5 and takes them out of their groups', async () => {
+    const kept = users.filter((_, i) => i % 40 !== 5);
+    const gone = users.filter((_, i) => i % 40 === 5).map((u) => u.uid);
+    expect(gone).toHaveLength(5);
+    const csv = writeUsers(join(f.dir, 'minus5.csv'), kept);
+    const r = await f.run(['--input', csv, '--json'], { IDEM_PRUNE: 'disable' });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(summaryOf(r.stdout)).toMatchObject({ counts: { changed: 5, ok: 195, failed: 0 } });
+    const { people, groups } = await directory(f.pool, f.slapd);
+    expect(people.size).toBe(200);
+    for (const uid of gone) {
+      expect(people.get(uid)?.shadowexpire).toEqual(['1']);
+      for (const [, members] of groups) expect(members).not.toContain(uid);
+    }
+    for (const u of kept) expect(people.get(u.uid)?.shadowexpire).toBeUndefined();
+    const again = await f.run(['--input', csv, '--json'], { IDEM_PRUNE: 'disable' });
+    expect(summaryOf(again.stdout)).toMatchObject({ counts: { changed: 0, ok: 200 } });
+    expectNoCanary(f.outputs, f.state);
+  });
+});
+
+describeLdap('provision-users: a read-only bind account', () => {
+  let f: Awaited<ReturnType<typeof fixture>>;
+  beforeAll(async () => {
+    f = await fixture();
+  });
+  afterAll(async () => {
+    await f?.pool.close();
+    await f?.slapd.destroy();
+  });
+
+  it('fails permanently on the first record with a clear message, is not retried, and the breaker stops the run', async () => {
+    const csv = writeUsers(join(f.dir, 'users.csv'), makeUsers(50));
+    const reader = f.slapd.env('reader');
+    const r = await f.run(['--input', csv, '--json', '--concurrency', '1'], {
+      IDEM_LDAP_BIND_DN: reader.IDEM_LDAP_BIND_DN as string,
+      IDEM_LDAP_PASSWORD: reader.IDEM_LDAP_PASSWORD as string,
+      IDEM_LDAP_PASSWORD_FILE: '',
+    });
+    expect(r.exitCode, String(r.stderr)).toBe(4);
+    const first = recordsOf(r.stdout).get('u0001');
+    expect(first?.outcome).toBe('failed');
+    expect(first?.error.class).toBe('permanent');
+    expect(first?.error.message).toContain('ldap add uid=u0001,ou=people,dc=example,dc=com');
+    expect(first?.error.message).toContain('insufficientAccessRights (50)');
+    expect(first?.error.message).toContain('cn=reader,dc=example,dc=com lacks the rights');
+    const summary = summaryOf(r.stdout);
+    expect(summary.status).toBe('aborted');
+    expect(summary.counts.failed).toBe(5);
+    expect(summary.notProcessed).toBe(45);
+    const ledger = openLedger(f.state);
+    try {
+      expect(ledger.prepare("SELECT count(*) AS n FROM events WHERE kind = 'retry'").get()).toEqual({ n: 0 });
+      expect(
+        ledger.prepare("SELECT step, attempt FROM events WHERE kind = 'failed' AND slot = 'u0001'").all(),
+      ).toEqual([{ step: 'ldap.entry', attempt: 1 }]);
+    } finally {
+      ledger.close();
+    }
+    expect(f.slapd.writes()).toBe(0);
+  });
+
+  it('a wrong password stops before any record (exit 2) without printing it', async () => {
+    const csv = writeUsers(join(f.dir, 'few.csv'), makeUsers(3));
+    const wrong = join(f.dir, 'wrong.pw');
+    writeFileSync(wrong, `${CANARY}-wrong\n`);
+    const r = await f.run(['--input', csv], { IDEM_LDAP_PASSWORD_FILE: wrong });
+    expect(r.exitCode).toBe(2);
+    expect(String(r.stderr)).toContain('invalidCredentials (49)');
+    expect(String(r.stderr)).toContain('cn=admin,dc=example,dc=com');
+    expectNoCanary(f.outputs, f.state);
+  });
+});
