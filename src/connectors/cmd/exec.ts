@@ -1,7 +1,10 @@
 import { execa } from 'execa';
 import { AmbiguousError, PermanentError, TransientError } from '../../core/errors.ts';
 
-/** A program and its arguments. Never run through a shell. */
+/**
+ * A program and its arguments. Never run through a shell.
+ * @example const spec: CommandSpec = { command: 'useradd', args: ['-m', '--', r.login], timeout: 30_000 };
+ */
 export interface CommandSpec {
   /** The program: a name looked up in PATH, or a path. */
   command: string;
@@ -22,7 +25,10 @@ export interface CommandSpec {
   input?: string;
 }
 
-/** How a command ended. */
+/**
+ * How a command ended.
+ * @example const { exitCode, output }: CommandResult = await cmd.runCommand(spec, env.signal);
+ */
 export interface CommandResult {
   exitCode: number;
   /** stdout and stderr, interleaved as they came. */
@@ -31,7 +37,10 @@ export interface CommandResult {
 
 const MAX_NOTE = 4000;
 
-/** `useradd -m -- 'a b'`: how a command line is shown (quoted for reading, not for a shell). */
+/**
+ * How a command line is shown: quoted for reading, never for a shell.
+ * @example showCommand({ command: 'useradd', args: ['-c', 'Ada L', '--', 'ada'] }) // "useradd -c 'Ada L' -- ada"
+ */
 export function showCommand(spec: Pick<CommandSpec, 'command' | 'args'>): string {
   const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
   return [spec.command, ...(spec.args ?? [])].map(quote).join(' ');
@@ -46,6 +55,9 @@ export function tail(text: string, max = MAX_NOTE): string {
  * Runs a command with execa (`shell: false`) and returns its exit code and
  * output. A program that cannot start is a permanent error; a timeout is
  * ambiguous (it may have done part of its work); an abort of the run is transient.
+ *
+ * @example
+ * const { exitCode } = await runCommand({ command: 'getent', args: ['passwd', '--', r.login], timeout: 5000 }, env.signal);
  */
 export async function runCommand(spec: CommandSpec, signal: AbortSignal): Promise<CommandResult> {
   const args = [...(spec.args ?? [])];

@@ -5,7 +5,10 @@ import type { Step, StepEnv } from '../../core/step.ts';
 import { type CommandSpec, runCommand, showCommand, tail } from './exec.ts';
 import { pathExists } from './path-exists.ts';
 
-/** A read-only command whose exit code says whether the work is needed. */
+/**
+ * A read-only command whose exit code says whether the work is needed.
+ * @example check: { command: 'getent', args: ['passwd', r.login], done: [0], needed: [2] }
+ */
 export interface CheckCommand extends Omit<CommandSpec, 'timeout' | 'input'> {
   /** @default the timeout of the command it guards */
   timeout?: number;
@@ -18,7 +21,10 @@ export interface CheckCommand extends Omit<CommandSpec, 'timeout' | 'input'> {
   needed?: number[];
 }
 
-/** Options for {@link run}. */
+/**
+ * Options for {@link run}.
+ * @example cmd.run({ command: 'setquota', args: ['-u', '--', r.login, '10G'], timeout: 10_000 })
+ */
 export interface RunOptions extends CommandSpec {
   /** The step's name in the output and the ledger. @default `run <command>` */
   name?: string;
@@ -37,7 +43,10 @@ export interface RunOptions extends CommandSpec {
   transientExitCodes?: number[];
 }
 
-/** The diff of a command step: the command line that will run. */
+/**
+ * The diff of a command step: the command line that will run, and why.
+ * @example { changes: [added('run', 'useradd -m -- ada')], reason: '/home/ada does not exist' }
+ */
 export interface RunDiff extends Diff {
   reason: string;
 }

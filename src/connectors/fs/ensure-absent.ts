@@ -6,7 +6,10 @@ import { type FsStepOptions, rootOf } from './root.ts';
 import { relativeSegments } from './safe-path.ts';
 import { statOrUndefined } from './stat.ts';
 
-/** Options for {@link ensureAbsent}. */
+/**
+ * Options for {@link ensureAbsent}.
+ * @example fs.ensureAbsent(`homes/${key}`, { recursive: true })
+ */
 export interface EnsureAbsentOptions extends FsStepOptions {
   /** Remove a folder with everything in it. Without it, only an empty folder is removed. @default false */
   recursive?: boolean;

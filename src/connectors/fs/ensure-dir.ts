@@ -7,7 +7,10 @@ import { type FsStepOptions, formatMode, modesApply, rootOf } from './root.ts';
 import { relativeSegments } from './safe-path.ts';
 import { statOrUndefined } from './stat.ts';
 
-/** Options for {@link ensureDir}. */
+/**
+ * Options for {@link ensureDir}.
+ * @example fs.ensureDir('shared', { mode: 0o2775 })
+ */
 export interface EnsureDirOptions extends FsStepOptions {
   /** The folder's permission bits (not on Windows). Left alone when not given. @example 0o750 */
   mode?: number;

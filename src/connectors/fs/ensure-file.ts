@@ -9,7 +9,10 @@ import { relativeSegments } from './safe-path.ts';
 import { statOrUndefined } from './stat.ts';
 import { contentBytes, type FileContent } from './template.ts';
 
-/** Options for {@link ensureFile}. */
+/**
+ * Options for {@link ensureFile}.
+ * @example fs.ensureFile('secrets/token', token, { mode: 0o600, secret: true })
+ */
 export interface EnsureFileOptions extends FsStepOptions {
   /**
    * The file's permission bits (not on Windows). When not given, a new file

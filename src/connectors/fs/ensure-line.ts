@@ -7,7 +7,10 @@ import { type FsStepOptions, modesApply, rootOf } from './root.ts';
 import { relativeSegments } from './safe-path.ts';
 import { statOrUndefined } from './stat.ts';
 
-/** Options for {@link ensureLine}. */
+/**
+ * Options for {@link ensureLine}.
+ * @example fs.ensureLine('hosts.allow', `sshd: ${r.ip}`, { match: new RegExp(`^sshd: ${r.ip}$`) })
+ */
 export interface EnsureLineOptions extends FsStepOptions {
   /**
    * The lines that stand for this one: the first is replaced by `line`, any

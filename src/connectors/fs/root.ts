@@ -3,7 +3,7 @@ import { PermanentError } from '../../core/errors.ts';
 import { resolveUnder, type SafePath } from './safe-path.ts';
 
 /**
- * The base folder that the `fs` steps work in. Every path a step gets is
+ * The base folder that the `fs` steps work in (made by {@link root}). Every path a step gets is
  * relative to it and cannot leave it. It is not created until a step writes,
  * so a dry run creates nothing.
  */
@@ -23,12 +23,20 @@ export interface FsRoot {
   exclusive<T>(abs: string, fn: () => Promise<T>): Promise<T>;
 }
 
-/** What a task's `connect` returns so that the `fs` steps find their base folder. */
+/**
+ * What a task's `connect` returns so that the `fs` steps find their base folder.
+ * @example
+ * interface Ctx extends fs.FsContext {}
+ * connect: (setup): Ctx => ({ fs: fs.root(`${setup.taskDir}/../srv`) })
+ */
 export interface FsContext {
   fs: FsRoot;
 }
 
-/** Options every `fs` step takes. */
+/**
+ * Options every `fs` step takes.
+ * @example fs.ensureDir(`homes/${r.login}`, { name: 'home', root: ctx.homes })
+ */
 export interface FsStepOptions {
   /** The step's name in the output and the ledger. @default e.g. `file homes/ada/.profile` */
   name?: string;

@@ -7,7 +7,10 @@ import { lstat, readlink, realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve, sep, win32 } from 'node:path';
 import { InvalidRecordError, PermanentError } from '../../core/errors.ts';
 
-/** A path under the base, checked. */
+/**
+ * A path under the base, checked.
+ * @example const { abs, rel } = await ctx.fs.resolve(`outbox/${r.login}.eml`);
+ */
 export interface SafePath {
   /** The path relative to the base, with `/` separators (for diffs and messages). */
   rel: string;
@@ -72,6 +75,10 @@ async function realOrResolved(path: string): Promise<string> {
  * `lstat`. A symlink is followed only when its real target stays inside the
  * base; the last segment's symlink is not followed at all with
  * `followLast: false` (to remove the link itself).
+ *
+ * @example
+ * await resolveUnder('/srv/demo', 'homes/ada/.profile') // { rel: 'homes/ada/.profile', abs: '/srv/demo/homes/ada/.profile', ... }
+ * await resolveUnder('/srv/demo', '../etc/passwd')      // throws InvalidRecordError
  */
 export async function resolveUnder(
   baseDir: string,

@@ -1,12 +1,18 @@
 import { PermanentError } from '../../core/errors.ts';
 
-/** A text with `{{ name }}` placeholders and the values to put in them. */
+/**
+ * A text with `{{ name }}` placeholders and the values to put in them.
+ * @example fs.ensureFile('motd', { template: 'Hello {{ name }}\n', values: { name: r.name } })
+ */
 export interface Template {
   template: string;
   values: Record<string, unknown>;
 }
 
-/** What `ensureFile` writes: text, bytes, or a template. */
+/**
+ * What `ensureFile` writes: text, bytes, or a template.
+ * @example const content: FileContent = readFileSync(new URL('./motd.txt', import.meta.url));
+ */
 export type FileContent = string | Uint8Array | Template;
 
 /**

@@ -1,7 +1,10 @@
 import { AmbiguousError, InvalidRecordError, PermanentError, TransientError } from '../../core/errors.ts';
 import { statusError } from './status.ts';
 
-/** One request. `body` is sent as JSON. */
+/**
+ * One request. `body` is sent as JSON.
+ * @example const req: HttpRequest = { method: 'PUT', url: urlPath`users/${r.login}`, body: { mail: r.mail } };
+ */
 export interface HttpRequest {
   method: 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
   /** Absolute, or relative to the client's `baseUrl`. */
@@ -10,7 +13,10 @@ export interface HttpRequest {
   body?: unknown;
 }
 
-/** A response with its body read. */
+/**
+ * A response with its body read.
+ * @example const user = (await ctx.http.request(req, env.signal)).json() as { mail?: string };
+ */
 export interface HttpResponse {
   status: number;
   headers: Headers;
@@ -33,12 +39,20 @@ export interface HttpClient {
   request(req: HttpRequest, signal: AbortSignal, accept?: number[]): Promise<HttpResponse>;
 }
 
-/** What a task's `connect` returns so that the `http` steps find their client. */
+/**
+ * What a task's `connect` returns so that the `http` steps find their client.
+ * @example
+ * interface Ctx extends http.HttpContext {}
+ * connect: (): Ctx => ({ http: http.client({ baseUrl: 'https://api.example.com/v2/' }) })
+ */
 export interface HttpContext {
   http: HttpClient;
 }
 
-/** Options for {@link client}. */
+/**
+ * Options for {@link client}.
+ * @example http.client({ baseUrl: 'https://api.example.com/', timeoutMs: 10_000 })
+ */
 export interface HttpClientOptions {
   /**
    * Relative URLs (`users/ada` or `/users/ada`) are resolved under it, and must stay there.
@@ -60,6 +74,10 @@ export interface HttpClientOptions {
  * Resolves a URL against the base: an absolute URL is used as it is; a relative
  * one (with or without a leading `/`) goes under the base, and one that would
  * leave it (`../`, `%2e%2e/`) makes the record invalid.
+ *
+ * @example
+ * resolveUrl('/users/ada', 'https://h/api/') // https://h/api/users/ada
+ * resolveUrl('../admin', 'https://h/api/')   // throws InvalidRecordError
  */
 export function resolveUrl(url: string, baseUrl: string | undefined): URL {
   if (/^[a-z][a-z0-9+.-]*:/i.test(url)) return new URL(url);

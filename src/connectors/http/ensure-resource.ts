@@ -4,7 +4,10 @@ import { stableStringify } from '../../core/hash.ts';
 import type { Step } from '../../core/step.ts';
 import { clientOf, type HttpClient } from './client.ts';
 
-/** Options for {@link ensureResource}. */
+/**
+ * Options for {@link ensureResource}.
+ * @example http.ensureResource({ url: urlPath`users/${r.login}`, desired: { mail: r.mail }, mode: 'merge' })
+ */
 export interface EnsureResourceOptions {
   /** The step's name in the output and the ledger. @default `PUT <url>` */
   name?: string;
@@ -29,7 +32,10 @@ export interface EnsureResourceOptions {
   client?: HttpClient;
 }
 
-/** The diff of {@link ensureResource}: what to PUT and the ETag it was computed from. */
+/**
+ * The diff of {@link ensureResource}: what to PUT and the ETag it was computed from.
+ * @example { changes: [modified('mail', 'a@x', 'b@x')], create: false, body: { mail: 'b@x' }, etag: '"v3"' }
+ */
 export interface ResourceDiff extends Diff {
   create: boolean;
   body: Record<string, unknown>;

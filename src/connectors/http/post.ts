@@ -4,7 +4,10 @@ import { once } from '../../core/once.ts';
 import type { Step } from '../../core/step.ts';
 import { clientOf, type HttpClient } from './client.ts';
 
-/** Options for {@link post}. */
+/**
+ * Options for {@link post}.
+ * @example http.post({ url: 'invites', body: { mail: r.mail }, accept: [409] })
+ */
 export interface PostOptions {
   /** The step's name; it also names the effect in the ledger. Keep it stable. @default `POST <url>` */
   name?: string;

@@ -17,7 +17,10 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-/** A transient HTTP failure; the engine waits `retryAfterMs` (from `Retry-After`) before the retry. */
+/**
+ * A transient HTTP failure; the engine waits `retryAfterMs` (from `Retry-After`) before the retry.
+ * @example if (err instanceof http.HttpTransientError && err.status === 429) ...
+ */
 export class HttpTransientError extends TransientError {
   constructor(
     message: string,
@@ -29,7 +32,10 @@ export class HttpTransientError extends TransientError {
   }
 }
 
-/** A permanent HTTP failure (a 4xx other than 408/412/429, a 500, a redirect). */
+/**
+ * A permanent HTTP failure (a 4xx other than 408/412/429, a 500, a redirect).
+ * @example classify: (err) => (err instanceof http.HttpPermanentError && err.status === 409 ? 'transient' : undefined)
+ */
 export class HttpPermanentError extends PermanentError {
   constructor(
     message: string,

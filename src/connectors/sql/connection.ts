@@ -5,13 +5,23 @@
  */
 import { PermanentError } from '../../core/errors.ts';
 
-/** A value a statement can bind. Booleans are stored as 1/0. */
+/**
+ * A value a statement can bind. Booleans are stored as 1/0; `undefined` in a
+ * step's row means "leave this column alone".
+ * @example const row: Record<string, SqlValue> = { id: 'u1', active: true, quota: 10, note: null };
+ */
 export type SqlValue = string | number | bigint | boolean | null | Uint8Array;
 
-/** A row as a statement returns it. */
+/**
+ * A row as a statement returns it.
+ * @example const [row]: SqlRow[] = await conn.query('SELECT email FROM accounts WHERE id = ?', ['u1']);
+ */
 export type SqlRow = Record<string, unknown>;
 
-/** The SQL flavour, for the few places where the syntax differs (parameter markers). */
+/**
+ * The SQL flavour, for the few places where the syntax differs (parameter markers).
+ * @example const marker = conn.dialect === 'postgres' ? '$1' : '?';
+ */
 export type SqlDialect = 'sqlite' | 'postgres';
 
 /**
@@ -32,12 +42,20 @@ export interface SqlConnection {
   close(): Promise<void>;
 }
 
-/** What a task's `connect` returns so that the SQL steps find their connection. */
+/**
+ * What a task's `connect` returns so that the SQL steps find their connection.
+ * @example
+ * interface Ctx extends sql.SqlContext {}
+ * connect: (setup): Ctx => ({ sql: sql.sqlite(`${setup.taskDir}/app.db`) })
+ */
 export interface SqlContext {
   sql: SqlConnection;
 }
 
-/** Options every SQL step takes. */
+/**
+ * Options every SQL step takes.
+ * @example sql.upsert('accounts', ['id'], row, { name: 'account' })
+ */
 export interface SqlStepOptions {
   /** The step's name in the output and the ledger. @default e.g. `upsert accounts` */
   name?: string;

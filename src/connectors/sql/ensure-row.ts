@@ -6,7 +6,10 @@ import { checkColumns } from './identifiers.ts';
 import { definedValues, keyOf, upsertRow } from './statements.ts';
 import { readRow } from './upsert.ts';
 
-/** Options for {@link ensureRow}. */
+/**
+ * Options for {@link ensureRow}.
+ * @example sql.ensureRow('credentials', ['account_id'], row, { secret: ['initial_password'] })
+ */
 export interface EnsureRowOptions extends SqlStepOptions {
   /** Columns whose values are never printed. */
   secret?: string[];

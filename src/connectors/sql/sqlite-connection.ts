@@ -5,7 +5,10 @@ import { PermanentError } from '../../core/errors.ts';
 import type { SqlConnection, SqlRow, SqlValue } from './connection.ts';
 import { bindable } from './identifiers.ts';
 
-/** The subset of better-sqlite3 that we need. */
+/**
+ * The subset of better-sqlite3 that we need.
+ * @example const db: SqliteDatabase = new Database('app.db');
+ */
 export interface SqliteDatabase {
   prepare(sql: string): {
     readonly reader: boolean;
@@ -16,7 +19,10 @@ export interface SqliteDatabase {
   close(): unknown;
 }
 
-/** Options for {@link sqlite}. */
+/**
+ * Options for {@link sqlite}.
+ * @example sql.sqlite('app.db', { init: SCHEMA, busyTimeoutMs: 10_000, wal: true })
+ */
 export interface SqliteOptions {
   /**
    * Schema statements (`CREATE TABLE IF NOT EXISTS ...`) run once, before the
@@ -48,7 +54,12 @@ export function sqlite(file: string, options: SqliteOptions = {}): SqliteConnect
   return new SqliteConnection(file, options);
 }
 
-/** A {@link SqlConnection} over one better-sqlite3 database. */
+/**
+ * A {@link SqlConnection} over one better-sqlite3 database; made by {@link sqlite}.
+ * @example
+ * const conn = new SqliteConnection('/srv/app/app.db', { init: SCHEMA });
+ * await conn.execute('UPDATE accounts SET active = ? WHERE id = ?', [false, 'u1']);
+ */
 export class SqliteConnection implements SqlConnection {
   readonly dialect = 'sqlite' as const;
   readonly description: string;

@@ -5,7 +5,10 @@ import { classifySql } from './errors.ts';
 import { checkColumns, sameValue } from './identifiers.ts';
 import { definedValues, describeKey, keyOf, selectByKey, upsertRow } from './statements.ts';
 
-/** Options for {@link upsert}. */
+/**
+ * Options for {@link upsert}.
+ * @example sql.upsert('accounts', ['id'], row, { name: 'account', secret: ['password_hash'] })
+ */
 export interface UpsertRowOptions extends SqlStepOptions {
   /**
    * Columns whose values are never printed (`~password_hash: <secret> -> <secret>`).
@@ -14,7 +17,10 @@ export interface UpsertRowOptions extends SqlStepOptions {
   secret?: string[];
 }
 
-/** Reads the one row with this key, or `undefined`; refuses a key that matches several rows. */
+/**
+ * Reads the one row with this key, or `undefined`; refuses a key that matches several rows.
+ * @example const row = await readRow(ctx.sql, 'accounts', ['email'], { id: 'u1' });
+ */
 export async function readRow(
   conn: SqlConnection,
   table: string,
