@@ -110,11 +110,11 @@ export function client(options: HttpClientOptions = {}): HttpClient {
   return {
     async request(req, signal, accept = []) {
       const url = resolveUrl(req.url, options.baseUrl);
-      const headers: Record<string, string> = {
-        accept: 'application/json',
-        ...options.headers,
-        ...req.headers,
-      };
+      // Lower-cased, so that a task's `Content-Type` and our default are one header.
+      const headers: Record<string, string> = {};
+      for (const h of [{ accept: 'application/json' }, options.headers, req.headers]) {
+        for (const [k, v] of Object.entries(h ?? {})) headers[k.toLowerCase()] = v;
+      }
       if (req.body !== undefined) headers['content-type'] ??= 'application/json';
       const shown = `${req.method} ${url.pathname}${url.search}`;
       let res: Response;
