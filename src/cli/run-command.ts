@@ -91,7 +91,11 @@ export async function runCommand(taskFile: string, opts: RunOptions): Promise<nu
 
   const verbosity: Verbosity = opts.verbose ? 'verbose' : opts.quiet ? 'quiet' : 'normal';
   const humanOut = opts.json ? process.stderr : process.stdout;
-  const progress = process.stderr.isTTY && !opts.quiet && !env.CI ? new Progress(process.stderr) : undefined;
+  // A live line only on a real terminal of known width (ora divides by it), never in CI or cron.
+  const progress =
+    process.stderr.isTTY && (process.stderr.columns ?? 0) > 0 && !opts.quiet && !env.CI
+      ? new Progress(process.stderr)
+      : undefined;
   const human = new HumanReporter({
     out: humanOut,
     err: process.stderr,

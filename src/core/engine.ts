@@ -206,9 +206,9 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
   };
 
   const inflight = new Set<Promise<void>>();
-  const launch = (work: () => Promise<{ result: RecordResult; error: unknown }>) => {
+  const launch = (work: () => Promise<{ result: RecordResult | undefined; error: unknown }>) => {
     const p: Promise<void> = work()
-      .then(({ result, error }) => finish(result, error))
+      .then(({ result, error }) => (result ? finish(result, error) : undefined))
       .finally(() => inflight.delete(p));
     inflight.add(p);
   };

@@ -21,7 +21,8 @@ export interface ProcessorOptions {
 
 /** A finished record, and the error that ended it (for the circuit breaker). */
 export interface Processed {
-  result: RecordResult;
+  /** Undefined when the record was cut short by an interrupt (it stays unfinished). */
+  result: RecordResult | undefined;
   error: unknown;
 }
 
@@ -193,6 +194,12 @@ export class RecordProcessor<R, C> {
       }
     } finally {
       this.currentSteps.delete(key);
+    }
+    if (this.opts.killSignal.aborted && outcome !== 'ok') {
+      // Cut short by an interrupt after the grace period: no outcome, so a
+      // resume checks this record again.
+      await ledger.appendEvent({ runId: this.opts.runId, key: slot, kind: 'interrupted', at: clock.now() });
+      return { result: undefined, error: cause };
     }
     if (outcome === 'ok' && changed) outcome = 'changed';
     const result: RecordResult = {

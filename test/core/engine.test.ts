@@ -302,3 +302,37 @@ describe('engine: once effects, secrets, deletion guard', () => {
     expect(override.summary.counts.changed).toBe(92);
   });
 });
+
+describe('engine: interruption', () => {
+  it('stops taking records on stop; a record cut short by the kill has no outcome and is redone on resume', async () => {
+    const done: string[] = [];
+    const stop = new AbortController();
+    const kill = new AbortController();
+    const slow: Step<Row> = {
+      name: 'slow',
+      check: (r) => (done.includes(r.id) ? undefined : { changes: [added('x')] }),
+      apply: async (r, _c, _d, env) => {
+        if (r.id === 'k3') {
+          stop.abort();
+          kill.abort();
+          if (env.signal.aborted) throw new TransientError('aborted by the interrupt');
+        }
+        done.push(r.id);
+      },
+    };
+    const ledger = new MemoryLedger();
+    const task = defineTask<Row>({ ...taskOver(target()), steps: [slow] });
+    const first = await runInMemory(task, rows(10), {
+      ledger,
+      concurrency: 1,
+      stopSignal: stop.signal,
+      killSignal: kill.signal,
+    });
+    expect(first.summary.status).toBe('interrupted');
+    expect(first.reporter.records.map((r) => r.key)).toEqual(['k1', 'k2']);
+    expect(first.summary.notProcessed).toBe(8);
+    const again = await runInMemory(task, rows(10), { ledger, resume: true });
+    expect(again.summary.counts.changed).toBe(10);
+    expect(again.reporter.records.map((r) => r.key)).toContain('k3');
+  });
+});
