@@ -46,7 +46,9 @@ export function deriveIdempotencyKey(task: string, key: string, step: string): s
  * after a crash between the send and its completion, re-sends the same key
  * (a re-sendable effect never ends `in-doubt`). The key's payload hash is kept
  * in the ledger; the same key with another payload is a permanent error, not a
- * silent re-send. Once done, a rerun sends nothing.
+ * silent re-send. Once done, a rerun sends nothing, even if the payload has
+ * changed since: a POST creates something once; keep it in line with
+ * {@link ensureResource}.
  *
  * @example
  * http.post({ url: '/invites', body: { mail: r.mail, team: r.team } })
