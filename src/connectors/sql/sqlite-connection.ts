@@ -69,7 +69,8 @@ export class SqliteConnection implements SqlConnection {
   private readonly file: string;
 
   /**
-   * @param file a path (`:memory:` for a private in-memory database)
+   * @param file a path, relative to the current folder (anchor it with `setup.taskDir`),
+   *   or `:memory:` for a private in-memory database
    * @param openDatabase opens the database (tests may inject their own)
    */
   constructor(
