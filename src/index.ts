@@ -4,6 +4,12 @@
  * @example
  * import { defineTask, csv, once } from 'idem';
  */
+
+export * as cmd from './connectors/cmd/index.ts';
+export * as fs from './connectors/fs/index.ts';
+export * as http from './connectors/http/index.ts';
+export * as ldap from './connectors/ldap/index.ts';
+export * as sql from './connectors/sql/index.ts';
 export {
   added,
   type Change,
