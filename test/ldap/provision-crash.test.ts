@@ -1,0 +1,109 @@
+/**
+ * SIGKILL during a 2,000-row run of tasks/provision-users.ts, then --resume:
+ * the directory must equal a clean single run's, entry for entry, with no
+ * duplicate entries or group values; the bind password never reaches the
+ * ledger or its WAL.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
+import { tempDir } from '../support/cli.ts';
+import { Slapd } from '../support/slapd.ts';
+import { poolFor, snapshot } from './helpers.ts';
+import {
+  CANARY,
+  expectDirectory,
+  expectNoCanary,
+  makeUsers,
+  runTask,
+  summaryOf,
+  writeUsers,
+} from './provision-support.ts';
+import { describeLdap } from './slapd-env.ts';
+
+const N = 2000;
+
+describeLdap('provision-users: SIGKILL mid-run, then --resume', () => {
+  let crashed: Slapd;
+  let clean: Slapd;
+  let crashedPool: LdapPool;
+  let cleanPool: LdapPool;
+  const dir = tempDir('idem-ldap-crash-');
+  const users = makeUsers(N);
+  const csv = writeUsers(join(dir, 'users.csv'), users);
+  const passwordFile = join(dir, 'bind.pw');
+
+  beforeAll(async () => {
+    writeFileSync(passwordFile, CANARY, { mode: 0o600 });
+    [crashed, clean] = await Promise.all([
+      Slapd.start({ adminPassword: CANARY }),
+      Slapd.start({ adminPassword: CANARY }),
+    ]);
+    crashedPool = poolFor(crashed);
+    cleanPool = poolFor(clean);
+  });
+  afterAll(async () => {
+    await crashedPool?.close();
+    await cleanPool?.close();
+    await crashed?.destroy();
+    await clean?.destroy();
+  });
+
+  const envFor = (s: Slapd) => {
+    const { IDEM_LDAP_PASSWORD: _, ...env } = s.env();
+    return { ...env, IDEM_LDAP_PASSWORD_FILE: passwordFile };
+  };
+
+  it('the resumed directory equals a clean single run, entry for entry', { timeout: 300_000 }, async () => {
+    const state = join(dir, 'state-crashed');
+    const outputs: unknown[] = [];
+
+    const child = runTask(['--state-dir', state, '--input', csv, '--json'], envFor(crashed));
+    // Kill it once a good part of the work reached the server (bounded wait, no timing assertion).
+    const deadline = Date.now() + 120_000;
+    while (crashed.writes() < 1500) {
+      if (child.exitCode !== null || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(crashed.writes(), 'the run ended before it could be killed').toBeGreaterThanOrEqual(1500);
+    child.kill('SIGKILL');
+    const killed = await child;
+    outputs.push(killed.stdout, killed.stderr);
+    expect(killed.signal).toBe('SIGKILL');
+    const finishedBefore = String(killed.stdout)
+      .split('\n')
+      .filter((l) => l.includes('"type":"record"')).length;
+    expect(finishedBefore).toBeLessThan(N);
+    // A crash leaves the WAL behind: check it now, before the resume checkpoints it away.
+    expect(existsSync(join(state, 'ledger.db-wal'))).toBe(true);
+    expectNoCanary(outputs, state);
+
+    const resumed = await runTask(
+      ['--state-dir', state, '--input', csv, '--json', '--resume'],
+      envFor(crashed),
+    );
+    outputs.push(resumed.stdout, resumed.stderr);
+    expect(resumed.exitCode, String(resumed.stderr)).toBe(0);
+    const summary = summaryOf(resumed.stdout);
+    expect(summary).toMatchObject({ status: 'succeeded', resumed: true, counts: { failed: 0 } });
+    expect(summary.alreadyDone).toBeGreaterThan(0);
+    expect(summary.alreadyDone).toBeLessThan(N);
+
+    const single = await runTask(
+      ['--state-dir', join(dir, 'state-clean'), '--input', csv, '-q'],
+      envFor(clean),
+    );
+    expect(single.exitCode, String(single.stderr)).toBe(0);
+
+    await expectDirectory(crashedPool, crashed, users);
+    const [a, b] = await Promise.all([
+      snapshot(crashedPool, crashed.baseDn),
+      snapshot(cleanPool, clean.baseDn),
+    ]);
+    // 2,000 people, 7 groups (staff, 5 departments, oncall), and the 4 entries the harness made.
+    expect(Object.keys(a)).toHaveLength(N + 7 + 4);
+    expect(a).toEqual(b);
+    expectNoCanary(outputs, state);
+  });
+});

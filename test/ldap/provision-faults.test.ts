@@ -1,0 +1,124 @@
+/**
+ * tasks/provision-users.ts when the directory goes away mid-run: back within
+ * the retry window (the run completes, the retries are in the ledger history),
+ * or gone for good (the breaker aborts with exit 4; a later --resume completes).
+ */
+import { join } from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
+import { openLedger, tempDir } from '../support/cli.ts';
+import { Slapd } from '../support/slapd.ts';
+import { poolFor } from './helpers.ts';
+import {
+  expectDirectory,
+  makeUsers,
+  recordsOf,
+  runTask,
+  summaryOf,
+  writeUsers,
+} from './provision-support.ts';
+import { describeLdap } from './slapd-env.ts';
+
+const N = 300;
+
+/** Waits (bounded) until the server has seen `n` writes while the run is still going. */
+async function untilWrites(slapd: Slapd, n: number, run: { exitCode: number | null }): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (slapd.writes() < n && run.exitCode === null && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(slapd.writes(), 'the run ended before the fault could be injected').toBeGreaterThanOrEqual(n);
+  expect(run.exitCode).toBeNull();
+}
+
+function eventsOf(state: string, kind: string): { slot: string; detail: string }[] {
+  const ledger = openLedger(state);
+  try {
+    return ledger.prepare('SELECT slot, detail FROM events WHERE kind = ?').all(kind) as {
+      slot: string;
+      detail: string;
+    }[];
+  } finally {
+    ledger.close();
+  }
+}
+
+describeLdap('provision-users: slapd goes away mid-run', () => {
+  let slapd: Slapd | undefined;
+  let pool: LdapPool | undefined;
+  afterEach(async () => {
+    await pool?.close();
+    await slapd?.destroy();
+  });
+
+  it('stopped and restarted within the retry window: the run completes, with retries in the history', {
+    timeout: 180_000,
+  }, async () => {
+    slapd = await Slapd.start();
+    pool = poolFor(slapd);
+    const dir = tempDir('idem-ldap-faults-');
+    const state = join(dir, 'state');
+    const users = makeUsers(N);
+    const csv = writeUsers(join(dir, 'users.csv'), users);
+    const run = runTask(['--state-dir', state, '--input', csv, '--json'], slapd.env());
+    await untilWrites(slapd, 150, run);
+    await slapd.stop();
+    await new Promise((r) => setTimeout(r, 1000));
+    await slapd.resume();
+    const r = await run;
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const summary = summaryOf(r.stdout);
+    expect(summary).toMatchObject({ status: 'succeeded', counts: { failed: 0 } });
+    expect(summary.counts.changed + summary.counts.ok).toBe(N);
+    const retries = eventsOf(state, 'retry');
+    expect(retries.length).toBeGreaterThan(0);
+    expect(retries.every((e) => /^(transient|ambiguous): ldap /.test(e.detail))).toBe(true);
+    await expectDirectory(pool, slapd, users);
+  });
+
+  it('stays down: exit 4 after K failed records; --resume finishes what was not reached, a rerun completes', {
+    timeout: 180_000,
+  }, async () => {
+    slapd = await Slapd.start();
+    pool = poolFor(slapd);
+    const dir = tempDir('idem-ldap-faults-');
+    const state = join(dir, 'state');
+    const users = makeUsers(N);
+    const csv = writeUsers(join(dir, 'users.csv'), users);
+    const run = runTask(['--state-dir', state, '--input', csv, '--json', '--breaker', '3'], slapd.env());
+    await untilWrites(slapd, 150, run);
+    await slapd.stop();
+    const r = await run;
+    expect(r.exitCode, String(r.stderr)).toBe(4);
+    const summary = summaryOf(r.stdout);
+    expect(summary.status).toBe('aborted');
+    expect(summary.message).toMatch(/3 consecutive records failed with the same error/);
+    expect(summary.counts.failed).toBeGreaterThanOrEqual(3);
+    expect(summary.notProcessed).toBeGreaterThan(0);
+    const failed = eventsOf(state, 'failed');
+    expect(failed.some((e) => /^transient: .*server unreachable/.test(e.detail))).toBe(true);
+
+    const failedBefore = [...recordsOf(r.stdout).values()].filter((e) => e.outcome === 'failed');
+    expect(failedBefore.every((e) => e.error.class === 'transient' || e.error.class === 'ambiguous')).toBe(
+      true,
+    );
+
+    await slapd.resume();
+    const again = await runTask(['--state-dir', state, '--input', csv, '--json', '--resume'], slapd.env());
+    const resumed = summaryOf(again.stdout);
+    expect(resumed).toMatchObject({ resumed: true });
+    // Every record the aborted run never reached is done now.
+    const redone = recordsOf(again.stdout);
+    expect(redone.size).toBe(summary.notProcessed);
+    expect([...redone.values()].every((e) => e.outcome === 'changed' || e.outcome === 'ok')).toBe(true);
+    // The engine keeps the records that failed before the abort as they were on --resume (its policy:
+    // see the report); they are the only failures left, and the exit code says so.
+    expect(resumed.counts.failed).toBe(failedBefore.length);
+    expect(again.exitCode, String(again.stderr)).toBe(failedBefore.length > 0 ? 3 : 0);
+    // A plain run re-checks every record and completes the directory.
+    const last = await runTask(['--state-dir', state, '--input', csv, '--json'], slapd.env());
+    expect(last.exitCode, String(last.stderr)).toBe(0);
+    expect(summaryOf(last.stdout)).toMatchObject({ status: 'succeeded', counts: { failed: 0 } });
+    await expectDirectory(pool, slapd, users);
+  });
+});
