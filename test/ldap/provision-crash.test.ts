@@ -4,7 +4,7 @@
  * duplicate entries or group values; the bind password never reaches the
  * ledger or its WAL.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
@@ -48,6 +48,7 @@ describeLdap('provision-users: SIGKILL mid-run, then --resume', () => {
     await cleanPool?.close();
     await crashed?.destroy();
     await clean?.destroy();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   const envFor = (s: Slapd) => {

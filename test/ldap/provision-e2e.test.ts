@@ -2,7 +2,7 @@
  * tasks/provision-users.ts end to end: the built CLI against a private slapd,
  * run the way cron runs it. Writes are counted at the server (audit log).
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
@@ -51,6 +51,7 @@ describeLdap('provision-users: first run, rerun, an edited CSV', () => {
   afterAll(async () => {
     await f?.pool.close();
     await f?.slapd.destroy();
+    if (f) rmSync(f.dir, { recursive: true, force: true });
   });
 
   it('the first run of 200 rows reports 200 changed and builds exactly 200 people and their groups', async () => {
@@ -155,6 +156,7 @@ describeLdap('provision-users: the deletion guard and the prune phase', () => {
   afterAll(async () => {
     await f?.pool.close();
     await f?.slapd.destroy();
+    if (f) rmSync(f.dir, { recursive: true, force: true });
   });
 
   it('a truncated CSV with prune on deletes nothing, exits 4 and names the number refused', async () => {
@@ -201,6 +203,7 @@ describeLdap('provision-users: a read-only bind account', () => {
   afterAll(async () => {
     await f?.pool.close();
     await f?.slapd.destroy();
+    if (f) rmSync(f.dir, { recursive: true, force: true });
   });
 
   it('fails permanently on the first record with a clear message, is not retried, and the breaker stops the run', async () => {

@@ -3,6 +3,7 @@
  * the retry window (the run completes, the retries are in the ledger history),
  * or gone for good (the breaker aborts with exit 4; a later --resume completes).
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
@@ -46,9 +47,11 @@ function eventsOf(state: string, kind: string): { slot: string; detail: string }
 describeLdap('provision-users: slapd goes away mid-run', () => {
   let slapd: Slapd | undefined;
   let pool: LdapPool | undefined;
+  const dirs: string[] = [];
   afterEach(async () => {
     await pool?.close();
     await slapd?.destroy();
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
   it('stopped and restarted within the retry window: the run completes, with retries in the history', {
@@ -57,6 +60,7 @@ describeLdap('provision-users: slapd goes away mid-run', () => {
     slapd = await Slapd.start();
     pool = poolFor(slapd);
     const dir = tempDir('idem-ldap-faults-');
+    dirs.push(dir);
     const state = join(dir, 'state');
     const users = makeUsers(N);
     const csv = writeUsers(join(dir, 'users.csv'), users);
@@ -82,6 +86,7 @@ describeLdap('provision-users: slapd goes away mid-run', () => {
     slapd = await Slapd.start();
     pool = poolFor(slapd);
     const dir = tempDir('idem-ldap-faults-');
+    dirs.push(dir);
     const state = join(dir, 'state');
     const users = makeUsers(N);
     const csv = writeUsers(join(dir, 'users.csv'), users);

@@ -147,7 +147,12 @@ export function parseDn(dn: string): Rdn[] {
   return rdns;
 }
 
-/** Serializes parsed RDNs back to a DN string, escaping every value. */
+/**
+ * Serializes parsed RDNs back to a DN string, escaping every value.
+ *
+ * @example
+ * formatDn([[{ type: 'cn', value: 'a,b' }], [{ type: 'dc', value: 'x' }]]) // "cn=a\\,b,dc=x"
+ */
 export function formatDn(rdns: Rdn[]): string {
   return rdns
     .map((r) => r.map((a) => `${a.type}=${a.ber ? a.value : escapeDnValue(a.value)}`).join('+'))

@@ -107,7 +107,12 @@ export function classOfCode(code: number, operation: LdapOperation): ErrorClass 
   return 'permanent';
 }
 
-/** An LDAP failure, naming the operation, the DN and the attributes involved. */
+/**
+ * An LDAP failure, naming the operation, the DN and the attributes involved.
+ *
+ * @example
+ * if (err instanceof ldap.LdapError && err.code === 50) console.error(`no write rights on ${err.dn}`);
+ */
 export class LdapError extends StepError {
   /** The LDAP result code, or Node's errno code for transport errors. */
   readonly code: number | string | undefined;
