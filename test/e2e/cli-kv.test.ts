@@ -113,8 +113,13 @@ describe('idem run: crash and resume', () => {
       await new Promise((r) => setTimeout(r, 50));
       if (!existsSync(ledgerPath)) continue;
       const l = new Database(ledgerPath, { readonly: true });
-      doneBefore = (l.prepare('SELECT count(*) AS n FROM results').get() as { n: number }).n;
-      l.close();
+      try {
+        doneBefore = (l.prepare('SELECT count(*) AS n FROM results').get() as { n: number }).n;
+      } catch {
+        // the CLI has created the file but not yet its tables
+      } finally {
+        l.close();
+      }
     }
     child.kill('SIGKILL');
     const killed = await child;
