@@ -216,9 +216,13 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
     if (!stop && stopSignal.aborted) stop = { status: 'interrupted', message: 'interrupted by a signal' };
     return stop !== undefined;
   };
+  // On resume a record is finished when it has an outcome other than `failed`:
+  // failures are checked again (the operator has fixed the cause, or the server
+  // is back), which is always safe.
   const alreadyFinished = async (slot: string) => {
     if (!resumed) return false;
-    if (!(await ledger.getResult(runId, slot))) return false;
+    const previous = await ledger.getResult(runId, slot);
+    if (!previous || previous.outcome === 'failed') return false;
     alreadyDone++;
     return true;
   };

@@ -134,7 +134,7 @@ describe('engine: retries, absorbed, permanent, breaker', () => {
     expect(reporter.byKey('k2')).toMatchObject({ outcome: 'failed', attempts: 1 });
   });
 
-  it('stops after K consecutive identical failures, leaving the rest not processed, resumable', async () => {
+  it('stops after K consecutive identical failures; --resume re-checks the failed and does the rest', async () => {
     const t = target();
     const fail = (phase: string) => {
       if (phase === 'check') throw new PermanentError('no write access to the target');
@@ -152,8 +152,9 @@ describe('engine: retries, absorbed, permanent, breaker', () => {
     const resumed = await runInMemory(taskOver(t), rows(40), { resume: true, ledger });
     expect(resumed.summary.resumed).toBe(true);
     expect(resumed.summary.runId).toBe(summary.runId);
-    expect(resumed.summary.alreadyDone).toBe(5);
-    expect(resumed.summary.counts).toMatchObject({ changed: 35, failed: 5 });
+    expect(resumed.summary.alreadyDone).toBe(0);
+    expect(resumed.summary.counts).toMatchObject({ changed: 40, failed: 0 });
+    expect(resumed.summary.status).toBe('succeeded');
   });
 
   it('different errors do not trip the breaker', async () => {
