@@ -8,6 +8,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { Client } from 'ldapts';
+import { makeUsers, type User, writeUsers } from '../ldap/provision-support.ts';
 import { Slapd, slapdAvailability } from '../support/slapd.ts';
 import {
   type BenchLine,
@@ -28,47 +29,9 @@ import {
 
 const TASK = join(ROOT, 'tasks', 'provision-users.ts');
 const LIMIT_MS = 240_000;
-const DEPTS = ['eng', 'sales', 'research', 'ops', 'finance'];
-
-interface Person {
-  uid: string;
-  givenName: string;
-  sn: string;
-  mail: string;
-  employeeNumber: string;
-  department: string;
-  groups: string[];
-}
-
-/** n deterministic people (plain ASCII, so the LDIF needs no base64); every 7th is on call. */
-function people(n: number): Person[] {
-  return Array.from({ length: n }, (_, i) => {
-    const uid = `u${String(i + 1).padStart(5, '0')}`;
-    const department = DEPTS[i % DEPTS.length] as string;
-    return {
-      uid,
-      givenName: `Given${i + 1}`,
-      sn: `Sur${i + 1}`,
-      mail: `${uid}@example.com`,
-      employeeNumber: String(10_000 + i),
-      department,
-      groups: ['staff', department, ...(i % 7 === 0 ? ['oncall'] : [])],
-    };
-  });
-}
-
-/** The HR export, in the format of fixtures/users.csv. */
-function writeCsv(path: string, users: Person[]): string {
-  const head = 'uid,givenName,sn,mail,employeeNumber,department,groups';
-  const rows = users.map((u) =>
-    [u.uid, u.givenName, u.sn, u.mail, u.employeeNumber, u.department, u.groups.join(';')].join(','),
-  );
-  writeFileSync(path, `${head}\n${rows.join('\n')}\n`);
-  return path;
-}
 
 /** The same end state as LDIF: the people (the attributes the task sets), then each group with its members. */
-function writeLdif(path: string, users: Person[], slapd: Slapd): { path: string; entries: number } {
+function writeLdif(path: string, users: User[], slapd: Slapd): { path: string; entries: number } {
   const dnOf = (uid: string) => `uid=${uid},${slapd.peopleDn}`;
   const blocks = users.map((u) =>
     [
@@ -139,7 +102,7 @@ async function census(slapd: Slapd): Promise<{ people: number; members: number }
   }
 }
 
-async function ldapadd(ldapaddPath: string, users: Person[], expected: { members: number }) {
+async function ldapadd(ldapaddPath: string, users: User[], expected: { members: number }) {
   const slapd = await Slapd.start();
   try {
     const dir = tempDir('ldapadd');
@@ -165,7 +128,7 @@ async function ldapadd(ldapaddPath: string, users: Person[], expected: { members
 }
 
 /** idem first run, a census, then (unless `firstOnly`) the rerun, into one fresh slapd. */
-async function idem(csv: string, users: Person[], expected: { members: number }, firstOnly = false) {
+async function idem(csv: string, users: User[], expected: { members: number }, firstOnly = false) {
   const slapd = await Slapd.start();
   try {
     const state = join(tempDir('ldap-state'), 'state');
@@ -220,13 +183,13 @@ export async function benchLdap(): Promise<BenchLine> {
   if (!existsSync(TASK)) throw new Skip(`${TASK} does not exist`);
 
   const n = scaled(500);
-  const users = people(n);
-  const csv = writeCsv(join(tempDir('ldap-input'), 'users.csv'), users);
+  const users = makeUsers(n, { plain: true });
+  const csv = writeUsers(join(tempDir('ldap-input'), 'users.csv'), users);
   const expected = { members: users.reduce((sum, u) => sum + u.groups.length, 0) };
   // One person: what each side costs before its first entry (process start-up, bind, loading).
-  const one = people(1);
-  const oneCsv = writeCsv(join(tempDir('ldap-input'), 'one.csv'), one);
-  const oneExpected = { members: (one[0] as Person).groups.length };
+  const one = makeUsers(1, { plain: true });
+  const oneCsv = writeUsers(join(tempDir('ldap-input'), 'one.csv'), one);
+  const oneExpected = { members: (one[0] as User).groups.length };
 
   const s = {
     raw: [] as number[],

@@ -30,15 +30,15 @@ export interface User {
 
 const DEPTS = ['eng', 'sales', 'research', 'ops', 'finance'];
 
-/** n deterministic users; every 50th has an awkward surname, every 7th is on call. */
-export function makeUsers(n: number): User[] {
+/** n deterministic users; every 7th is on call; unless `plain`, every 50th has an awkward (non-ASCII, comma) name. */
+export function makeUsers(n: number, opts: { plain?: boolean } = {}): User[] {
   return Array.from({ length: n }, (_, i) => {
     const uid = `u${String(i + 1).padStart(4, '0')}`;
     const department = DEPTS[i % DEPTS.length] as string;
     return {
       uid,
-      givenName: i % 50 === 1 ? 'Zoë' : `Given${i + 1}`,
-      sn: i % 50 === 0 ? `O'Brien, Jr. ${i + 1}` : `Sur${i + 1}`,
+      givenName: i % 50 === 1 && !opts.plain ? 'Zoë' : `Given${i + 1}`,
+      sn: i % 50 === 0 && !opts.plain ? `O'Brien, Jr. ${i + 1}` : `Sur${i + 1}`,
       mail: `${uid}@example.com`,
       employeeNumber: String(10_000 + i),
       department,
@@ -51,7 +51,7 @@ function field(v: string): string {
   return /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
 }
 
-/** Writes users as the HR export. */
+/** Writes users as the HR export (the format of fixtures/users.csv). */
 export function writeUsers(path: string, users: User[]): string {
   const head = 'uid,givenName,sn,mail,employeeNumber,department,groups';
   const rows = users.map((u) =>
