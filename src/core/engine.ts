@@ -154,12 +154,21 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
 
   let prune: PrunePlan | undefined;
   if (task.prune) {
-    prune = await planPrune(deps, ctx, runId, opts.maxDeletes);
-    if (prune.refusal) {
+    let ended: { status: RunStatus; message: string } | undefined;
+    try {
+      prune = await planPrune(deps, ctx, runId, opts.maxDeletes);
+      if (prune.refusal) ended = { status: 'refused', message: prune.refusal };
+    } catch (err) {
+      ended = {
+        status: 'aborted',
+        message: `aborted: planning the prune phase failed, nothing was changed: ${deps.redactor.redact(errorMessage(err))}`,
+      };
+    }
+    if (ended) {
       await ledger.flush();
       const counts = await ledger.countResults(runId);
-      await ledger.finishRun(runId, 'refused', counts, prune.refusal);
-      const summary = summarize('refused', counts, 0, 0, prune.refusal);
+      await ledger.finishRun(runId, ended.status, counts, ended.message);
+      const summary = summarize(ended.status, counts, 0, 0, ended.message);
       reporter.runFinished(summary);
       return summary;
     }
@@ -216,13 +225,14 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
     if (!stop && stopSignal.aborted) stop = { status: 'interrupted', message: 'interrupted by a signal' };
     return stop !== undefined;
   };
-  // On resume a record is finished when it has an outcome other than `failed`:
-  // failures are checked again (the operator has fixed the cause, or the server
-  // is back), which is always safe.
+  // On resume a record is finished when it has an outcome other than `failed` or
+  // `in-doubt`: those are checked again (the operator has fixed the cause, the
+  // server is back, or an effect was settled with `idem resolve`), which is
+  // always safe: a check never repeats a `once` effect that may have happened.
   const alreadyFinished = async (slot: string) => {
     if (!resumed) return false;
     const previous = await ledger.getResult(runId, slot);
-    if (!previous || previous.outcome === 'failed') return false;
+    if (!previous || previous.outcome === 'failed' || previous.outcome === 'in-doubt') return false;
     alreadyDone++;
     return true;
   };
@@ -252,7 +262,10 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
     }
   }
 
-  if (prune && !halted()) {
+  // The source stops yielding once the stop signal fires, so ask again here:
+  // a loop that ended early must not look like a finished run.
+  halted();
+  if (prune && !stop) {
     await Promise.all(inflight);
     for (const key of prune.keys) {
       while (inflight.size >= concurrency) await Promise.race(inflight);
@@ -266,6 +279,9 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
 
   const counts = await ledger.countResults(runId);
   const totalRecords = scan.count + (prune?.keys.length ?? 0);
+  if (!stop && finished + alreadyDone < totalRecords) {
+    stop = { status: 'interrupted', message: 'the run ended before every record was reached' };
+  }
   const notProcessed = stop ? Math.max(0, totalRecords - finished - alreadyDone) : 0;
   let status: RunStatus;
   let message: string | undefined;

@@ -1,6 +1,28 @@
 import { added, type Diff } from './diff.ts';
-import { InDoubtError } from './errors.ts';
+import { errorMessage, InDoubtError, StepError } from './errors.ts';
 import type { Step, StepEnv } from './step.ts';
+
+/** Errors that say the effect never reached the far side: nothing was sent. */
+const NEVER_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * Whether a failed effect certainly did not happen: the author threw a
+ * TransientError or PermanentError (a statement that nothing was done), or the
+ * connection was never made. Anything else (a timeout, a dropped connection, an
+ * unknown error) may have happened after all, and stays in doubt.
+ */
+function certainlyNotDone(err: unknown): boolean {
+  if (err instanceof StepError || (typeof err === 'object' && err !== null && 'errorClass' in err)) {
+    const cls = (err as StepError).errorClass;
+    return cls === 'transient' || cls === 'permanent';
+  }
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NEVER_CONNECTED.has(code)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
 
 /** Options for {@link once}. */
 export interface OnceOptions {
@@ -22,6 +44,11 @@ export interface OnceOptions {
  *   until an operator settles it with `idem resolve`;
  * - never seen: the effect runs.
  *
+ * When the effect throws a `TransientError` or `PermanentError`, or cannot even
+ * connect (ECONNREFUSED, ENOTFOUND), it certainly did not happen: the intent is
+ * dropped and the error handled as usual (a transient one is retried). Any other
+ * error leaves the record in doubt.
+ *
  * @example
  * once('welcome-mail', async (r, ctx) => ctx.mailer.send(r.mail, 'Welcome'))
  */
@@ -38,8 +65,9 @@ export function once<R = any, C = any>(
       if (state === 'intent') {
         if (options.resendable) return { changes: [added(`once:${name}`, 'resend (idempotent)')] };
         throw new InDoubtError(
-          `effect ${name} for ${env.key} may or may not have happened (intent recorded, no completion); ` +
-            `check by hand, then run: idem resolve <task-file> ${env.key} --effect ${name} --done|--retry`,
+          `effect ${name} for ${env.key} may or may not have happened (its intent was recorded, its completion ` +
+            `never was); check by hand, then settle it: idem resolve <task> ${env.key} --effect ${name} --done (it ` +
+            'happened) or --retry (it did not)',
           name,
         );
       }
@@ -47,7 +75,12 @@ export function once<R = any, C = any>(
     },
     async apply(record, ctx, _diff, env) {
       await env.effects.intent(name);
-      await effect(record, ctx, env);
+      try {
+        await effect(record, ctx, env);
+      } catch (err) {
+        if (certainlyNotDone(err)) await env.effects.abandon(name, env.redact(errorMessage(err)));
+        throw err;
+      }
       await env.effects.done(name);
     },
   };

@@ -34,9 +34,23 @@ export async function planPrune<R, C>(
   const prune = task.prune;
   if (!prune) return { keys: [], population: 0, deletions: 0 };
   const inputKeys = new Set<string>();
+  const keyless: number[] = [];
   for await (const rec of source.records()) {
     const p = prepareRecord(task, rec);
     if (p.key !== undefined) inputKeys.add(p.key);
+    else keyless.push(rec.line);
+  }
+  if (keyless.length > 0) {
+    // A row we cannot read may well be a person who is still there: never prune then.
+    const lines = keyless.slice(0, SHOW).join(', ') + (keyless.length > SHOW ? ', ...' : '');
+    return {
+      keys: [],
+      population: 0,
+      deletions: 0,
+      refusal:
+        `refused: ${keyless.length} input row(s) have no readable key (line ${lines}), so the prune phase cannot ` +
+        'tell who is gone; nothing was changed. Fix those lines in the input and run again.',
+    };
   }
   const keys: string[] = [];
   let population = 0;
@@ -64,6 +78,7 @@ export async function planPrune<R, C>(
             throw new UsageError('a prune plan cannot run effects');
           },
           done: async () => {},
+          abandon: async () => {},
           claimIdempotencyKey: async () => {},
         },
         redact: (t) => redactor.redact(t),
@@ -73,9 +88,7 @@ export async function planPrune<R, C>(
       try {
         diff = await step.check(record, ctx, env);
       } catch (err) {
-        throw new UsageError(`planning prune of ${key}: step ${step.name}: ${errorMessage(err)}`, {
-          cause: err,
-        });
+        throw new Error(`checking ${key} (step ${step.name}): ${errorMessage(err)}`, { cause: err });
       }
       if (!diff) continue;
       const n = deletionsOf(diff, step.destructive);

@@ -239,6 +239,17 @@ export class RecordProcessor<R, C> {
         hooks?.beforeDone?.(effect, key);
         await ledger.effectDone(task.name, key, effect, runId, detail);
       },
+      abandon: async (effect, reason) => {
+        await ledger.effectClear(task.name, key, effect);
+        await ledger.appendEvent({
+          runId,
+          key,
+          step: effect,
+          kind: 'effect-abandoned',
+          detail: reason,
+          at: Date.now(),
+        });
+      },
       claimIdempotencyKey: async (idempotencyKey, payloadHash) => {
         const stored = await ledger.claimIdempotencyKey(task.name, key, idempotencyKey, payloadHash);
         if (stored !== payloadHash) {

@@ -84,7 +84,8 @@ export async function runStep<R, C>(
       return { kind: 'ok', attempts };
     }
     if (run.dryRun) return { kind: 'pending', diff, attempts };
-    run.beforeDestructive?.(diff, key, step.name);
+    // Charged once per step: a retry re-applies the same deletion, it does not add one.
+    if (!applyTried) run.beforeDestructive?.(diff, key, step.name);
     applyTried = diff;
     await run.ledger.appendEvent({
       runId: run.runId,

@@ -13,6 +13,11 @@ export interface EffectStore {
   /** Durably records that the effect completed. */
   done(effect: string, detail?: string): Promise<void>;
   /**
+   * Forgets an intent whose effect certainly did not happen (the mail relay
+   * refused the connection), so a retry may perform it.
+   */
+  abandon(effect: string, reason: string): Promise<void>;
+  /**
    * Records the payload hash an idempotency key was first sent with. Throws a
    * permanent error when the same key was stored with another payload.
    */

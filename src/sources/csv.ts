@@ -62,7 +62,8 @@ function startLine(endLine: number, raw: string | undefined): number {
 
 function describeCsvError(err: CsvError | undefined): string {
   if (!err) return 'unreadable row';
-  const message = err.message.replace(/\s+(at|on) line \d+/g, '');
+  // Drop csv-parse's line (ours is right) and its quote of the field's value (it may be a secret).
+  const message = err.message.replace(/\s+(at|on) line \d+/g, '').replace(/, value is ".*"$/s, '');
   if (err.code === 'CSV_QUOTE_NOT_CLOSED')
     return `${message}; a quote opened on this line never closes, so the rest of the file could not be read`;
   return message;

@@ -337,3 +337,104 @@ describe('engine: interruption', () => {
     expect(again.reporter.records.map((r) => r.key)).toContain('k3');
   });
 });
+
+describe('engine: review findings', () => {
+  it('a stop before the loop fills up still ends interrupted, never succeeded', async () => {
+    const stop = new AbortController();
+    const t = target();
+    const task = taskOver(t, {
+      connect: () => {
+        stop.abort();
+        return undefined;
+      },
+    });
+    const { summary } = await runInMemory(task, rows(50), { concurrency: 64, stopSignal: stop.signal });
+    expect(summary.status).toBe('interrupted');
+    expect(summary.notProcessed).toBe(50);
+    expect(t.writes).toBe(0);
+  });
+
+  it('prune refuses when an input row has no readable key: it may be someone still there', async () => {
+    const existing = ['a', 'b', 'c'];
+    const deleted: string[] = [];
+    const task = taskOver(target(), {
+      steps: [],
+      maxDeletes: { count: 100 },
+      prune: {
+        existing: () => existing,
+        steps: (key) => [
+          {
+            name: 'delete',
+            destructive: true,
+            check: () => ({ changes: [{ op: '-', field: 'entry' }], deletes: 1 }),
+            apply: () => {
+              deleted.push(key);
+            },
+          },
+        ],
+      },
+    });
+    const input = [
+      { id: 'a', v: '1' },
+      { line: 3, raw: {}, error: 'Invalid Record Length' } as never,
+      { id: 'c', v: '1' },
+    ];
+    const { summary } = await runInMemory(task, input);
+    expect(summary.status).toBe('refused');
+    expect(summary.message).toContain('1 input row(s) have no readable key (line 3)');
+    expect(deleted).toEqual([]);
+  });
+
+  it('an error while listing what to prune aborts the run (finished in the ledger), it is not a usage error', async () => {
+    const ledger = new MemoryLedger();
+    const task = taskOver(target(), {
+      prune: {
+        existing: () => {
+          throw new TransientError('search timed out under ou=people');
+        },
+        steps: () => [],
+      },
+    });
+    const { summary } = await runInMemory(task, rows(2), { ledger });
+    expect(summary.status).toBe('aborted');
+    expect(summary.message).toContain(
+      'planning the prune phase failed, nothing was changed: search timed out',
+    );
+    expect([...ledger.runs.values()][0]?.status).toBe('aborted');
+  });
+
+  it('a once effect that could not even connect is retried, not left in doubt', async () => {
+    const sent: string[] = [];
+    let refusals = 1;
+    const mail = once<Row>('mail', (r) => {
+      if (refusals-- > 0)
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:25'), { code: 'ECONNREFUSED' });
+      sent.push(r.id);
+    });
+    const { reporter, ledger } = await runInMemory(taskOver(target(), { steps: [mail] }), rows(1));
+    expect(reporter.records[0]).toMatchObject({ outcome: 'changed', attempts: 2 });
+    expect(sent).toEqual(['k1']);
+    expect(ledger.events.some((e) => e.kind === 'effect-abandoned')).toBe(true);
+  });
+
+  it('a once effect that may have happened (a timeout) is in doubt; --resume after resolve --retry sends it', async () => {
+    const sent: string[] = [];
+    let timeouts = 1;
+    const mail = once<Row>('mail', (r) => {
+      if (timeouts-- > 0) throw new AmbiguousError('timed out waiting for 250 OK');
+      sent.push(r.id);
+    });
+    const ledger = new MemoryLedger();
+    const task = taskOver(target(), { steps: [mail], breaker: 1 });
+    const first = await runInMemory(task, rows(2), { ledger, concurrency: 1 });
+    expect(first.reporter.byKey('k1')?.outcome).toBe('in-doubt');
+    expect(sent).toEqual(['k2']);
+    // make the run resumable, as a crash would have left it
+    await ledger.finishRun(first.summary.runId, 'interrupted', first.summary.counts);
+    await ledger.effectClear('t', 'k1', 'mail'); // idem resolve --retry
+    const resumed = await runInMemory(task, rows(2), { ledger, resume: true });
+    expect(resumed.reporter.byKey('k1')?.outcome).toBe('changed');
+    expect(resumed.summary.counts).toMatchObject({ changed: 2, 'in-doubt': 0 });
+    expect(sent).toEqual(['k2', 'k1']);
+  });
+});

@@ -21,6 +21,9 @@ export function memoryEffects(): EffectStore & {
     async done(effect) {
       states.set(effect, 'done');
     },
+    async abandon(effect) {
+      states.delete(effect);
+    },
     async claimIdempotencyKey(k, hash) {
       const prev = keys.get(k);
       if (prev !== undefined && prev !== hash)
