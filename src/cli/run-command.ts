@@ -125,8 +125,8 @@ export async function runCommand(taskFile: string, opts: RunOptions): Promise<nu
       `idem: ${describeHolder(task.name, got.holder)}; try again later or wait with --wait 10m`,
     );
   }
+  // The lock's holder file learns the run id when the run starts.
   const reporter: Reporter = {
-    ...base,
     runStarted: (info) => {
       got.handle.update({ ...holder, runId: info.runId });
       base.runStarted(info);

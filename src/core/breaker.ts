@@ -33,10 +33,6 @@ export class CircuitBreaker {
   get tripped(): RecordResult | undefined {
     return this.trippedBy;
   }
-
-  get count(): number {
-    return this.streak;
-  }
 }
 
 /**

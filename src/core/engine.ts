@@ -1,9 +1,9 @@
 import { CircuitBreaker, errorSignature } from './breaker.ts';
 import type { Clock } from './clock.ts';
-import { errorMessage, isUsageError, UsageError } from './errors.ts';
+import { classifyWith, errorMessage, isUsageError, UsageError } from './errors.ts';
 import { isGuardRefusal } from './guard.ts';
 import type { Ledger, RunInfo } from './ledger.ts';
-import { countOutcome, emptyCounts, type RecordResult, type RunStatus } from './outcome.ts';
+import type { RecordResult, RunStatus } from './outcome.ts';
 import { prepareRecord, slotOf } from './prepare.ts';
 import { type PrunePlan, planPrune } from './prune-plan.ts';
 import { RecordProcessor } from './record-processor.ts';
@@ -11,6 +11,7 @@ import type { Redactor } from './redact.ts';
 import type { Reporter, RunSummary } from './reporter.ts';
 import type { RecordSource } from './source.ts';
 import {
+  DEFAULT_PRUNE_LIMIT,
   DEFAULT_RETRY,
   type DeleteLimit,
   type RetryPolicy,
@@ -85,6 +86,8 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
   const dryRun = opts.dryRun ?? false;
   const concurrency = Math.max(1, opts.concurrency ?? task.concurrency ?? 4);
   const retry: RetryPolicy = { ...DEFAULT_RETRY, ...task.retry, ...opts.retry };
+  // One deletion limit for the prune plan and for every deletion applied.
+  const deleteLimit = opts.maxDeletes ?? task.maxDeletes ?? (task.prune ? DEFAULT_PRUNE_LIMIT : undefined);
   const stopSignal = opts.stopSignal ?? new AbortController().signal;
   const killSignal = opts.killSignal ?? new AbortController().signal;
 
@@ -117,12 +120,7 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
     ctx = task.connect ? await task.connect(deps.setup) : (undefined as C);
   } catch (err) {
     if (isUsageError(err)) throw err;
-    const cls = task.classify?.(err);
-    const code = (err as { code?: unknown })?.code;
-    const transient =
-      cls === 'transient' ||
-      cls === 'ambiguous' ||
-      (typeof code === 'string' && /^E(CONNREFUSED|CONNRESET|TIMEDOUT|HOSTUNREACH|AI_AGAIN)/.test(code));
+    const transient = classifyWith(task.classify)(err) !== 'permanent';
     throw new ConnectError(
       `task ${task.name}: connect failed: ${deps.redactor.redact(errorMessage(err))}`,
       transient,
@@ -156,7 +154,7 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
   if (task.prune) {
     let ended: { status: RunStatus; message: string } | undefined;
     try {
-      prune = await planPrune(deps, ctx, runId, opts.maxDeletes);
+      prune = await planPrune(deps, ctx, runId, deleteLimit ?? DEFAULT_PRUNE_LIMIT);
       if (prune.refusal) ended = { status: 'refused', message: prune.refusal };
     } catch (err) {
       ended = {
@@ -188,18 +186,16 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
     dryRun,
     retry,
     killSignal,
-    maxDeletes: opts.maxDeletes ?? task.maxDeletes,
+    maxDeletes: deleteLimit,
     population: prune?.population ?? scan.count,
     ...(opts.hooks ? { hooks: opts.hooks } : {}),
   });
   let stop: { status: RunStatus; message: string } | undefined;
   let finished = 0;
   let alreadyDone = 0;
-  const thisSession = emptyCounts();
 
   const finish = async (result: RecordResult, error: unknown) => {
     finished++;
-    countOutcome(thisSession, result);
     await ledger.writeResult(runId, result);
     reporter.recordFinished(result);
     if (error !== undefined && isGuardRefusal(error) && !stop) {

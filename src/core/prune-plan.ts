@@ -4,7 +4,7 @@ import { errorMessage, UsageError } from './errors.ts';
 import { allowedDeletes, deletionsOf, describeLimit } from './guard.ts';
 import { prepareRecord } from './prepare.ts';
 import type { StepEnv } from './step.ts';
-import { DEFAULT_PRUNE_LIMIT, type DeleteLimit, type PruneRecord } from './task.ts';
+import type { DeleteLimit, PruneRecord } from './task.ts';
 
 /** The keys to prune, and the guard's verdict, before anything is deleted. */
 export interface PrunePlan {
@@ -28,7 +28,7 @@ export async function planPrune<R, C>(
   deps: EngineDeps<R, C>,
   ctx: C,
   runId: string,
-  override: DeleteLimit | undefined,
+  limit: DeleteLimit,
 ): Promise<PrunePlan> {
   const { task, source, reporter, redactor } = deps;
   const prune = task.prune;
@@ -58,7 +58,6 @@ export async function planPrune<R, C>(
     population++;
     if (!inputKeys.has(key)) keys.push(key);
   }
-  const limit = override ?? task.maxDeletes ?? DEFAULT_PRUNE_LIMIT;
   const allowed = allowedDeletes(limit, population);
   let deletions = 0;
   const planned: string[] = [];

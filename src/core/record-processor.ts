@@ -52,26 +52,30 @@ export class RecordProcessor<R, C> {
       signal: opts.killSignal,
       redact: (t) => redactor.redact(t),
       classify: (err: unknown, step: Step): ErrorClass => classifyWith(step.classify, task.classify)(err),
-      beforeDestructive: (diff: Diff, key: string, step: string) => {
-        const destructive = this.currentSteps.get(key)?.find((s) => s.name === step)?.destructive;
-        this.budget.take(deletionsOf(diff, destructive), `step ${step} of ${key}`);
+      beforeDestructive: (diff: Diff, key: string, step: Step) => {
+        this.budget.take(deletionsOf(diff, step.destructive), `step ${step.name} of ${key}`);
       },
     };
   }
 
-  /** Steps in flight per key, so the guard can tell a destructive step. */
-  private readonly currentSteps = new Map<string, Step[]>();
-
-  invalid(slot: string, key: string | undefined, prepared: Prepared<R>, reason: string): RecordResult {
+  /** An outcome reached without running any step (`invalid` input, a `skipped` record). */
+  private stepless(
+    slot: string,
+    key: string,
+    prepared: Prepared<R>,
+    outcome: 'invalid' | 'skipped',
+    reason: string,
+  ): RecordResult {
     const now = this.deps.clock.now();
+    const why = this.deps.redactor.redact(reason);
     return {
-      key: key ?? `line ${prepared.line}`,
+      key,
       slot,
       line: prepared.line,
-      outcome: 'invalid',
+      outcome,
       absorbed: false,
       diff: [],
-      error: { message: this.deps.redactor.redact(reason), class: 'invalid' },
+      ...(outcome === 'invalid' ? { error: { message: why, class: 'invalid' as const } } : { notes: [why] }),
       attempts: 0,
       inputHash: prepared.inputHash,
       startedAt: now,
@@ -79,23 +83,14 @@ export class RecordProcessor<R, C> {
     };
   }
 
+  invalid(slot: string, key: string | undefined, prepared: Prepared<R>, reason: string): RecordResult {
+    return this.stepless(slot, key ?? `line ${prepared.line}`, prepared, 'invalid', reason);
+  }
+
   async process(slot: string, prepared: Prepared<R> & { kind: 'record' }): Promise<Processed> {
     if (prepared.skip) {
-      const now = this.deps.clock.now();
       return {
-        result: {
-          key: prepared.key,
-          slot,
-          line: prepared.line,
-          outcome: 'skipped',
-          absorbed: false,
-          diff: [],
-          attempts: 0,
-          inputHash: prepared.inputHash,
-          startedAt: now,
-          endedAt: now,
-          notes: [prepared.skip],
-        },
+        result: this.stepless(slot, prepared.key, prepared, 'skipped', prepared.skip),
         error: undefined,
       };
     }
@@ -156,44 +151,38 @@ export class RecordProcessor<R, C> {
         class: isInvalid(err) ? 'invalid' : 'permanent',
       };
     }
-    this.currentSteps.set(key, steps as Step[]);
-    try {
-      for (const step of steps) {
-        const r = await runStep(step, record, this.ctx, baseEnv, this.run, budgetEndsAt);
-        attempts += r.attempts;
-        if (r.kind === 'ok') continue;
-        if (r.kind === 'changed' || r.kind === 'pending' || r.kind === 'absorbed') {
-          const wasAbsorbed = r.kind === 'absorbed';
-          if (wasAbsorbed) absorbed = true;
-          else changed = true;
-          const changes = redactor.redactValue(r.diff.changes.map(publicChange));
-          diff.push({ step: step.name, changes, ...(wasAbsorbed ? { absorbed: true } : {}) });
-          continue;
-        }
-        cause = r.error;
-        const cls = r.kind === 'failed' ? r.errorClass : r.kind;
-        outcome = r.kind;
-        error = {
-          message: redactor.redact(`step ${step.name}: ${errorMessage(r.error)}`),
-          class: cls,
-          step: step.name,
-        };
-        if (r.kind === 'failed') {
-          const msg = error.message;
-          await ledger.appendEvent({
-            runId: this.opts.runId,
-            key: slot,
-            step: step.name,
-            kind: 'failed',
-            attempt: r.attempts,
-            detail: `${cls}: ${msg}`,
-            at: clock.now(),
-          });
-        }
-        break;
+    for (const step of steps) {
+      const r = await runStep(step, record, this.ctx, baseEnv, this.run, budgetEndsAt);
+      attempts += r.attempts;
+      if (r.kind === 'ok') continue;
+      if (r.kind === 'changed' || r.kind === 'pending' || r.kind === 'absorbed') {
+        const wasAbsorbed = r.kind === 'absorbed';
+        if (wasAbsorbed) absorbed = true;
+        else changed = true;
+        const changes = redactor.redactValue(r.diff.changes.map(publicChange));
+        diff.push({ step: step.name, changes, ...(wasAbsorbed ? { absorbed: true } : {}) });
+        continue;
       }
-    } finally {
-      this.currentSteps.delete(key);
+      cause = r.error;
+      const cls = r.kind === 'failed' ? r.errorClass : r.kind;
+      outcome = r.kind;
+      error = {
+        message: redactor.redact(`step ${step.name}: ${errorMessage(r.error)}`),
+        class: cls,
+        step: step.name,
+      };
+      if (r.kind === 'failed') {
+        await ledger.appendEvent({
+          runId: this.opts.runId,
+          key: slot,
+          step: step.name,
+          kind: 'failed',
+          attempt: r.attempts,
+          detail: `${cls}: ${error.message}`,
+          at: clock.now(),
+        });
+      }
+      break;
     }
     if (this.opts.killSignal.aborted && outcome !== 'ok') {
       // Cut short by an interrupt after the grace period: no outcome, so a
@@ -227,7 +216,7 @@ export class RecordProcessor<R, C> {
   }
 
   private effectsFor(key: string): EffectStore {
-    const { ledger, task } = this.deps;
+    const { ledger, task, clock } = this.deps;
     const { runId, hooks } = this.opts;
     return {
       get: async (effect) => (await ledger.getEffect(task.name, key, effect))?.state,
@@ -247,7 +236,7 @@ export class RecordProcessor<R, C> {
           step: effect,
           kind: 'effect-abandoned',
           detail: reason,
-          at: Date.now(),
+          at: clock.now(),
         });
       },
       claimIdempotencyKey: async (idempotencyKey, payloadHash) => {

@@ -10,10 +10,6 @@ export class Redactor {
     return value;
   }
 
-  get size(): number {
-    return this.secrets.size;
-  }
-
   redact(text: string): string {
     let out = text;
     for (const s of this.secrets) {

@@ -36,7 +36,7 @@ export interface StepRunContext {
   signal: AbortSignal;
   redact(text: string): string;
   /** Called before a destructive diff is applied; throws to refuse it. */
-  beforeDestructive?(diff: Diff, key: string, step: string): void;
+  beforeDestructive?(diff: Diff, key: string, step: Step): void;
 }
 
 function asError(err: unknown): Error {
@@ -85,7 +85,7 @@ export async function runStep<R, C>(
     }
     if (run.dryRun) return { kind: 'pending', diff, attempts };
     // Charged once per step: a retry re-applies the same deletion, it does not add one.
-    if (!applyTried) run.beforeDestructive?.(diff, key, step.name);
+    if (!applyTried) run.beforeDestructive?.(diff, key, step as Step);
     applyTried = diff;
     await run.ledger.appendEvent({
       runId: run.runId,

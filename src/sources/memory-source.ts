@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RecordSource, SourceRecord, SourceSpec } from '../core/source.ts';
+import type { RecordSource, SourceRecord } from '../core/source.ts';
 
 /** The in-memory twin of a record source, for unit tests. Rows get lines 2, 3, ... as under a header. */
 export class MemorySource implements RecordSource {
@@ -28,9 +28,4 @@ export class MemorySource implements RecordSource {
       yield row;
     }
   }
-}
-
-/** A source spec over fixed rows (tests, examples). */
-export function memorySource(rows: Record<string, string>[]): SourceSpec {
-  return { kind: 'memory', path: 'memory', open: () => new MemorySource(rows) };
 }
