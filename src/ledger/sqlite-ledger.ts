@@ -54,6 +54,17 @@ export class SqliteLedger implements Ledger {
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly commitBatch: (items: Pending[]) => void;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** A prepared statement, prepared once: resume and `once` checks look up every record. */
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
 
   constructor(readonly location: string) {
     this.db = openSqliteFile(location, { wal: true });
@@ -69,11 +80,11 @@ export class SqliteLedger implements Ledger {
         this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
       })
       .immediate();
-    const insertResult = this.db.prepare(
+    const insertResult = this.stmt(
       `INSERT OR REPLACE INTO results (run_id, slot, key, line, outcome, absorbed, diff, error, attempts, input_hash, started_at, ended_at, notes)
        VALUES (@runId, @slot, @key, @line, @outcome, @absorbed, @diff, @error, @attempts, @inputHash, @startedAt, @endedAt, @notes)`,
     );
-    const insertEvent = this.db.prepare(
+    const insertEvent = this.stmt(
       `INSERT INTO events (run_id, slot, step, kind, attempt, detail, at)
        VALUES (@runId, @key, @step, @kind, @attempt, @detail, @at)`,
     );
@@ -139,31 +150,31 @@ export class SqliteLedger implements Ledger {
 
   async startRun(run: RunInfo): Promise<void> {
     this.write(() =>
-      this.db
-        .prepare(
-          `INSERT INTO runs (id, task, started_at, status, dry_run, input_digest, input_path, host, pid, options)
+      this.stmt(
+        `INSERT INTO runs (id, task, started_at, status, dry_run, input_digest, input_path, host, pid, options)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          run.id,
-          run.task,
-          run.startedAt,
-          run.status,
-          run.dryRun ? 1 : 0,
-          run.inputDigest,
-          run.inputPath,
-          run.host,
-          run.pid,
-          JSON.stringify(run.options),
-        ),
+      ).run(
+        run.id,
+        run.task,
+        run.startedAt,
+        run.status,
+        run.dryRun ? 1 : 0,
+        run.inputDigest,
+        run.inputPath,
+        run.host,
+        run.pid,
+        JSON.stringify(run.options),
+      ),
     );
   }
 
   async reopenRun(runId: string, pid: number, host: string): Promise<void> {
     this.write(() =>
-      this.db
-        .prepare(`UPDATE runs SET status = 'running', ended_at = NULL, pid = ?, host = ? WHERE id = ?`)
-        .run(pid, host, runId),
+      this.stmt(`UPDATE runs SET status = 'running', ended_at = NULL, pid = ?, host = ? WHERE id = ?`).run(
+        pid,
+        host,
+        runId,
+      ),
     );
     this.enqueue({
       kind: 'event',
@@ -174,29 +185,31 @@ export class SqliteLedger implements Ledger {
   async finishRun(runId: string, status: RunStatus, counts: Counts, message?: string): Promise<void> {
     this.flushNow();
     this.write(() =>
-      this.db
-        .prepare(`UPDATE runs SET status = ?, ended_at = ?, counts = ?, message = ? WHERE id = ?`)
-        .run(status, Date.now(), JSON.stringify(counts), message ?? null, runId),
+      this.stmt(`UPDATE runs SET status = ?, ended_at = ?, counts = ?, message = ? WHERE id = ?`).run(
+        status,
+        Date.now(),
+        JSON.stringify(counts),
+        message ?? null,
+        runId,
+      ),
     );
   }
 
   async findUnfinishedRun(task: string): Promise<RunInfo | undefined> {
-    const row = this.db
-      .prepare(
-        `SELECT * FROM runs WHERE task = ? AND dry_run = 0 ORDER BY started_at DESC, rowid DESC LIMIT 1`,
-      )
-      .get(task) as RunRow | undefined;
+    const row = this.stmt(
+      `SELECT * FROM runs WHERE task = ? AND dry_run = 0 ORDER BY started_at DESC, rowid DESC LIMIT 1`,
+    ).get(task) as RunRow | undefined;
     if (!row) return undefined;
     return ['succeeded', 'completed-with-failures', 'refused'].includes(row.status) ? undefined : toRun(row);
   }
 
   async getRun(runId: string): Promise<RunInfo | undefined> {
-    const row = this.db.prepare(`SELECT * FROM runs WHERE id = ?`).get(runId) as RunRow | undefined;
+    const row = this.stmt(`SELECT * FROM runs WHERE id = ?`).get(runId) as RunRow | undefined;
     return row ? toRun(row) : undefined;
   }
 
   async getResult(runId: string, slot: string): Promise<RecordResult | undefined> {
-    const row = this.db.prepare(`SELECT * FROM results WHERE run_id = ? AND slot = ?`).get(runId, slot) as
+    const row = this.stmt(`SELECT * FROM results WHERE run_id = ? AND slot = ?`).get(runId, slot) as
       | Record<string, unknown>
       | undefined;
     if (!row) return undefined;
@@ -219,11 +232,9 @@ export class SqliteLedger implements Ledger {
   async countResults(runId: string): Promise<Counts> {
     this.flushNow();
     const counts = emptyCounts();
-    const rows = this.db
-      .prepare(
-        `SELECT outcome, count(*) AS n, sum(absorbed) AS a FROM results WHERE run_id = ? GROUP BY outcome`,
-      )
-      .all(runId) as { outcome: keyof Counts; n: number; a: number }[];
+    const rows = this.stmt(
+      `SELECT outcome, count(*) AS n, sum(absorbed) AS a FROM results WHERE run_id = ? GROUP BY outcome`,
+    ).all(runId) as { outcome: keyof Counts; n: number; a: number }[];
     for (const row of rows) {
       counts[row.outcome] = row.n;
       counts.absorbed += row.a;
@@ -244,9 +255,11 @@ export class SqliteLedger implements Ledger {
   }
 
   async getEffect(task: string, key: string, effect: string): Promise<EffectRecord | undefined> {
-    const row = this.db
-      .prepare(`SELECT * FROM effects WHERE task = ? AND key = ? AND effect = ?`)
-      .get(task, key, effect) as Record<string, unknown> | undefined;
+    const row = this.stmt(`SELECT * FROM effects WHERE task = ? AND key = ? AND effect = ?`).get(
+      task,
+      key,
+      effect,
+    ) as Record<string, unknown> | undefined;
     return row ? toEffect(row) : undefined;
   }
 
@@ -259,13 +272,11 @@ export class SqliteLedger implements Ledger {
   ): Promise<void> {
     this.flushNow();
     this.write(() => {
-      this.db
-        .prepare(
-          `INSERT INTO effects (task, key, effect, state, run_id, intent_at, detail) VALUES (?, ?, ?, 'intent', ?, ?, ?)
+      this.stmt(
+        `INSERT INTO effects (task, key, effect, state, run_id, intent_at, detail) VALUES (?, ?, ?, 'intent', ?, ?, ?)
            ON CONFLICT (task, key, effect) DO UPDATE SET state = 'intent', run_id = excluded.run_id,
              intent_at = excluded.intent_at, done_at = NULL, detail = excluded.detail WHERE state <> 'done'`,
-        )
-        .run(task, key, effect, runId, Date.now(), detail ?? null);
+      ).run(task, key, effect, runId, Date.now(), detail ?? null);
       this.insertEventNow(runId, key, effect, 'effect-intent', detail);
     });
   }
@@ -273,27 +284,25 @@ export class SqliteLedger implements Ledger {
   async effectDone(task: string, key: string, effect: string, runId: string, detail?: string): Promise<void> {
     this.write(() => {
       const now = Date.now();
-      this.db
-        .prepare(
-          `INSERT INTO effects (task, key, effect, state, run_id, intent_at, done_at, detail) VALUES (?, ?, ?, 'done', ?, ?, ?, ?)
+      this.stmt(
+        `INSERT INTO effects (task, key, effect, state, run_id, intent_at, done_at, detail) VALUES (?, ?, ?, 'done', ?, ?, ?, ?)
            ON CONFLICT (task, key, effect) DO UPDATE SET state = 'done', done_at = excluded.done_at,
              detail = coalesce(excluded.detail, effects.detail)`,
-        )
-        .run(task, key, effect, runId, now, now, detail ?? null);
+      ).run(task, key, effect, runId, now, now, detail ?? null);
       this.insertEventNow(runId, key, effect, 'effect-done', detail);
     });
   }
 
   async effectClear(task: string, key: string, effect: string): Promise<void> {
     this.write(() => {
-      this.db.prepare(`DELETE FROM effects WHERE task = ? AND key = ? AND effect = ?`).run(task, key, effect);
+      this.stmt(`DELETE FROM effects WHERE task = ? AND key = ? AND effect = ?`).run(task, key, effect);
     });
   }
 
   async listInDoubt(task: string): Promise<EffectRecord[]> {
-    const rows = this.db
-      .prepare(`SELECT * FROM effects WHERE task = ? AND state = 'intent' ORDER BY intent_at`)
-      .all(task) as Record<string, unknown>[];
+    const rows = this.stmt(
+      `SELECT * FROM effects WHERE task = ? AND state = 'intent' ORDER BY intent_at`,
+    ).all(task) as Record<string, unknown>[];
     return rows.map(toEffect);
   }
 
@@ -304,15 +313,13 @@ export class SqliteLedger implements Ledger {
     payloadHash: string,
   ): Promise<string> {
     return this.write(() => {
-      this.db
-        .prepare(
-          `INSERT INTO idempotency_keys (idem_key, task, key, payload_hash, created_at) VALUES (?, ?, ?, ?, ?)
+      this.stmt(
+        `INSERT INTO idempotency_keys (idem_key, task, key, payload_hash, created_at) VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (idem_key) DO NOTHING`,
-        )
-        .run(idempotencyKey, task, key, payloadHash, Date.now());
-      const row = this.db
-        .prepare(`SELECT payload_hash FROM idempotency_keys WHERE idem_key = ?`)
-        .get(idempotencyKey) as {
+      ).run(idempotencyKey, task, key, payloadHash, Date.now());
+      const row = this.stmt(`SELECT payload_hash FROM idempotency_keys WHERE idem_key = ?`).get(
+        idempotencyKey,
+      ) as {
         payload_hash: string;
       };
       return row.payload_hash;
@@ -327,9 +334,14 @@ export class SqliteLedger implements Ledger {
     kind: string,
     detail?: string,
   ): void {
-    this.db
-      .prepare(`INSERT INTO events (run_id, slot, step, kind, detail, at) VALUES (?, ?, ?, ?, ?, ?)`)
-      .run(runId, key, step, kind, detail ?? null, Date.now());
+    this.stmt(`INSERT INTO events (run_id, slot, step, kind, detail, at) VALUES (?, ?, ?, ?, ?, ?)`).run(
+      runId,
+      key,
+      step,
+      kind,
+      detail ?? null,
+      Date.now(),
+    );
   }
 
   async close(): Promise<void> {
