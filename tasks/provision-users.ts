@@ -27,7 +27,8 @@
  */
 import { csv, defineTask, ldap } from 'idem';
 
-interface User {
+/** One row of the HR export, parsed. */
+export interface User {
   uid: string;
   givenName: string;
   sn: string;

@@ -8,6 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { createKvTarget } from '../support/kv-target.ts';
 import {
   type BenchLine,
   child,
@@ -28,17 +29,6 @@ const TASK = 'test/e2e/tasks/kv.ts';
 const NAIVE = join(ROOT, 'test', 'bench', 'naive-kv.mjs');
 const LIMIT_MS = 180_000;
 
-/** A fresh target like the e2e tests make: WAL, the kv and applies tables, empty. */
-function freshTarget(dir: string): string {
-  const target = join(dir, 'target.db');
-  const db = new Database(target);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE kv (id TEXT PRIMARY KEY, value TEXT NOT NULL)');
-  db.exec('CREATE TABLE applies (n INTEGER PRIMARY KEY, id TEXT NOT NULL, value TEXT NOT NULL)');
-  db.close();
-  return target;
-}
-
 function rowsIn(target: string): number {
   const db = new Database(target, { readonly: true });
   try {
@@ -49,7 +39,7 @@ function rowsIn(target: string): number {
 }
 
 async function naive(input: string, n: number): Promise<number> {
-  const target = freshTarget(tempDir('naive'));
+  const target = createKvTarget(join(tempDir('naive'), 'target.db'));
   const start = now();
   const r = await child(process.execPath, [NAIVE, target, input], { timeoutMs: LIMIT_MS });
   const ms = now() - start;
@@ -62,7 +52,7 @@ async function naive(input: string, n: number): Promise<number> {
 /** idem first run then (unless `firstOnly`) the rerun, over one fresh target and state dir. */
 async function idem(input: string, n: number, firstOnly = false): Promise<{ first: number; rerun: number }> {
   const dir = tempDir('kv');
-  const target = freshTarget(dir);
+  const target = createKvTarget(join(dir, 'target.db'));
   // Clear the task's fault-injection knobs in case the caller's environment has them.
   const env = { KV_TARGET: target, KV_INPUT: input, KV_FAULT: '', KV_SLOW_MS: '', IDEM_TEST_CRASH: '' };
   const args = ['run', TASK, '--state-dir', join(dir, 'state'), '--json'];

@@ -4,18 +4,14 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { idem, ndjson, openLedger, tempDir, writeCsv } from '../support/cli.ts';
+import { createKvTarget } from '../support/kv-target.ts';
 
 const TASK = 'test/e2e/tasks/kv.ts';
 
 /** A fresh target, state dir and input of n records. */
 function setup(n: number, extraRows = '') {
   const dir = tempDir();
-  const target = join(dir, 'target.db');
-  const db = new Database(target);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE kv (id TEXT PRIMARY KEY, value TEXT NOT NULL)');
-  db.exec('CREATE TABLE applies (n INTEGER PRIMARY KEY, id TEXT NOT NULL, value TEXT NOT NULL)');
-  db.close();
+  const target = createKvTarget(join(dir, 'target.db'));
   const rows = Array.from({ length: n }, (_, i) => `k${i + 1},v${i + 1}`).join('\n');
   const input = writeCsv(dir, 'in.csv', `id,value\n${rows}\n${extraRows}`);
   const state = join(dir, 'state');

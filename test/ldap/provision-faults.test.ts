@@ -54,16 +54,23 @@ describeLdap('provision-users: slapd goes away mid-run', () => {
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
+  /** A fresh slapd, a state dir and the HR export of N users. */
+  async function freshDirectory() {
+    const server = await Slapd.start();
+    const serverPool = poolFor(server);
+    slapd = server; // for afterEach
+    pool = serverPool;
+    const dir = tempDir('idem-ldap-faults-');
+    dirs.push(dir);
+    const users = makeUsers(N);
+    const csv = writeUsers(join(dir, 'users.csv'), users);
+    return { slapd: server, pool: serverPool, state: join(dir, 'state'), users, csv };
+  }
+
   it('stopped and restarted within the retry window: the run completes, with retries in the history', {
     timeout: 180_000,
   }, async () => {
-    slapd = await Slapd.start();
-    pool = poolFor(slapd);
-    const dir = tempDir('idem-ldap-faults-');
-    dirs.push(dir);
-    const state = join(dir, 'state');
-    const users = makeUsers(N);
-    const csv = writeUsers(join(dir, 'users.csv'), users);
+    const { slapd, pool, state, users, csv } = await freshDirectory();
     const run = runTask(['--state-dir', state, '--input', csv, '--json'], slapd.env());
     await untilWrites(slapd, 150, run);
     await slapd.stop();
@@ -83,13 +90,7 @@ describeLdap('provision-users: slapd goes away mid-run', () => {
   it('stays down: exit 4 after K failed records; --resume later re-checks the failed and finishes the rest', {
     timeout: 180_000,
   }, async () => {
-    slapd = await Slapd.start();
-    pool = poolFor(slapd);
-    const dir = tempDir('idem-ldap-faults-');
-    dirs.push(dir);
-    const state = join(dir, 'state');
-    const users = makeUsers(N);
-    const csv = writeUsers(join(dir, 'users.csv'), users);
+    const { slapd, pool, state, users, csv } = await freshDirectory();
     const run = runTask(['--state-dir', state, '--input', csv, '--json', '--breaker', '3'], slapd.env());
     await untilWrites(slapd, 150, run);
     await slapd.stop();

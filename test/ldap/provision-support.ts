@@ -18,15 +18,9 @@ export const TASK = join(ROOT, 'tasks', 'provision-users.ts');
 /** A password that must never show up in any output or state file. */
 export const CANARY = 'Canary-9f3b2e-DoNotLeak';
 
-export interface User {
-  uid: string;
-  givenName: string;
-  sn: string;
-  mail: string;
-  employeeNumber: string;
-  department: string;
-  groups: string[];
-}
+import type { User } from '../../tasks/provision-users.ts';
+
+export type { User };
 
 const DEPTS = ['eng', 'sales', 'research', 'ops', 'finance'];
 

@@ -7,6 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import { AmbiguousError, added, csv, defineTask, modified, PermanentError, TransientError } from 'idem';
+import { KV_SCHEMA } from '../../support/kv-target.ts';
 
 type Row = { id: string; value: string };
 const faults = (process.env.KV_FAULT ?? '').split(',').filter(Boolean);
@@ -27,10 +28,7 @@ export default defineTask<Row, { db: Database.Database }>({
   connect(setup) {
     const db = new Database(process.env.KV_TARGET ?? `${setup.stateDir}/target.db`);
     db.pragma('journal_mode = WAL');
-    db.exec('CREATE TABLE IF NOT EXISTS kv (id TEXT PRIMARY KEY, value TEXT NOT NULL)');
-    db.exec(
-      'CREATE TABLE IF NOT EXISTS applies (n INTEGER PRIMARY KEY, id TEXT NOT NULL, value TEXT NOT NULL)',
-    );
+    db.exec(KV_SCHEMA);
     if (process.env.KV_SECRET) setup.secret(process.env.KV_SECRET);
     setup.onClose(() => db.close());
     return { db };
