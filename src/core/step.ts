@@ -63,8 +63,10 @@ export interface Step<R = any, C = any, D extends Diff = Diff> {
   /** A stable name: it keys `once` effects, idempotency keys and the ledger's history. */
   name: string;
   /** Read-only. Returns the difference, or `undefined`/`null` when there is none. */
-  check(record: R, ctx: C, env: StepEnv): Promise<D | undefined | null> | D | undefined | null;
+  check: (record: R, ctx: C, env: StepEnv) => Promise<D | undefined | null> | D | undefined | null;
   /** Makes exactly the difference `check` returned. Must be safe when the check was stale. */
+  // A method (bivariant in `diff`), so a step with its own diff type fits a list of steps;
+  // `check` above is a property, so a step that needs `ctx.ldap` does not fit a task without it.
   apply(record: R, ctx: C, diff: D, env: StepEnv): Promise<unknown> | unknown;
   /**
    * Re-check after `apply` (default true). Turn it off only for steps whose

@@ -125,7 +125,7 @@ export interface TaskDefinition<R = Record<string, string>, C = unknown> {
    */
   maxDeletes?: DeleteLimit;
   /** Removes (or disables) what the input no longer lists. Off unless defined. */
-  prune?: PruneSpec<C>;
+  prune?: PruneSpec<C> | undefined;
   /** Default for `--concurrency`. @default 4 */
   concurrency?: number;
 }
