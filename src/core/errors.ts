@@ -1,96 +1,172 @@
 /**
- * Error classes. Every failure carries a class that decides what the engine does:
+ * The one error vocabulary. Every error idem makes or recognises carries one
+ * {@link ErrorKind}, and the kind alone decides what happens next:
  *
- * - `transient`: retried (check first, then apply again if still needed);
- * - `permanent`: never retried; the record fails;
- * - `ambiguous`: the outcome of a write is unknown (a timeout after sending, a
- *   connection closed before the reply). Retried like a transient error: the retry
- *   re-reads first, and a write found applied counts as `absorbed`.
+ * | kind          | who    | what idem does                                              |
+ * | ------------- | ------ | ----------------------------------------------------------- |
+ * | `transient`   | target | retried, each retry starting from `check`                   |
+ * | `ambiguous`   | target | a write may have landed: retried the same way; a retry that finds it done is `absorbed` |
+ * | `permanent`   | target | the record fails; never retried                              |
+ * | `invalid`     | input  | the record ends `invalid`; never retried                     |
+ * | `in-doubt`    | effect | a `once` effect may have happened: the record ends `in-doubt` |
+ * | `refused`     | guard  | the run stops before the change; exit 4                      |
+ * | `usage`       | operator | a mistake in flags, config or input found before any record: exit 2 |
+ * | `unavailable` | target | the target cannot be reached when the task connects: exit 4  |
+ * | `ledger`      | idem's state | the ledger cannot be read or written: the run stops at once, exit 4 |
+ * | `locked`      | another run | the task's lock is held: exit 75, try again later           |
+ * | `internal`    | idem   | our bug: exit 1                                              |
+ */
+export type ErrorKind =
+  | 'transient'
+  | 'ambiguous'
+  | 'permanent'
+  | 'invalid'
+  | 'in-doubt'
+  | 'refused'
+  | 'usage'
+  | 'unavailable'
+  | 'ledger'
+  | 'locked'
+  | 'internal';
+
+/**
+ * The kinds a classifier may give a target's error: they decide whether a step is retried.
+ * @example const cls: ErrorClass = 'transient';
  */
 export type ErrorClass = 'transient' | 'permanent' | 'ambiguous';
 
-/** Tells the class of an error, or `undefined` to let the next classifier decide. */
+/**
+ * Tells the class of an error, or `undefined` to let the next classifier decide.
+ * @example const classify: Classifier = (err) => ((err as { status?: number }).status === 429 ? 'transient' : undefined);
+ */
 export type Classifier = (err: unknown) => ErrorClass | undefined;
 
-const CLASS = Symbol.for('idem.errorClass');
+const KIND = Symbol.for('idem.errorKind');
 
-/** An error with a known class. Connectors throw these (or set `.idemClass`). */
-export class StepError extends Error {
-  readonly [CLASS]: ErrorClass;
-  constructor(
-    readonly errorClass: ErrorClass,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
+/** The kind an error carries, or `undefined` for an error idem did not make. */
+export function kindOf(err: unknown): ErrorKind | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  return (err as { [KIND]?: ErrorKind })[KIND];
+}
+
+/**
+ * An error with a kind. Connectors subclass it (`ldap.LdapError`) or throw the
+ * named subclasses below.
+ *
+ * @example
+ * throw new IdemError('transient', 'the API answered 503');
+ */
+export class IdemError extends Error {
+  readonly [KIND]: ErrorKind;
+  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = errorClass === 'permanent' ? 'PermanentError' : 'TransientError';
-    this[CLASS] = errorClass;
+    this[KIND] = kind;
+    this.name = NAMES[kind];
+  }
+
+  /** What kind of failure this is. */
+  get kind(): ErrorKind {
+    return this[KIND];
   }
 }
 
-/** A fault worth retrying: busy, unavailable, timed out. */
-export class TransientError extends StepError {
+const NAMES: Record<ErrorKind, string> = {
+  transient: 'TransientError',
+  ambiguous: 'AmbiguousError',
+  permanent: 'PermanentError',
+  invalid: 'InvalidRecordError',
+  'in-doubt': 'InDoubtError',
+  refused: 'GuardRefusal',
+  usage: 'UsageError',
+  unavailable: 'UnavailableError',
+  ledger: 'LedgerError',
+  locked: 'LockHeldError',
+  internal: 'InternalError',
+};
+
+/**
+ * A fault worth retrying: busy, unavailable, timed out before anything was sent.
+ * @example throw new TransientError('the relay is busy; try again');
+ */
+export class TransientError extends IdemError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('transient', message, options);
   }
 }
 
-/** A fault that a retry cannot fix: no rights, bad data, missing parent. */
-export class PermanentError extends StepError {
+/**
+ * A fault that a retry cannot fix: no rights, bad data, missing parent.
+ * @example throw new PermanentError(`no write rights on ${dn}`);
+ */
+export class PermanentError extends IdemError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('permanent', message, options);
   }
 }
 
-/** The effect of a write is unknown; re-read before retrying. */
-export class AmbiguousError extends StepError {
+/**
+ * The effect of a write is unknown (a timeout after sending); re-read before retrying.
+ * @example throw new AmbiguousError('the connection closed before the reply', { cause: err });
+ */
+export class AmbiguousError extends IdemError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ambiguous', message, options);
-    this.name = 'AmbiguousError';
   }
 }
 
 /**
  * Thrown by a step when the record's input is unusable (a path escaping its base,
  * say). The record ends `invalid`, not `failed`, and is not retried.
+ * @example throw new InvalidRecordError(`home path ${p} leaves /home`);
  */
-export class InvalidRecordError extends Error {
-  readonly idemInvalid = true;
+export class InvalidRecordError extends IdemError {
   constructor(message: string) {
-    super(message);
-    this.name = 'InvalidRecordError';
+    super('invalid', message);
   }
 }
 
 /**
  * Thrown by a step's `check` when a non-repeatable side effect may or may not
  * have happened (a `once` intent without its completion). The record ends `in-doubt`.
+ * @example throw new InDoubtError('the mail may have gone out', 'welcome-mail');
  */
-export class InDoubtError extends Error {
-  readonly idemInDoubt = true;
+export class InDoubtError extends IdemError {
   constructor(
     message: string,
     readonly effect: string,
   ) {
-    super(message);
-    this.name = 'InDoubtError';
+    super('in-doubt', message);
   }
 }
 
-/** A mistake of the operator's (usage, config, input) found before any record ran: exit 2. */
-export class UsageError extends Error {
-  readonly idemUsage = true;
+/**
+ * A mistake of the operator's (usage, config, input) found before any record ran: exit 2.
+ * @example throw new UsageError('IDEM_LDAP_BIND_DN is not set');
+ */
+export class UsageError extends IdemError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'UsageError';
+    super('usage', message, options);
+  }
+}
+
+/** The target could not be reached when the task connected: exit 4, run again later. */
+export class UnavailableError extends IdemError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('unavailable', message, options);
+  }
+}
+
+/** The ledger cannot be read or written (disk full, read-only, damaged): the run stops at once. */
+export class LedgerError extends IdemError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ledger', message, options);
   }
 }
 
 /** Our bug, not the user's: exit 1. */
-export class InternalError extends Error {
+export class InternalError extends IdemError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'InternalError';
+    super('internal', message, options);
   }
 }
 
@@ -112,27 +188,16 @@ const TRANSIENT_CODES = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
 ]);
 
-/** Errors a retry cannot fix, whatever a classifier says. */
-export function isInvalid(err: unknown): err is InvalidRecordError {
-  return typeof err === 'object' && err !== null && (err as { idemInvalid?: unknown }).idemInvalid === true;
-}
-
-export function isInDoubt(err: unknown): err is InDoubtError {
-  return typeof err === 'object' && err !== null && (err as { idemInDoubt?: unknown }).idemInDoubt === true;
-}
-
-export function isUsageError(err: unknown): err is UsageError {
-  return typeof err === 'object' && err !== null && (err as { idemUsage?: unknown }).idemUsage === true;
-}
+const RETRY_CLASSES = new Set<ErrorKind>(['transient', 'permanent', 'ambiguous']);
 
 /**
- * The last classifier in the chain: our own error classes, Node's socket error
- * codes, `AbortError`/`TimeoutError`; anything else is permanent.
+ * The last classifier in the chain: our own kinds, Node's socket error codes,
+ * `TimeoutError`; anything else is permanent.
  */
 export const defaultClassify: Classifier = (err) => {
   if (typeof err !== 'object' || err === null) return 'permanent';
-  const tagged = (err as { [CLASS]?: ErrorClass })[CLASS] ?? (err as { idemClass?: ErrorClass }).idemClass;
-  if (tagged) return tagged;
+  const kind = kindOf(err);
+  if (kind !== undefined) return RETRY_CLASSES.has(kind) ? (kind as ErrorClass) : 'permanent';
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && TRANSIENT_CODES.has(code)) return 'transient';
   const name = (err as { name?: unknown }).name;

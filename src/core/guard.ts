@@ -1,22 +1,16 @@
 import type { Diff } from './diff.ts';
-import { PermanentError } from './errors.ts';
+import { IdemError } from './errors.ts';
 import type { DeleteLimit } from './task.ts';
 
 /** Thrown when the deletion guard refuses; the run ends `refused`, exit 4. */
-export class GuardRefusal extends PermanentError {
-  readonly idemGuard = true;
+export class GuardRefusal extends IdemError {
   constructor(
     message: string,
     readonly planned: number,
     readonly allowed: number,
   ) {
-    super(message);
-    this.name = 'GuardRefusal';
+    super('refused', message);
   }
-}
-
-export function isGuardRefusal(err: unknown): err is GuardRefusal {
-  return typeof err === 'object' && err !== null && (err as { idemGuard?: unknown }).idemGuard === true;
 }
 
 /** How many deletions a diff makes: its `deletes`, else its `-` changes when the step is destructive. */
@@ -59,8 +53,8 @@ export function describeLimit(limit: DeleteLimit): string {
 
 /**
  * Counts deletions as they are applied, refusing any that would pass the
- * limit. The engine also plans all deletions before the first one (see engine),
- * so this is the second line of defence for deletions a stale plan missed.
+ * limit. The engine also plans all deletions before the first one (see
+ * prune-plan.ts), so this is the second line of defence for deletions a stale plan missed.
  */
 export class DeletionBudget {
   private used = 0;

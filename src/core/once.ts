@@ -1,5 +1,5 @@
 import { added, type Diff } from './diff.ts';
-import { errorMessage, InDoubtError, StepError } from './errors.ts';
+import { errorMessage, InDoubtError, kindOf } from './errors.ts';
 import type { Step, StepEnv } from './step.ts';
 
 /** Errors that say the effect never reached the far side: nothing was sent. */
@@ -12,10 +12,8 @@ const NEVER_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOS
  * unknown error) may have happened after all, and stays in doubt.
  */
 function certainlyNotDone(err: unknown): boolean {
-  if (err instanceof StepError || (typeof err === 'object' && err !== null && 'errorClass' in err)) {
-    const cls = (err as StepError).errorClass;
-    return cls === 'transient' || cls === 'permanent';
-  }
+  const kind = kindOf(err);
+  if (kind !== undefined) return kind === 'transient' || kind === 'permanent';
   for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && NEVER_CONNECTED.has(code)) return true;

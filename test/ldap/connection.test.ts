@@ -74,16 +74,16 @@ describeLdap('TLS against slapd', () => {
     // This server refuses simple binds without TLS: a bind before StartTLS would fail like this.
     const plain = await failure(connectLdap(fakeSetup(), { url: slapd.url, ...creds() }));
     expect(plain.code).toBe(13);
-    expect(plain.errorClass).toBe('permanent');
+    expect(plain.kind).toBe('permanent');
   });
 
   it('an untrusted certificate fails permanently, without sending the password', async () => {
     const err = await failure(connectLdap(fakeSetup(), { url: slapd.url, startTLS: true, ...creds() }));
     expect(err.operation).toBe('startTLS');
-    expect(err.errorClass).toBe('permanent');
+    expect(err.kind).toBe('permanent');
     expect(err.message).toMatch(/certificate/);
     const ldaps = await failure(connectLdap(fakeSetup(), { url: slapd.ldapsUrl as string, ...creds() }));
-    expect(ldaps.errorClass).toBe('permanent');
+    expect(ldaps.kind).toBe('permanent');
     expect(ldaps.message).toMatch(/certificate/);
   });
 
@@ -143,7 +143,7 @@ describeLdap('the pool against slapd', () => {
       expect(await pool.read('cn=reader,dc=example,dc=com', ['cn'])).toBeDefined();
       await slapd.stop();
       const down = await failure(pool.read('cn=reader,dc=example,dc=com', ['cn']));
-      expect(down.errorClass).toBe('transient');
+      expect(down.kind).toBe('transient');
       expect(down.message).toMatch(/server unreachable|connection lost/);
       await slapd.resume();
       // Anonymous reads see nothing here (ACL `by * none`): finding the entry proves the new connection bound.
@@ -171,13 +171,13 @@ describeLdap('the pool against slapd', () => {
             { op: 'replace', attribute: 'description', values: ['t'] },
           ]),
         );
-        expect(write.errorClass).toBe('ambiguous');
+        expect(write.kind).toBe('ambiguous');
         expect(write.message).toMatch(
           /ldap modify ou=people,dc=example,dc=com \[description\]: .*may or may not have been applied/,
         );
         // The timed-out connection is gone; the next one cannot even bind: nothing was sent, transient.
         const read = await failure(pool.read('dc=example,dc=com', ['dc']));
-        expect(read.errorClass).toBe('transient');
+        expect(read.kind).toBe('transient');
       } finally {
         process.kill(slapd.pid as number, 'SIGCONT');
       }
@@ -193,7 +193,7 @@ describeLdap('the pool against slapd', () => {
       1,
     );
     const err = await failure(pool.verify());
-    expect(err.errorClass).toBe('transient');
+    expect(err.kind).toBe('transient');
     expect(err.code).toBe('ECONNREFUSED');
     await pool.close();
   });

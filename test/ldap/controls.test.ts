@@ -85,7 +85,7 @@ describeLdap('controls of the running slapd', () => {
       ),
     );
     expect(err.code).toBe(122);
-    expect(err.errorClass).toBe('transient');
+    expect(err.kind).toBe('transient');
     expect(err.message).toContain(`ldap modify ${group} [description]: assertionFailed (122)`);
     expect(slapd.writes()).toBe(writes);
     expect((await pool.read(group, ['description']))?.attrs.description).toBeUndefined();

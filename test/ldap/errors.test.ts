@@ -71,7 +71,7 @@ describeLdap('real errors from slapd', () => {
       const writes = slapd.writes();
       const err = await failure(step.apply(undefined, { ldap: reader }, diff!, makeEnv()));
       expect(err.code).toBe(50);
-      expect(err.errorClass).toBe('permanent');
+      expect(err.kind).toBe('permanent');
       expect(classifyWith(step.classify)(err)).toBe('permanent');
       expect(err.message).toContain(`ldap add uid=ro,${people}`);
       expect(err.message).toContain('insufficientAccessRights (50)');
@@ -87,7 +87,7 @@ describeLdap('real errors from slapd', () => {
       connectLdap(fakeSetup(), { url: slapd.url, bindDn: slapd.adminDn, password: 'canary-wrong-pw' }),
     );
     expect(err.code).toBe(49);
-    expect(err.errorClass).toBe('permanent');
+    expect(err.kind).toBe('permanent');
     expect(err.message).toContain('ldap bind cn=admin,dc=example,dc=com: invalidCredentials (49)');
     expect(err.message).not.toContain('canary');
   });
@@ -97,7 +97,7 @@ describeLdap('real errors from slapd', () => {
       admin.add(`uid=nosn,${people}`, { objectClass: ['inetOrgPerson'], uid: ['nosn'], cn: ['x'] }),
     );
     expect(missingSn.code).toBe(65);
-    expect(missingSn.errorClass).toBe('permanent');
+    expect(missingSn.kind).toBe('permanent');
     expect(missingSn.message).toContain(
       `ldap add uid=nosn,${people} [objectClass, uid, cn]: objectClassViolation (65)`,
     );
@@ -112,7 +112,7 @@ describeLdap('real errors from slapd', () => {
       admin.modify(`uid=syn,${people}`, [{ op: 'replace', attribute: 'manager', values: ['not a dn'] }]),
     );
     expect(badSyntax.code).toBe(21);
-    expect(badSyntax.errorClass).toBe('permanent');
+    expect(badSyntax.kind).toBe('permanent');
     expect(badSyntax.message).toContain(
       `ldap modify uid=syn,${people} [manager]: invalidAttributeSyntax (21)`,
     );
@@ -120,22 +120,22 @@ describeLdap('real errors from slapd', () => {
     const undefinedType = await failure(
       admin.modify(`uid=syn,${people}`, [{ op: 'replace', attribute: 'noSuchAttr', values: ['x'] }]),
     );
-    expect(undefinedType.errorClass).toBe('permanent');
+    expect(undefinedType.kind).toBe('permanent');
 
     const badDn = await failure(admin.add('uid=x,,dc=example,dc=com', { objectClass: ['inetOrgPerson'] }));
     expect(badDn.code).toBe(34);
-    expect(badDn.errorClass).toBe('permanent');
+    expect(badDn.kind).toBe('permanent');
 
     const nonLeaf = await failure(admin.del(people));
     expect(nonLeaf.code).toBe(66);
-    expect(nonLeaf.errorClass).toBe('permanent');
+    expect(nonLeaf.kind).toBe('permanent');
     expect(nonLeaf.message).toContain(`ldap delete ${people}: notAllowedOnNonLeaf (66)`);
   });
 
   it('a search under a base that does not exist is permanent (a wrong IDEM_LDAP_BASE)', async () => {
     const err = await failure(admin.search('ou=nope,dc=example,dc=com', { filter: '(uid=x)' }));
     expect(err.code).toBe(32);
-    expect(err.errorClass).toBe('permanent');
+    expect(err.kind).toBe('permanent');
     expect(err.message).toContain('the search base does not exist');
   });
 });

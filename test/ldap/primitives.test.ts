@@ -102,7 +102,7 @@ describeLdap('ldap primitives against slapd', () => {
     const diff = await plan(step, ctx);
     expect(diff?.action).toBe('create');
     const err = await failure(step.apply(undefined, ctx, diff!, undefined as never));
-    expect(err.errorClass).toBe('permanent');
+    expect(err.kind).toBe('permanent');
     expect(err.code).toBe(32);
     expect(err.message).toContain('ldap add uid=x,ou=nowhere,dc=example,dc=com');
     expect(err.message).toContain('parent entry does not exist');
@@ -137,7 +137,7 @@ describeLdap('ldap primitives against slapd', () => {
         const none = ensureMembers(g, [], { exact: true });
         const diff = await plan(none, c);
         const err = await failure(none.apply(undefined, c, diff!, undefined as never));
-        expect(err.errorClass).toBe('permanent');
+        expect(err.kind).toBe('permanent');
         expect(err.message).toMatch(/would leave no member value/);
         const placeholder = 'cn=nobody,dc=example,dc=com';
         const emptied = await converge(ensureMembers(g, [], { exact: true, placeholder }), c);
@@ -241,7 +241,7 @@ describeLdap('ldap primitives against slapd', () => {
     );
     const diff = await plan(missingParent, ctx);
     const err = await failure(missingParent.apply(undefined, ctx, diff!, undefined as never));
-    expect(err.errorClass).toBe('permanent');
+    expect(err.kind).toBe('permanent');
     expect(err.message).toContain(`the new parent ou=nope,${people} does not exist`);
   });
 

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { added, type Diff } from '../../core/diff.ts';
-import { PermanentError, StepError, TransientError } from '../../core/errors.ts';
+import { kindOf, PermanentError, TransientError } from '../../core/errors.ts';
 import type { Step, StepEnv } from '../../core/step.ts';
 import { type CommandSpec, runCommand, showCommand, tail } from './exec.ts';
 import { pathExists } from './path-exists.ts';
@@ -83,7 +83,7 @@ export function run<R = unknown, C = unknown>(opts: RunOptions): Step<R, C, RunD
       const { exitCode, output } = await runCommand(spec, env.signal).catch((err) => {
         // A read-only check that timed out can simply run again; one that cannot start cannot.
         const message = `check ${showCommand(c)}: ${(err as Error).message}`;
-        if (err instanceof StepError && err.errorClass === 'permanent') {
+        if (kindOf(err) === 'permanent') {
           throw new PermanentError(message, { cause: err });
         }
         throw new TransientError(message, { cause: err });

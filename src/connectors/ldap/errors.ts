@@ -6,7 +6,7 @@
  * {@link LdapError} is what the connector throws: it names the operation, the DN
  * and the attributes, and keeps the result code as `.code`.
  */
-import { type Classifier, type ErrorClass, StepError } from '../../core/errors.ts';
+import { type Classifier, type ErrorClass, IdemError } from '../../core/errors.ts';
 
 /** The LDAP operation an error came from. */
 export type LdapOperation =
@@ -113,11 +113,15 @@ export function classOfCode(code: number, operation: LdapOperation): ErrorClass 
  * @example
  * if (err instanceof ldap.LdapError && err.code === 50) console.error(`no write rights on ${err.dn}`);
  */
-export class LdapError extends StepError {
+export class LdapError extends IdemError {
   /** The LDAP result code, or Node's errno code for transport errors. */
   readonly code: number | string | undefined;
   /** The attributes the operation touched, if any. */
   readonly attributes: string[];
+  /** Whether a retry may help: transient, ambiguous (the write may have landed) or permanent. */
+  override get kind(): ErrorClass {
+    return super.kind as ErrorClass;
+  }
   constructor(
     errorClass: ErrorClass,
     readonly operation: LdapOperation,
@@ -126,6 +130,7 @@ export class LdapError extends StepError {
     options: { cause?: unknown; code?: number | string; attributes?: string[] } = {},
   ) {
     super(errorClass, message, options.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = 'LdapError';
     this.code = options.code;
     this.attributes = options.attributes ?? [];
   }
@@ -228,7 +233,7 @@ export function toLdapError(err: unknown, ctx: LdapErrorContext): LdapError {
  * defineTask({ ..., classify: ldap.classifyLdap })
  */
 export const classifyLdap: Classifier = (err) => {
-  if (err instanceof LdapError) return err.errorClass;
+  if (err instanceof LdapError) return err.kind;
   const code = resultCode(err);
   const name = (err as { name?: unknown } | null)?.name;
   if (code !== undefined && typeof name === 'string' && name.endsWith('Error'))
