@@ -2,6 +2,8 @@
 export interface Clock {
   now(): number;
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Calls `fn` once after `ms`, without keeping the process alive; returns a cancel function. */
+  schedule(ms: number, fn: () => void): () => void;
 }
 
 export const systemClock: Clock = {
@@ -17,4 +19,9 @@ export const systemClock: Clock = {
       }
       signal?.addEventListener('abort', done, { once: true });
     }),
+  schedule: (ms, fn) => {
+    const t = setTimeout(fn, ms);
+    t.unref?.();
+    return () => clearTimeout(t);
+  },
 };

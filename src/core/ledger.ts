@@ -1,6 +1,20 @@
 import type { Counts, RecordResult, RunStatus } from './outcome.ts';
 import type { EffectState } from './step.ts';
 
+/**
+ * The checkpoint ledger, as three small roles. Implementations only store and
+ * read: every decision (which runs are finished, what history line an action
+ * writes, what time it is, when a batch is committed) is made once in the core
+ * (`runs.ts`, `journal.ts`, `effects.ts`), so the SQLite ledger and its
+ * in-memory twin cannot drift apart. Methods are async so that a networked
+ * ledger (PostgreSQL) fits the same shape.
+ */
+export interface Ledger extends RunStore, OutcomeStore, OnceStore {
+  /** Where it lives, for the operator (a file path). */
+  readonly location: string;
+  close(): Promise<void>;
+}
+
 /** A run as the ledger knows it. */
 export interface RunInfo {
   id: string;
@@ -18,16 +32,68 @@ export interface RunInfo {
   message?: string;
 }
 
+/** What changes when a run is reopened or finished. `null` clears a field. */
+export interface RunUpdate {
+  status: RunStatus;
+  endedAt?: number | null;
+  counts?: Counts;
+  message?: string | null;
+  pid?: number;
+  host?: string;
+}
+
+/** Runs: one row per execution of a task. */
+export interface RunStore {
+  insertRun(run: RunInfo): Promise<void>;
+  updateRun(runId: string, update: RunUpdate): Promise<void>;
+  getRun(runId: string): Promise<RunInfo | undefined>;
+  /** The newest run of the task that is not a dry run. */
+  latestRun(task: string): Promise<RunInfo | undefined>;
+}
+
+/** What a line of the history says happened. */
+export type EventKind =
+  | 'start'
+  | 'apply'
+  | 'retry'
+  | 'absorbed'
+  | 'failed'
+  | 'done'
+  | 'interrupted'
+  | 'resumed'
+  | 'effect-intent'
+  | 'effect-done'
+  | 'effect-abandoned'
+  | 'resolved';
+
 /** One line of the append-only history: an attempt, a retry, a resolution. */
 export interface LedgerEvent {
   runId: string;
+  /** The record's slot (its key; `key#line` for a duplicate); '' for run-level events. */
   key: string;
   step?: string;
-  /** `attempt`, `retry`, `applied`, `absorbed`, `failed`, `resolved`, ... */
-  kind: string;
+  kind: EventKind;
   attempt?: number;
   detail?: string;
   at: number;
+}
+
+/** Record outcomes and the history, committed in batches (a re-check is always safe). */
+export interface OutcomeStore {
+  /** Commits results and events together, in one transaction, in order. */
+  commit(batch: OutcomeBatch): Promise<void>;
+  /** The final outcome of a record in a run, if one was committed. */
+  getResult(runId: string, slot: string): Promise<RecordResult | undefined>;
+  /** Counts of the outcomes committed so far in a run. */
+  countResults(runId: string): Promise<Counts>;
+  /** History lines, oldest first. */
+  events(filter: { runId?: string; key?: string }): Promise<LedgerEvent[]>;
+}
+
+/** What one commit of the journal writes. */
+export interface OutcomeBatch {
+  results: { runId: string; result: RecordResult }[];
+  events: LedgerEvent[];
 }
 
 /** A `once` effect as recorded across runs. */
@@ -42,49 +108,32 @@ export interface EffectRecord {
   detail?: string;
 }
 
-/**
- * The checkpoint ledger. The engine only talks to this interface; `SqliteLedger`
- * is the real one, `MemoryLedger` the twin for unit tests. Methods are async so
- * that a networked implementation (PostgreSQL) fits the same shape.
- */
-export interface Ledger {
-  /** Where it lives, for the operator (a file path). */
-  readonly location: string;
-  startRun(run: RunInfo): Promise<void>;
-  /** Marks a resumed run as running again (new pid, host). */
-  reopenRun(runId: string, pid: number, host: string): Promise<void>;
-  finishRun(runId: string, status: RunStatus, counts: Counts, message?: string): Promise<void>;
-  /** The newest real (not dry) run of the task that did not finish, if any. */
-  findUnfinishedRun(task: string): Promise<RunInfo | undefined>;
-  getRun(runId: string): Promise<RunInfo | undefined>;
-  /** The final outcome of a record in a run, if one was committed. */
-  getResult(runId: string, key: string): Promise<RecordResult | undefined>;
-  /** Counts of the outcomes committed so far in a run. */
-  countResults(runId: string): Promise<Counts>;
-  /** Queues a record's final outcome; committed by the next `flush` (or sooner). */
-  writeResult(runId: string, result: RecordResult): Promise<void>;
-  /** Queues a history event; committed with the next batch. */
-  appendEvent(event: LedgerEvent): Promise<void>;
-  /** Commits everything queued. */
-  flush(): Promise<void>;
+/** Names one effect: (task, record key, effect name). */
+export interface EffectId {
+  task: string;
+  key: string;
+  effect: string;
+}
 
-  /** `once` effects, keyed by (task, key, effect) across all runs. Written durably at once. */
-  getEffect(task: string, key: string, effect: string): Promise<EffectRecord | undefined>;
-  effectIntent(task: string, key: string, effect: string, runId: string, detail?: string): Promise<void>;
-  effectDone(task: string, key: string, effect: string, runId: string, detail?: string): Promise<void>;
-  /** Forgets an intent so the effect runs again (`idem resolve --retry`). */
-  effectClear(task: string, key: string, effect: string): Promise<void>;
-  /** Effects with an intent and no completion. */
-  listInDoubt(task: string): Promise<EffectRecord[]>;
+/** `once` effects and HTTP idempotency keys, keyed across runs. Each write is durable at once. */
+export interface OnceStore {
+  getEffect(id: EffectId): Promise<EffectRecord | undefined>;
   /**
-   * Stores the payload hash of an idempotency key; returns the hash stored
-   * earlier if the key was already known.
+   * Stores an effect's new state (or forgets it, with `null`) together with its
+   * history line, in one durable transaction.
    */
-  claimIdempotencyKey(
-    task: string,
-    key: string,
-    idempotencyKey: string,
-    payloadHash: string,
-  ): Promise<string>;
-  close(): Promise<void>;
+  putEffect(id: EffectId, record: EffectRecord | null, event: LedgerEvent): Promise<void>;
+  /** Effects of a task in one state, oldest intent first. */
+  listEffects(task: string, state: EffectState): Promise<EffectRecord[]>;
+  /**
+   * Stores the payload hash an idempotency key is first sent with; returns the
+   * hash stored earlier if the key was already known.
+   */
+  claimIdempotencyKey(claim: {
+    task: string;
+    key: string;
+    idempotencyKey: string;
+    payloadHash: string;
+    at: number;
+  }): Promise<string>;
 }

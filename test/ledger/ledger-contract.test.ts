@@ -1,17 +1,21 @@
-import { mkdtempSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import type { Clock } from '../../src/core/clock.ts';
+import { Effects } from '../../src/core/effects.ts';
+import { Journal } from '../../src/core/journal.ts';
 import type { Ledger, RunInfo } from '../../src/core/ledger.ts';
 import { emptyCounts, type RecordResult } from '../../src/core/outcome.ts';
+import { findUnfinishedRun, finishRun, reopenRun } from '../../src/core/runs.ts';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
 import { SqliteLedger } from '../../src/ledger/sqlite-ledger.ts';
+import { tempDir } from '../support/temp.ts';
 
 const run = (id: string, over: Partial<RunInfo> = {}): RunInfo => ({
   id,
   task: 'accounts',
-  startedAt: Date.now(),
+  startedAt: 1000,
   status: 'running',
   dryRun: false,
   inputDigest: 'd1',
@@ -36,38 +40,68 @@ const result = (slot: string, over: Partial<RecordResult> = {}): RecordResult =>
   ...over,
 });
 
+/** A clock that ticks one ms per reading, so that pinned histories have exact times. */
+function tickingClock(): Clock {
+  let t = 10_000;
+  return { now: () => t++, sleep: async () => {}, schedule: () => () => {} };
+}
+
+function session(l: Ledger) {
+  const clock = tickingClock();
+  const journal = new Journal(l, clock, l.location);
+  return { clock, journal, effects: new Effects(l, journal, clock, 'accounts') };
+}
+
 const implementations: [string, () => Ledger][] = [
   ['MemoryLedger', () => new MemoryLedger()],
-  ['SqliteLedger', () => new SqliteLedger(join(mkdtempSync(join(tmpdir(), 'idem-ledger-')), 'ledger.db'))],
+  ['SqliteLedger', () => new SqliteLedger(join(tempDir('idem-ledger-'), 'ledger.db'))],
 ];
 
 describe.each(implementations)('Ledger contract: %s', (_name, make) => {
-  it('keeps runs and finds the unfinished one, ignoring dry runs and finished runs', async () => {
+  it('keeps runs; the unfinished one ignores dry runs and finished runs', async () => {
     const l = make();
-    await l.startRun(run('r1'));
-    await l.finishRun('r1', 'succeeded', emptyCounts());
-    expect(await l.findUnfinishedRun('accounts')).toBeUndefined();
-    await l.startRun(run('r2'));
-    await l.finishRun('r2', 'aborted', emptyCounts(), 'aborted: x');
-    await l.startRun(run('r3', { dryRun: true }));
-    expect((await l.findUnfinishedRun('accounts'))?.id).toBe('r2');
-    await l.reopenRun('r2', 99, 'h2');
-    expect(await l.getRun('r2')).toMatchObject({ status: 'running', pid: 99, host: 'h2' });
-    expect(await l.findUnfinishedRun('other')).toBeUndefined();
+    const { clock, journal } = session(l);
+    await l.insertRun(run('r1'));
+    await finishRun(l, journal, clock, { runId: 'r1', status: 'succeeded', counts: emptyCounts() });
+    expect(await findUnfinishedRun(l, 'accounts')).toBeUndefined();
+    await l.insertRun(run('r2', { startedAt: 2000 }));
+    await finishRun(l, journal, clock, {
+      runId: 'r2',
+      status: 'aborted',
+      counts: emptyCounts(),
+      message: 'x',
+    });
+    await l.insertRun(run('r3', { startedAt: 3000, dryRun: true }));
+    expect((await findUnfinishedRun(l, 'accounts'))?.id).toBe('r2');
+    expect(await l.getRun('r2')).toMatchObject({ status: 'aborted', endedAt: 10_001, message: 'x' });
+    await reopenRun(l, journal, clock, { id: 'r2', pid: 99, host: 'h2' });
+    const reopened = await l.getRun('r2');
+    expect(reopened).toMatchObject({ status: 'running', pid: 99, host: 'h2', message: 'x' });
+    expect(reopened?.endedAt).toBeUndefined();
+    expect(await findUnfinishedRun(l, 'other')).toBeUndefined();
+    await journal.flush();
+    expect(await l.events({ runId: 'r2' })).toEqual([
+      { runId: 'r2', key: '', kind: 'resumed', detail: 'pid 99 on h2', at: 10_002 },
+    ]);
     await l.close();
   });
 
   it('stores results per run and counts them, absorbed included', async () => {
     const l = make();
-    await l.startRun(run('r1'));
-    await l.writeResult('r1', result('a'));
-    await l.writeResult('r1', result('b', { outcome: 'ok', absorbed: true, diff: [] }));
-    await l.writeResult(
+    const { journal } = session(l);
+    await l.insertRun(run('r1'));
+    await journal.result('r1', result('a'));
+    await journal.result('r1', result('b', { outcome: 'ok', absorbed: true, diff: [] }));
+    await journal.result(
       'r1',
       result('#7', { key: 'line 7', outcome: 'invalid', error: { message: 'bad', class: 'invalid' } }),
     );
-    await l.flush();
+    expect(await l.getResult('r1', 'a')).toBeUndefined(); // queued, not committed yet
+    await journal.flush();
     expect(await l.getResult('r1', 'a')).toEqual(result('a'));
+    expect(await l.getResult('r1', '#7')).toEqual(
+      result('#7', { key: 'line 7', outcome: 'invalid', error: { message: 'bad', class: 'invalid' } }),
+    );
     expect(await l.getResult('r1', 'zz')).toBeUndefined();
     expect(await l.countResults('r1')).toEqual({
       ...emptyCounts(),
@@ -79,40 +113,115 @@ describe.each(implementations)('Ledger contract: %s', (_name, make) => {
     await l.close();
   });
 
-  it('once effects: intent, then done; done is never turned back into intent', async () => {
+  it('once effects: the same history, state for state, in every implementation', async () => {
     const l = make();
-    await l.startRun(run('r1'));
-    expect(await l.getEffect('accounts', 'a', 'mail')).toBeUndefined();
-    await l.effectIntent('accounts', 'a', 'mail', 'r1');
-    expect((await l.getEffect('accounts', 'a', 'mail'))?.state).toBe('intent');
-    expect((await l.listInDoubt('accounts')).map((e) => e.key)).toEqual(['a']);
-    await l.effectDone('accounts', 'a', 'mail', 'r1');
-    await l.effectIntent('accounts', 'a', 'mail', 'r1');
-    expect((await l.getEffect('accounts', 'a', 'mail'))?.state).toBe('done');
-    expect(await l.listInDoubt('accounts')).toEqual([]);
-    await l.effectIntent('accounts', 'b', 'mail', 'r1');
-    await l.effectClear('accounts', 'b', 'mail');
-    expect(await l.getEffect('accounts', 'b', 'mail')).toBeUndefined();
+    const { journal, effects } = session(l);
+    await l.insertRun(run('r1'));
+    expect(await effects.get('a', 'mail')).toBeUndefined();
+    await journal.event({ runId: 'r1', key: 'a', kind: 'start', at: 1 });
+    await effects.intent('r1', 'a', 'mail', 'to a@x');
+    expect(await effects.get('a', 'mail')).toEqual({
+      task: 'accounts',
+      key: 'a',
+      effect: 'mail',
+      state: 'intent',
+      runId: 'r1',
+      intentAt: 10_000,
+      detail: 'to a@x',
+    });
+    expect((await effects.listInDoubt()).map((e) => e.key)).toEqual(['a']);
+    await effects.done('r1', 'a', 'mail');
+    // A second intent after done changes nothing and writes no history.
+    await effects.intent('r2', 'a', 'mail');
+    expect(await effects.get('a', 'mail')).toEqual({
+      task: 'accounts',
+      key: 'a',
+      effect: 'mail',
+      state: 'done',
+      runId: 'r1',
+      intentAt: 10_000,
+      doneAt: 10_001,
+      detail: 'to a@x',
+    });
+    expect(await effects.listInDoubt()).toEqual([]);
+    await effects.intent('r1', 'b', 'mail');
+    await effects.abandon('r1', 'b', 'mail', 'connect ECONNREFUSED');
+    expect(await effects.get('b', 'mail')).toBeUndefined();
+    await effects.intent('r1', 'c', 'mail');
+    await effects.settle((await effects.get('c', 'mail'))!, 'done', 'ops@host');
+    await effects.intent('r1', 'd', 'mail');
+    await effects.settle((await effects.get('d', 'mail'))!, 'retry', 'ops@host');
+    expect(await effects.get('d', 'mail')).toBeUndefined();
+    expect((await effects.get('c', 'mail'))?.state).toBe('done');
+    await journal.flush();
+    expect(await l.events({})).toEqual([
+      { runId: 'r1', key: 'a', kind: 'start', at: 1 },
+      { runId: 'r1', key: 'a', step: 'mail', kind: 'effect-intent', detail: 'to a@x', at: 10_000 },
+      { runId: 'r1', key: 'a', step: 'mail', kind: 'effect-done', at: 10_001 },
+      { runId: 'r1', key: 'b', step: 'mail', kind: 'effect-intent', at: 10_002 },
+      {
+        runId: 'r1',
+        key: 'b',
+        step: 'mail',
+        kind: 'effect-abandoned',
+        detail: 'connect ECONNREFUSED',
+        at: 10_003,
+      },
+      { runId: 'r1', key: 'c', step: 'mail', kind: 'effect-intent', at: 10_004 },
+      { runId: 'r1', key: 'c', step: 'mail', kind: 'resolved', detail: 'done by ops@host', at: 10_005 },
+      { runId: 'r1', key: 'd', step: 'mail', kind: 'effect-intent', at: 10_006 },
+      { runId: 'r1', key: 'd', step: 'mail', kind: 'resolved', detail: 'retry by ops@host', at: 10_007 },
+    ]);
+    expect(await l.events({ key: 'b' })).toHaveLength(2);
     await l.close();
   });
 
   it('idempotency keys remember the first payload hash', async () => {
     const l = make();
-    expect(await l.claimIdempotencyKey('accounts', 'a', 'k1', 'p1')).toBe('p1');
-    expect(await l.claimIdempotencyKey('accounts', 'a', 'k1', 'p1')).toBe('p1');
-    expect(await l.claimIdempotencyKey('accounts', 'a', 'k1', 'p2')).toBe('p1');
+    const claim = (hash: string) =>
+      l.claimIdempotencyKey({ task: 'accounts', key: 'a', idempotencyKey: 'k1', payloadHash: hash, at: 1 });
+    expect(await claim('p1')).toBe('p1');
+    expect(await claim('p1')).toBe('p1');
+    expect(await claim('p2')).toBe('p1');
+    await l.close();
+  });
+
+  it('a commit that fails in the background is kept and thrown by the next write and flush', async () => {
+    const l = make();
+    const clock = tickingClock();
+    let fire: (() => void) | undefined;
+    clock.schedule = (_ms, fn) => {
+      fire = fn;
+      return () => {};
+    };
+    const failing: Ledger = Object.create(l, {
+      commit: {
+        value: async () =>
+          Promise.reject(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })),
+      },
+    });
+    const journal = new Journal(failing, clock, 'the-ledger');
+    const heard: string[] = [];
+    journal.onFailure = (err) => heard.push(err.message);
+    await journal.result('r1', result('a'));
+    fire?.();
+    await new Promise((r) => setImmediate(r));
+    expect(heard).toEqual(['the ledger the-ledger could not record outcomes: database or disk is full']);
+    await expect(journal.result('r1', result('b'))).rejects.toMatchObject({ kind: 'ledger' });
+    await expect(journal.flush()).rejects.toThrow(/database or disk is full/);
     await l.close();
   });
 });
 
 describe('SqliteLedger on disk', () => {
   it('creates 0600 files in WAL mode with synchronous=FULL, and survives reopening', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'idem-ledger-'));
+    const dir = tempDir('idem-ledger-');
     const path = join(dir, 'state', 'ledger.db');
     const l = new SqliteLedger(path);
-    await l.startRun(run('r1'));
-    await l.writeResult('r1', result('a'));
-    await l.flush();
+    const { journal } = session(l);
+    await l.insertRun(run('r1'));
+    await journal.result('r1', result('a'));
+    await journal.flush();
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(statSync(`${path}-wal`).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, 'state')).mode & 0o777).toBe(0o700);
@@ -126,11 +235,15 @@ describe('SqliteLedger on disk', () => {
   });
 
   it('keeps the events history append-only', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'idem-ledger-')), 'ledger.db');
+    const path = join(tempDir('idem-ledger-'), 'ledger.db');
     const l = new SqliteLedger(path);
-    await l.appendEvent({ runId: 'r1', key: 'a', kind: 'apply', attempt: 1, at: 1 });
-    await l.appendEvent({ runId: 'r1', key: 'a', kind: 'retry', attempt: 1, at: 2 });
-    await l.flush();
+    await l.commit({
+      results: [],
+      events: [
+        { runId: 'r1', key: 'a', kind: 'apply', attempt: 1, at: 1 },
+        { runId: 'r1', key: 'a', kind: 'retry', attempt: 1, at: 2 },
+      ],
+    });
     await l.close();
     const db = new Database(path);
     expect(db.prepare('SELECT kind FROM events ORDER BY id').all()).toEqual([
@@ -143,12 +256,28 @@ describe('SqliteLedger on disk', () => {
   });
 
   it('commits a once intent durably at once, without waiting for a batch', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'idem-ledger-')), 'ledger.db');
+    const path = join(tempDir('idem-ledger-'), 'ledger.db');
     const l = new SqliteLedger(path);
-    await l.effectIntent('accounts', 'a', 'mail', 'r1');
+    await session(l).effects.intent('r1', 'a', 'mail');
     const other = new Database(path, { readonly: true });
     expect(other.prepare('SELECT state FROM effects').get()).toEqual({ state: 'intent' });
     other.close();
+    await l.close();
+  });
+
+  it('a write that fails is a LedgerError naming the file', async () => {
+    const path = join(tempDir('idem-ledger-'), 'ledger.db');
+    const l = new SqliteLedger(path);
+    l.db.exec(
+      `CREATE TRIGGER fail_results BEFORE INSERT ON results BEGIN SELECT RAISE(ABORT, 'disk I/O error (injected)'); END`,
+    );
+    await l.insertRun(run('r1'));
+    await expect(
+      l.commit({ results: [{ runId: 'r1', result: result('a') }], events: [] }),
+    ).rejects.toMatchObject({
+      kind: 'ledger',
+      message: `ledger ${path}: cannot record outcomes: disk I/O error (injected)`,
+    });
     await l.close();
   });
 });

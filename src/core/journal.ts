@@ -1,0 +1,104 @@
+import type { Clock } from './clock.ts';
+import { errorMessage, kindOf, LedgerError } from './errors.ts';
+import type { LedgerEvent, OutcomeBatch, OutcomeStore } from './ledger.ts';
+import type { RecordResult } from './outcome.ts';
+
+/** When the journal commits: after this many queued writes, or this long after the first. */
+export interface JournalPolicy {
+  batchSize: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_JOURNAL_POLICY: JournalPolicy = { batchSize: 64, maxDelayMs: 200 };
+
+/**
+ * Queues record outcomes and history lines and commits them in batches: a
+ * record whose outcome is lost in a crash is only checked again, which is
+ * always safe. A commit that fails, in the background or not, is kept: every
+ * later write and flush throws it as a `LedgerError`, and `onFailure` hears of
+ * it at once so the run can stop applying changes it could not record.
+ */
+export class Journal {
+  private queue: OutcomeBatch = { results: [], events: [] };
+  private cancelTimer: (() => void) | undefined;
+  private failure: LedgerError | undefined;
+  private tail: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: OutcomeStore,
+    private readonly clock: Clock,
+    private readonly where: string,
+    private readonly policy: JournalPolicy = DEFAULT_JOURNAL_POLICY,
+  ) {}
+
+  /** Told at once when a commit fails (the run stops applying changes it could not record). */
+  onFailure: (err: LedgerError) => void = () => {};
+
+  /** The first commit that failed, if any. */
+  get failed(): LedgerError | undefined {
+    return this.failure;
+  }
+
+  async result(runId: string, result: RecordResult): Promise<void> {
+    this.throwIfFailed();
+    this.queue.results.push({ runId, result });
+    await this.queued();
+  }
+
+  async event(event: LedgerEvent): Promise<void> {
+    this.throwIfFailed();
+    this.queue.events.push(event);
+    await this.queued();
+  }
+
+  /** Commits everything queued; throws if this or an earlier commit failed. */
+  async flush(): Promise<void> {
+    this.throwIfFailed();
+    await this.commit();
+    this.throwIfFailed();
+  }
+
+  private async queued(): Promise<void> {
+    const size = this.queue.results.length + this.queue.events.length;
+    if (size >= this.policy.batchSize) {
+      await this.flush();
+    } else if (!this.cancelTimer) {
+      this.cancelTimer = this.clock.schedule(this.policy.maxDelayMs, () => {
+        this.cancelTimer = undefined;
+        // A background failure is kept and surfaced by the next write or flush.
+        this.commit().catch(() => {});
+      });
+    }
+  }
+
+  private commit(): Promise<void> {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    const batch = this.queue;
+    this.queue = { results: [], events: [] };
+    if (batch.results.length + batch.events.length === 0) return this.tail;
+    this.tail = this.tail.then(async () => {
+      if (this.failure) return;
+      try {
+        await this.store.commit(batch);
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+    return this.tail;
+  }
+
+  private fail(err: unknown): void {
+    this.failure =
+      kindOf(err) === 'ledger'
+        ? (err as LedgerError)
+        : new LedgerError(`the ledger ${this.where} could not record outcomes: ${errorMessage(err)}`, {
+            cause: err,
+          });
+    this.onFailure(this.failure);
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+}

@@ -1,0 +1,58 @@
+import type { Clock } from './clock.ts';
+import type { Journal } from './journal.ts';
+import type { RunInfo, RunStore } from './ledger.ts';
+import type { Counts, RunStatus } from './outcome.ts';
+
+/** Statuses after which `--resume` has nothing to continue. */
+const FINISHED: ReadonlySet<RunStatus> = new Set(['succeeded', 'completed-with-failures', 'refused']);
+
+export function isFinished(status: RunStatus): boolean {
+  return FINISHED.has(status);
+}
+
+/** The newest real (not dry) run of the task, when it did not finish. */
+export async function findUnfinishedRun(store: RunStore, task: string): Promise<RunInfo | undefined> {
+  const last = await store.latestRun(task);
+  return last && !isFinished(last.status) ? last : undefined;
+}
+
+/** `r-20261123-020003-1a2b`: sortable, readable, unique enough per task. */
+export function newRunId(now: number, random: () => number = Math.random): string {
+  const d = new Date(now).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `r-${d}-${Math.floor(random() * 0xffff)
+    .toString(16)
+    .padStart(4, '0')}`;
+}
+
+/** Marks a resumed run as running again under a new pid, with a history line. */
+export async function reopenRun(
+  store: RunStore,
+  journal: Journal,
+  clock: Clock,
+  run: { id: string; pid: number; host: string },
+): Promise<void> {
+  await store.updateRun(run.id, { status: 'running', endedAt: null, pid: run.pid, host: run.host });
+  await journal.event({
+    runId: run.id,
+    key: '',
+    kind: 'resumed',
+    detail: `pid ${run.pid} on ${run.host}`,
+    at: clock.now(),
+  });
+}
+
+/** Commits what is queued, then records how the run ended. */
+export async function finishRun(
+  store: RunStore,
+  journal: Journal,
+  clock: Clock,
+  end: { runId: string; status: RunStatus; counts: Counts; message?: string | undefined },
+): Promise<void> {
+  await journal.flush();
+  await store.updateRun(end.runId, {
+    status: end.status,
+    endedAt: clock.now(),
+    counts: end.counts,
+    message: end.message ?? null,
+  });
+}
