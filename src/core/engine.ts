@@ -1,318 +1,260 @@
-import { CircuitBreaker, errorSignature } from './breaker.ts';
-import type { Clock } from './clock.ts';
-import { classifyWith, errorMessage, isUsageError, UsageError } from './errors.ts';
-import { isGuardRefusal } from './guard.ts';
-import type { Ledger, RunInfo } from './ledger.ts';
-import type { RecordResult, RunStatus } from './outcome.ts';
-import { prepareRecord, slotOf } from './prepare.ts';
+import { connectTask } from './connect.ts';
+import { Effects } from './effects.ts';
+import { classifyWith, errorMessage, kindOf, UsageError } from './errors.ts';
+import { allowedDeletes, DeletionBudget, deletionsOf, describeLimit } from './guard.ts';
+import { Journal } from './journal.ts';
+import type { RunInfo } from './ledger.ts';
+import { type Counts, emptyCounts } from './outcome.ts';
+import { pruneOf, type RunPolicy, resolvePolicy } from './policy.ts';
 import { type PrunePlan, planPrune } from './prune-plan.ts';
+import { Reconciler } from './reconciler.ts';
 import { RecordProcessor } from './record-processor.ts';
-import type { Redactor } from './redact.ts';
-import type { Reporter, RunSummary } from './reporter.ts';
-import type { RecordSource } from './source.ts';
-import {
-  DEFAULT_PRUNE_LIMIT,
-  DEFAULT_RETRY,
-  type DeleteLimit,
-  type RetryPolicy,
-  type SetupContext,
-  type TaskDefinition,
-} from './task.ts';
+import type { RunSummary } from './reporter.ts';
+import type { EngineDeps, EngineOptions } from './run-options.ts';
+import { finalStatus, type RunProgress, type Stop, summarize } from './run-status.ts';
+import { findUnfinishedRun, finishRun, newRunId, reopenRun } from './runs.ts';
+import type { SourceScan } from './source.ts';
+import type { StepRunContext } from './step-runner.ts';
 
-/** Test-only crash points around `once` effects (wired by the CLI from IDEM_TEST_CRASH). */
-export interface EffectHooks {
-  beforeIntent?(effect: string, key: string): void;
-  beforeDone?(effect: string, key: string): void;
-}
-
-export interface EngineOptions {
-  dryRun?: boolean;
-  resume?: boolean;
-  concurrency?: number;
-  maxDeletes?: DeleteLimit;
-  retry?: Partial<RetryPolicy>;
-  breaker?: number;
-  host: string;
-  pid: number;
-  /** What the run was started with, kept in the ledger. */
-  options?: Record<string, unknown>;
-  /** Stop taking new records (first SIGINT/SIGTERM). */
-  stopSignal?: AbortSignal;
-  /** Abort in-flight work (the grace period after a stop ran out). */
-  killSignal?: AbortSignal;
-  hooks?: EffectHooks;
-  /** Fixed run id (tests); generated otherwise. */
-  runId?: string;
-}
-
-export interface EngineDeps<R, C> {
-  task: TaskDefinition<R, C>;
-  source: RecordSource;
-  ledger: Ledger;
-  reporter: Reporter;
-  clock: Clock;
-  setup: SetupContext;
-  redactor: Redactor;
-}
-
-/** `connect` failed: permanent (bad config, exit 2) or transient (server down, exit 4). */
-export class ConnectError extends Error {
-  constructor(
-    message: string,
-    readonly transient: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'ConnectError';
-  }
-}
-
-function newRunId(now: number): string {
-  const d = new Date(now).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  return `r-${d}-${Math.floor(Math.random() * 0xffff)
-    .toString(16)
-    .padStart(4, '0')}`;
+/** A run in progress: what every phase after `openRun` shares. */
+interface ActiveRun<C> {
+  run: RunInfo;
+  resumed: boolean;
+  policy: RunPolicy<C>;
+  journal: Journal;
+  effects: Effects;
+  startedAt: number;
 }
 
 /**
- * Runs a task over its records: scan the input, resume or start a run, plan
- * and guard deletions, reconcile every record (concurrently, steps in order),
- * prune, and record everything in the ledger. Record failures are outcomes, not
- * exceptions; it throws only for usage errors found before any record ran.
+ * Runs a task over its records, in order: resolve the policy → scan the input →
+ * find the run to resume → connect → open the run → plan deletions → reconcile
+ * the records → reconcile the keys to prune → close the run. Record failures are
+ * outcomes, not exceptions; it throws only for problems found before any
+ * record ran (a `UsageError`, an `UnavailableError`, a `LedgerError`).
  */
 export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions): Promise<RunSummary> {
-  const { task, source, ledger, reporter, clock } = deps;
-  const startedAt = clock.now();
-  const dryRun = opts.dryRun ?? false;
-  const concurrency = Math.max(1, opts.concurrency ?? task.concurrency ?? 4);
-  const retry: RetryPolicy = { ...DEFAULT_RETRY, ...task.retry, ...opts.retry };
-  // One deletion limit for the prune plan and for every deletion applied.
-  const deleteLimit = opts.maxDeletes ?? task.maxDeletes ?? (task.prune ? DEFAULT_PRUNE_LIMIT : undefined);
-  const stopSignal = opts.stopSignal ?? new AbortController().signal;
-  const killSignal = opts.killSignal ?? new AbortController().signal;
+  const startedAt = deps.clock.now();
+  const policy = resolvePolicy(deps.task, opts, pruneOf(deps.task, deps.setup));
+  const scan = await scanInput(deps);
+  const previous = policy.resume ? await resumable(deps, scan.digest) : undefined;
+  const ctx = await connectTask(deps);
+  const active = await openRun(deps, opts, policy, scan.digest, previous, startedAt);
+  let prune: PrunePlan | undefined;
+  if (policy.prune) {
+    const planned = await planDeletions(deps, ctx, active);
+    if ('stop' in planned) return closeRun(deps, active, { stopped: () => planned.stop });
+    prune = planned;
+  }
+  const total = scan.count + (prune?.keys.length ?? 0);
+  deps.reporter.runStarted({
+    runId: active.run.id,
+    task: deps.task.name,
+    total,
+    dryRun: policy.dryRun,
+    resumed: active.resumed,
+  });
+  const reconciler = new Reconciler({
+    task: deps.task,
+    runId: active.run.id,
+    resumed: active.resumed,
+    processor: new RecordProcessor({
+      task: deps.task,
+      ctx,
+      steps: stepContext(deps, active, opts, prune?.population ?? scan.count),
+      journal: active.journal,
+      effects: active.effects,
+      clock: deps.clock,
+      redactor: deps.redactor,
+    }),
+    journal: active.journal,
+    results: deps.ledger,
+    reporter: deps.reporter,
+    concurrency: policy.concurrency,
+    breaker: policy.breaker,
+    stopSignal: opts.stopSignal ?? new AbortController().signal,
+  });
+  active.journal.onFailure = (err) => reconciler.ledgerFailed(err);
+  await reconciler.records(deps.source);
+  if (prune && policy.prune) await reconciler.prune(prune.keys, policy.prune);
+  return closeRun(deps, active, {
+    stopped: () => reconciler.stopped(),
+    progress: reconciler.progress(total),
+    counts: reconciler.counts,
+  });
+}
 
+/**
+ * Reads the input once: its digest and record count. Refused before any record: an
+ * input whose header lacks the key column, and an empty one unless the task allows it.
+ */
+async function scanInput<R, C>(deps: EngineDeps<R, C>): Promise<SourceScan> {
+  const { task, source } = deps;
   const scan = await source.scan();
-  if (scan.count === 0 && !task.allowEmpty) {
+  if (typeof task.key === 'string' && scan.columns && !scan.columns.includes(task.key)) {
     throw new UsageError(
-      `input ${source.description} has no records; refusing to run task ${task.name} (a truncated export?). ` +
+      `input ${source.description} has no column "${task.key}", the key of task ${task.name}; ` +
+        `its header has ${scan.columns.map((c) => `"${c}"`).join(', ')}` +
+        (scan.columns.length === 1 ? ' (one column: is the delimiter wrong?)' : ''),
+    );
+  }
+  if (scan.count === 0 && !deps.task.allowEmpty) {
+    throw new UsageError(
+      `input ${deps.source.description} has no records; refusing to run task ${deps.task.name} (a truncated export?). ` +
         'If an empty input is expected, set allowEmpty: true in the task.',
     );
   }
+  return scan;
+}
 
-  let run: RunInfo | undefined;
-  if (opts.resume && !dryRun) {
-    const previous = await ledger.findUnfinishedRun(task.name);
-    if (!previous) {
-      reporter.warn(`no unfinished run of task ${task.name} to resume; starting a new run`);
-    } else if (previous.inputDigest !== scan.digest) {
-      throw new UsageError(
-        `cannot resume run ${previous.id} of task ${task.name}: the input ${source.description} changed since that run ` +
-          `started (sha256 ${previous.inputDigest.slice(0, 12)}… then, ${scan.digest.slice(0, 12)}… now). ` +
-          'Run without --resume to start a new run; it re-checks every record, which is always safe.',
-      );
-    } else {
-      run = previous;
-    }
+/** The unfinished run `--resume` continues, if there is one and the input is unchanged. */
+async function resumable<R, C>(deps: EngineDeps<R, C>, digest: string): Promise<RunInfo | undefined> {
+  const { task, source, reporter } = deps;
+  const previous = await findUnfinishedRun(deps.ledger, task.name);
+  if (!previous) {
+    reporter.warn(`no unfinished run of task ${task.name} to resume; starting a new run`);
+    return undefined;
   }
-
-  let ctx: C;
-  try {
-    ctx = task.connect ? await task.connect(deps.setup) : (undefined as C);
-  } catch (err) {
-    if (isUsageError(err)) throw err;
-    const transient = classifyWith(task.classify)(err) !== 'permanent';
-    throw new ConnectError(
-      `task ${task.name}: connect failed: ${deps.redactor.redact(errorMessage(err))}`,
-      transient,
-      {
-        cause: err,
-      },
+  if (previous.inputDigest !== digest) {
+    throw new UsageError(
+      `cannot resume run ${previous.id} of task ${task.name}: the input ${source.description} changed since that run ` +
+        `started (sha256 ${previous.inputDigest.slice(0, 12)}… then, ${digest.slice(0, 12)}… now). ` +
+        'Run without --resume to start a new run; it re-checks every record, which is always safe.',
     );
   }
+  return previous;
+}
 
-  const resumed = run !== undefined;
-  if (run) {
-    await ledger.reopenRun(run.id, opts.pid, opts.host);
-  } else {
-    run = {
-      id: opts.runId ?? newRunId(startedAt),
-      task: task.name,
-      startedAt,
-      status: 'running',
-      dryRun,
-      inputDigest: scan.digest,
-      inputPath: source.description,
-      host: opts.host,
-      pid: opts.pid,
-      options: opts.options ?? {},
-    };
-    await ledger.startRun(run);
+/** Starts a new run in the ledger, or reopens the one being resumed. */
+async function openRun<R, C>(
+  deps: EngineDeps<R, C>,
+  opts: EngineOptions,
+  policy: RunPolicy<C>,
+  digest: string,
+  previous: RunInfo | undefined,
+  startedAt: number,
+): Promise<ActiveRun<C>> {
+  const { ledger, clock, task } = deps;
+  const journal = new Journal(ledger, clock, ledger.location, opts.journal);
+  const effects = new Effects(ledger, journal, clock, task.name);
+  if (previous) {
+    await reopenRun(ledger, journal, clock, { id: previous.id, pid: opts.pid, host: opts.host });
+    return { run: previous, resumed: true, policy, journal, effects, startedAt };
   }
-  const runId = run.id;
-
-  let prune: PrunePlan | undefined;
-  if (task.prune) {
-    let ended: { status: RunStatus; message: string } | undefined;
-    try {
-      prune = await planPrune(deps, ctx, runId, deleteLimit ?? DEFAULT_PRUNE_LIMIT);
-      if (prune.refusal) ended = { status: 'refused', message: prune.refusal };
-    } catch (err) {
-      ended = {
-        status: 'aborted',
-        message: `aborted: planning the prune phase failed, nothing was changed: ${deps.redactor.redact(errorMessage(err))}`,
-      };
-    }
-    if (ended) {
-      await ledger.flush();
-      const counts = await ledger.countResults(runId);
-      await ledger.finishRun(runId, ended.status, counts, ended.message);
-      const summary = summarize(ended.status, counts, 0, 0, ended.message);
-      reporter.runFinished(summary);
-      return summary;
-    }
-  }
-
-  reporter.runStarted({
-    runId,
+  const run: RunInfo = {
+    id: opts.runId ?? newRunId(startedAt),
     task: task.name,
-    total: scan.count + (prune?.keys.length ?? 0),
-    dryRun,
-    resumed,
-  });
+    startedAt,
+    status: 'running',
+    dryRun: policy.dryRun,
+    inputDigest: digest,
+    inputPath: deps.source.description,
+    host: opts.host,
+    pid: opts.pid,
+    options: opts.options ?? {},
+  };
+  await ledger.insertRun(run);
+  return { run, resumed: false, policy, journal, effects, startedAt };
+}
 
-  const breaker = new CircuitBreaker(opts.breaker ?? task.breaker ?? 5);
-  const processor = new RecordProcessor(deps, ctx, {
-    runId,
-    dryRun,
-    retry,
-    killSignal,
-    maxDeletes: deleteLimit,
-    population: prune?.population ?? scan.count,
-    ...(opts.hooks ? { hooks: opts.hooks } : {}),
-  });
-  let stop: { status: RunStatus; message: string } | undefined;
-  let finished = 0;
-  let alreadyDone = 0;
-
-  const finish = async (result: RecordResult, error: unknown) => {
-    finished++;
-    await ledger.writeResult(runId, result);
-    reporter.recordFinished(result);
-    if (error !== undefined && isGuardRefusal(error) && !stop) {
-      stop = { status: 'refused', message: `refused: ${result.error?.message ?? errorMessage(error)}` };
-    }
-    const signature = error === undefined ? undefined : errorSignature(result.error?.step, error, result.key);
-    if (breaker.observe(result, signature) && !stop) {
-      stop = {
+/** The prune plan, or why the run stops before anything changes: the guard refused, or no plan could be made. */
+async function planDeletions<R, C>(
+  deps: EngineDeps<R, C>,
+  ctx: C,
+  active: ActiveRun<C>,
+): Promise<PrunePlan | { stop: Stop }> {
+  const { policy, run } = active;
+  try {
+    const plan = await planPrune(deps, ctx, policy.prune!, run.id, policy.deleteLimit!);
+    return plan.refusal ? { stop: { status: 'refused', message: plan.refusal } } : plan;
+  } catch (err) {
+    const why = deps.redactor.redact(errorMessage(err));
+    return {
+      stop: {
         status: 'aborted',
-        message: `aborted: ${breaker.threshold} consecutive records failed with the same error: ${result.error?.message}`,
-      };
-    }
-  };
-
-  const inflight = new Set<Promise<void>>();
-  const launch = (work: () => Promise<{ result: RecordResult | undefined; error: unknown }>) => {
-    const p: Promise<void> = work()
-      .then(({ result, error }) => (result ? finish(result, error) : undefined))
-      .finally(() => inflight.delete(p));
-    inflight.add(p);
-  };
-  const halted = () => {
-    if (!stop && stopSignal.aborted) stop = { status: 'interrupted', message: 'interrupted by a signal' };
-    return stop !== undefined;
-  };
-  // On resume a record is finished when it has an outcome other than `failed` or
-  // `in-doubt`: those are checked again (the operator has fixed the cause, the
-  // server is back, or an effect was settled with `idem resolve`), which is
-  // always safe: a check never repeats a `once` effect that may have happened.
-  const alreadyFinished = async (slot: string) => {
-    if (!resumed) return false;
-    const previous = await ledger.getResult(runId, slot);
-    if (!previous || previous.outcome === 'failed' || previous.outcome === 'in-doubt') return false;
-    alreadyDone++;
-    return true;
-  };
-
-  const firstLine = new Map<string, number>();
-  for await (const rec of source.records(stopSignal)) {
-    while (inflight.size >= concurrency) await Promise.race(inflight);
-    if (halted()) break;
-    const prepared = prepareRecord(task, rec);
-    const key = prepared.key;
-    const first = key === undefined ? undefined : firstLine.get(key);
-    if (key !== undefined && first === undefined) firstLine.set(key, rec.line);
-    const slot = slotOf(key, rec.line, first !== undefined);
-    if (await alreadyFinished(slot)) continue;
-    if (first !== undefined && key !== undefined) {
-      launch(async () => ({
-        result: processor.invalid(slot, key, prepared, `duplicate key "${key}": first seen on line ${first}`),
-        error: undefined,
-      }));
-    } else if (prepared.kind === 'invalid') {
-      launch(async () => ({
-        result: processor.invalid(slot, key, prepared, prepared.reason),
-        error: undefined,
-      }));
-    } else {
-      launch(() => processor.process(slot, prepared));
-    }
+        message: `aborted: planning the prune phase failed, nothing was changed: ${why}`,
+      },
+    };
   }
+}
 
-  // The source stops yielding once the stop signal fires, so ask again here:
-  // a loop that ended early must not look like a finished run.
-  halted();
-  if (prune && !stop) {
-    await Promise.all(inflight);
-    for (const key of prune.keys) {
-      while (inflight.size >= concurrency) await Promise.race(inflight);
-      if (halted()) break;
-      if (await alreadyFinished(key)) continue;
-      launch(() => processor.prune(key));
-    }
-  }
-  await Promise.all(inflight);
-  await ledger.flush();
+/** What every step of the run shares: retry bounds, classifiers, and the checks before an apply. */
+function stepContext<R, C>(
+  deps: EngineDeps<R, C>,
+  active: ActiveRun<C>,
+  opts: EngineOptions,
+  population: number,
+): StepRunContext {
+  const { policy, journal } = active;
+  const limit = policy.deleteLimit;
+  const budget = new DeletionBudget(
+    allowedDeletes(limit, population),
+    limit ? describeLimit(limit) : 'unlimited',
+  );
+  return {
+    runId: active.run.id,
+    dryRun: policy.dryRun,
+    retry: policy.retry,
+    journal,
+    reporter: deps.reporter,
+    clock: deps.clock,
+    signal: opts.killSignal ?? new AbortController().signal,
+    redact: (t) => deps.redactor.redact(t),
+    classify: (err, step) => classifyWith(step.classify, deps.task.classify)(err),
+    beforeApply: (diff, key, step, firstTry) => {
+      // Nothing is applied that the ledger could not record.
+      if (journal.failed) throw journal.failed;
+      if (firstTry) budget.take(deletionsOf(diff, step.destructive), `step ${step.name} of ${key}`);
+    },
+  };
+}
 
-  const counts = await ledger.countResults(runId);
-  const totalRecords = scan.count + (prune?.keys.length ?? 0);
-  if (!stop && finished + alreadyDone < totalRecords) {
-    stop = { status: 'interrupted', message: 'the run ended before every record was reached' };
+/** How a run ends: why it stopped (asked after the last flush), how far it got, what it counted. */
+interface RunEnd {
+  stopped: () => Stop | undefined;
+  progress?: RunProgress;
+  /** Outcomes counted in memory, for when the ledger cannot be read back. */
+  counts?: Counts;
+}
+
+/** Commits what is queued, records how the run ended, and tells the reporter. */
+async function closeRun<R, C>(
+  deps: EngineDeps<R, C>,
+  active: ActiveRun<C>,
+  end: RunEnd,
+): Promise<RunSummary> {
+  const { ledger, clock, reporter } = deps;
+  const runId = active.run.id;
+  // A flush that fails stops the run (the reconciler hears of it); the error is told below.
+  await active.journal.flush().catch(ledgerOnly);
+  const counts = (await ledger.countResults(runId).catch(ledgerOnly)) ?? end.counts ?? emptyCounts();
+  const stop = end.stopped();
+  const verdict = end.progress
+    ? finalStatus(counts, stop, end.progress)
+    : { status: stop?.status ?? 'aborted', message: stop?.message, notProcessed: 0 };
+  try {
+    await finishRun(ledger, active.journal, clock, { runId, ...verdict, counts });
+  } catch (err) {
+    ledgerOnly(err);
+    reporter.warn(`the ledger could not record the end of run ${runId}: ${errorMessage(err)}`);
   }
-  const notProcessed = stop ? Math.max(0, totalRecords - finished - alreadyDone) : 0;
-  let status: RunStatus;
-  let message: string | undefined;
-  if (stop) {
-    status = stop.status;
-    message = `${stop.message}; ${notProcessed} records not processed; resume with --resume`;
-  } else if (counts.failed + counts.invalid + counts['in-doubt'] > 0) {
-    status = 'completed-with-failures';
-  } else {
-    status = 'succeeded';
-  }
-  await ledger.finishRun(runId, status, counts, message);
-  const summary = summarize(status, counts, notProcessed, alreadyDone, message);
+  const summary = summarize(
+    {
+      runId,
+      task: deps.task.name,
+      dryRun: active.policy.dryRun,
+      resumed: active.resumed,
+      ledger: ledger.location,
+      elapsedMs: clock.now() - active.startedAt,
+    },
+    { ...verdict, counts, alreadyDone: end.progress?.alreadyDone ?? 0 },
+  );
   reporter.runFinished(summary);
   return summary;
+}
 
-  function summarize(
-    status: RunStatus,
-    counts: RunSummary['counts'],
-    notProcessed: number,
-    alreadyDone: number,
-    message: string | undefined,
-  ): RunSummary {
-    return {
-      runId,
-      task: task.name,
-      status,
-      dryRun,
-      resumed,
-      counts,
-      notProcessed,
-      alreadyDone,
-      elapsedMs: clock.now() - startedAt,
-      ledger: ledger.location,
-      ...(message ? { message } : {}),
-    };
-  }
+/** Swallows a ledger failure (the run already stopped for it); rethrows anything else. */
+function ledgerOnly(err: unknown): undefined {
+  if (kindOf(err) !== 'ledger') throw err;
+  return undefined;
 }

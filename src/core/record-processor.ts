@@ -1,253 +1,209 @@
-import { type Diff, publicChange } from './diff.ts';
-import type { EffectHooks, EngineDeps } from './engine.ts';
-import { classifyWith, type ErrorClass, errorMessage, isInvalid, PermanentError } from './errors.ts';
-import { allowedDeletes, DeletionBudget, deletionsOf, describeLimit } from './guard.ts';
+import type { Clock } from './clock.ts';
+import { publicChange } from './diff.ts';
+import type { Effects } from './effects.ts';
+import { errorMessage, kindOf } from './errors.ts';
+import type { Journal } from './journal.ts';
 import type { RecordResult, StepDiff } from './outcome.ts';
 import type { Prepared } from './prepare.ts';
-import type { EffectStore, Step } from './step.ts';
-import { runStep, type StepRunContext } from './step-runner.ts';
-import type { DeleteLimit, PruneRecord, RetryPolicy } from './task.ts';
+import type { Redactor } from './redact.ts';
+import type { Step } from './step.ts';
+import { runStep, type StepResult, type StepRunContext } from './step-runner.ts';
+import type { PruneRecord, PruneSpec, TaskDefinition } from './task.ts';
 
-export interface ProcessorOptions {
-  runId: string;
-  dryRun: boolean;
-  retry: RetryPolicy;
-  killSignal: AbortSignal;
-  maxDeletes: DeleteLimit | undefined;
-  /** The base of a percentage deletion limit. */
-  population: number;
-  hooks?: EffectHooks;
+/** What one record's processing needs from its run. */
+export interface ProcessorContext<R, C> {
+  task: TaskDefinition<R, C, any>;
+  ctx: C;
+  steps: StepRunContext;
+  journal: Journal;
+  effects: Effects;
+  clock: Clock;
+  redactor: Redactor;
 }
 
 /** A finished record, and the error that ended it (for the circuit breaker). */
 export interface Processed {
-  /** Undefined when the record was cut short by an interrupt (it stays unfinished). */
+  /** Undefined when the record was cut short (an interrupt, a ledger that stopped): it stays unfinished. */
   result: RecordResult | undefined;
   error: unknown;
 }
 
+/** Where a record comes from: its ledger slot, key, line and input hash. */
+interface Origin {
+  slot: string;
+  key: string;
+  line: number;
+  inputHash: string;
+}
+
+/** The outcome being assembled while a record's steps run. */
+class Tally {
+  readonly diff: StepDiff[] = [];
+  readonly notes: string[] = [];
+  attempts = 0;
+  changed = false;
+  absorbed = false;
+  outcome: RecordResult['outcome'] = 'ok';
+  error: RecordResult['error'];
+  cause: unknown;
+  stopped = false;
+}
+
 /** Runs the steps of one record (or one prune key) and turns them into one outcome. */
 export class RecordProcessor<R, C> {
-  private readonly run: StepRunContext;
-  private readonly budget: DeletionBudget;
-
-  constructor(
-    private readonly deps: EngineDeps<R, C>,
-    private readonly ctx: C,
-    private readonly opts: ProcessorOptions,
-  ) {
-    const { task, ledger, reporter, clock, redactor } = deps;
-    const limit = opts.maxDeletes;
-    this.budget = new DeletionBudget(
-      allowedDeletes(limit, opts.population),
-      limit ? describeLimit(limit) : 'unlimited',
-    );
-    this.run = {
-      runId: opts.runId,
-      dryRun: opts.dryRun,
-      retry: opts.retry,
-      ledger,
-      reporter,
-      clock,
-      signal: opts.killSignal,
-      redact: (t) => redactor.redact(t),
-      classify: (err: unknown, step: Step): ErrorClass => classifyWith(step.classify, task.classify)(err),
-      beforeDestructive: (diff: Diff, key: string, step: Step) => {
-        this.budget.take(deletionsOf(diff, step.destructive), `step ${step.name} of ${key}`);
-      },
-    };
-  }
+  constructor(private readonly p: ProcessorContext<R, C>) {}
 
   /** An outcome reached without running any step (`invalid` input, a `skipped` record). */
-  private stepless(
-    slot: string,
-    key: string,
-    prepared: Prepared<R>,
-    outcome: 'invalid' | 'skipped',
-    reason: string,
-  ): RecordResult {
-    const now = this.deps.clock.now();
-    const why = this.deps.redactor.redact(reason);
+  stepless(origin: Origin, outcome: 'invalid' | 'skipped', reason: string): RecordResult {
+    const now = this.p.clock.now();
+    const why = this.p.redactor.redact(reason);
     return {
-      key,
-      slot,
-      line: prepared.line,
+      key: origin.key,
+      slot: origin.slot,
+      line: origin.line,
       outcome,
       absorbed: false,
       diff: [],
       ...(outcome === 'invalid' ? { error: { message: why, class: 'invalid' as const } } : { notes: [why] }),
       attempts: 0,
-      inputHash: prepared.inputHash,
+      inputHash: origin.inputHash,
       startedAt: now,
       endedAt: now,
     };
   }
 
-  invalid(slot: string, key: string | undefined, prepared: Prepared<R>, reason: string): RecordResult {
-    return this.stepless(slot, key ?? `line ${prepared.line}`, prepared, 'invalid', reason);
+  async record(slot: string, prepared: Prepared<R> & { kind: 'record' }): Promise<Processed> {
+    const origin = { slot, key: prepared.key, line: prepared.line, inputHash: prepared.inputHash };
+    if (prepared.skip) return { result: this.stepless(origin, 'skipped', prepared.skip), error: undefined };
+    const { steps } = this.p.task;
+    return this.execute(origin, prepared.record, () =>
+      typeof steps === 'function' ? steps(prepared.record, this.p.ctx) : steps,
+    );
   }
 
-  async process(slot: string, prepared: Prepared<R> & { kind: 'record' }): Promise<Processed> {
-    if (prepared.skip) {
-      return {
-        result: this.stepless(slot, prepared.key, prepared, 'skipped', prepared.skip),
-        error: undefined,
-      };
-    }
-    return this.execute(slot, prepared.key, prepared.line, prepared.inputHash, prepared.record, () => {
-      const { steps } = this.deps.task;
-      return typeof steps === 'function' ? steps(prepared.record, this.ctx) : steps;
-    });
-  }
-
-  async prune(key: string): Promise<Processed> {
+  async prune(key: string, spec: PruneSpec<C>): Promise<Processed> {
     const record: PruneRecord = { key };
-    return this.execute(key, key, 0, '', record as unknown as R, () => {
-      return (this.deps.task.prune?.steps(key, this.ctx) ?? []) as unknown as Step<R, C>[];
-    });
+    return this.execute({ slot: key, key, line: 0, inputHash: '' }, record, () =>
+      spec.steps(key, this.p.ctx),
+    );
   }
 
-  private async execute(
-    slot: string,
-    key: string,
-    line: number,
-    inputHash: string,
-    record: R,
-    buildSteps: () => Step<R, C>[],
-  ): Promise<Processed> {
-    const { ledger, clock, redactor, task } = this.deps;
+  private async execute<T>(origin: Origin, record: T, buildSteps: () => Step<T, C>[]): Promise<Processed> {
+    const { clock, journal, steps: run } = this.p;
     const startedAt = clock.now();
-    const notes: string[] = [];
-    const diff: StepDiff[] = [];
-    let attempts = 0;
-    let changed = false;
-    let absorbed = false;
-    let outcome: RecordResult['outcome'] = 'ok';
-    let error: RecordResult['error'];
-    let cause: unknown;
-
-    await ledger.appendEvent({ runId: this.opts.runId, key: slot, kind: 'start', at: startedAt });
-    const budgetEndsAt = startedAt + this.opts.retry.maxRetryTimeMs;
-    const baseEnv = {
-      task: task.name,
-      key,
-      runId: this.opts.runId,
-      signal: this.opts.killSignal,
-      effects: this.effectsFor(key),
-      redact: (t: string) => redactor.redact(t),
-      note: (t: string) => {
-        notes.push(redactor.redact(t));
-      },
-    };
-
-    let steps: Step<R, C>[] = [];
+    await journal.event({ runId: run.runId, key: origin.slot, kind: 'start', at: startedAt });
+    const tally = new Tally();
+    let steps: Step<T, C>[] = [];
     try {
       steps = buildSteps();
     } catch (err) {
-      cause = err;
-      outcome = isInvalid(err) ? 'invalid' : 'failed';
-      error = {
-        message: redactor.redact(`building steps: ${errorMessage(err)}`),
-        class: isInvalid(err) ? 'invalid' : 'permanent',
-      };
+      const invalid = kindOf(err) === 'invalid';
+      this.end(
+        tally,
+        invalid ? 'invalid' : 'failed',
+        err,
+        `building steps: ${errorMessage(err)}`,
+        invalid ? 'invalid' : 'permanent',
+      );
     }
-    for (const step of steps) {
-      const r = await runStep(step, record, this.ctx, baseEnv, this.run, budgetEndsAt);
-      attempts += r.attempts;
-      if (r.kind === 'ok') continue;
-      if (r.kind === 'changed' || r.kind === 'pending' || r.kind === 'absorbed') {
-        const wasAbsorbed = r.kind === 'absorbed';
-        if (wasAbsorbed) absorbed = true;
-        else changed = true;
-        const changes = redactor.redactValue(r.diff.changes.map(publicChange));
-        diff.push({ step: step.name, changes, ...(wasAbsorbed ? { absorbed: true } : {}) });
-        continue;
-      }
-      cause = r.error;
-      const cls = r.kind === 'failed' ? r.errorClass : r.kind;
-      outcome = r.kind;
-      error = {
-        message: redactor.redact(`step ${step.name}: ${errorMessage(r.error)}`),
-        class: cls,
-        step: step.name,
-      };
-      if (r.kind === 'failed') {
-        await ledger.appendEvent({
-          runId: this.opts.runId,
-          key: slot,
-          step: step.name,
-          kind: 'failed',
-          attempt: r.attempts,
-          detail: `${cls}: ${error.message}`,
-          at: clock.now(),
-        });
-      }
-      break;
-    }
-    if (this.opts.killSignal.aborted && outcome !== 'ok') {
-      // Cut short by an interrupt after the grace period: no outcome, so a
-      // resume checks this record again.
-      await ledger.appendEvent({ runId: this.opts.runId, key: slot, kind: 'interrupted', at: clock.now() });
-      return { result: undefined, error: cause };
-    }
-    if (outcome === 'ok' && changed) outcome = 'changed';
-    const result: RecordResult = {
-      key,
-      slot,
-      line,
-      outcome,
-      absorbed,
-      diff,
-      attempts,
-      inputHash,
-      startedAt,
-      endedAt: clock.now(),
-      ...(error ? { error } : {}),
-      ...(notes.length ? { notes } : {}),
+    const budgetEndsAt = startedAt + run.retry.maxRetryTimeMs;
+    const env = {
+      task: this.p.task.name,
+      key: origin.key,
+      runId: run.runId,
+      signal: run.signal,
+      effects: this.p.effects.forRecord(run.runId, origin.key),
+      redact: (t: string) => this.p.redactor.redact(t),
+      note: (t: string) => {
+        tally.notes.push(this.p.redactor.redact(t));
+      },
     };
-    await ledger.appendEvent({
-      runId: this.opts.runId,
-      key: slot,
-      kind: 'done',
-      detail: outcome + (absorbed ? ' (absorbed)' : ''),
-      at: result.endedAt,
-    });
-    return { result, error: cause };
+    for (const step of steps) {
+      const r = await runStep(step, record, this.p.ctx, env, run, budgetEndsAt);
+      if (!(await this.add(tally, step.name, r, origin.slot))) break;
+    }
+    if (tally.stopped || (run.signal.aborted && tally.outcome !== 'ok')) {
+      // Cut short: no outcome, so a resume checks this record again.
+      if (!tally.stopped)
+        await journal.event({ runId: run.runId, key: origin.slot, kind: 'interrupted', at: clock.now() });
+      return { result: undefined, error: tally.cause };
+    }
+    return { result: await this.finish(origin, tally, startedAt), error: tally.cause };
   }
 
-  private effectsFor(key: string): EffectStore {
-    const { ledger, task, clock } = this.deps;
-    const { runId, hooks } = this.opts;
-    return {
-      get: async (effect) => (await ledger.getEffect(task.name, key, effect))?.state,
-      intent: async (effect, detail) => {
-        hooks?.beforeIntent?.(effect, key);
-        await ledger.effectIntent(task.name, key, effect, runId, detail);
-      },
-      done: async (effect, detail) => {
-        hooks?.beforeDone?.(effect, key);
-        await ledger.effectDone(task.name, key, effect, runId, detail);
-      },
-      abandon: async (effect, reason) => {
-        await ledger.effectClear(task.name, key, effect);
-        await ledger.appendEvent({
-          runId,
-          key,
-          step: effect,
-          kind: 'effect-abandoned',
-          detail: reason,
-          at: clock.now(),
-        });
-      },
-      claimIdempotencyKey: async (idempotencyKey, payloadHash) => {
-        const stored = await ledger.claimIdempotencyKey(task.name, key, idempotencyKey, payloadHash);
-        if (stored !== payloadHash) {
-          throw new PermanentError(
-            `idempotency key ${idempotencyKey} was first sent with another payload ` +
-              `(sha256 ${stored.slice(0, 12)}…, now ${payloadHash.slice(0, 12)}…); refusing to re-send a different request under the same key`,
-          );
-        }
-      },
+  /** Adds one step's result to the tally; false when the record ends here. */
+  private async add(tally: Tally, step: string, r: StepResult, slot: string): Promise<boolean> {
+    tally.attempts += r.attempts;
+    if (r.kind === 'ok') return true;
+    if (r.kind === 'changed' || r.kind === 'pending' || r.kind === 'absorbed') {
+      const absorbed = r.kind === 'absorbed';
+      if (absorbed) tally.absorbed = true;
+      else tally.changed = true;
+      const changes = this.p.redactor.redactValue(r.diff.changes.map(publicChange));
+      tally.diff.push({ step, changes, ...(absorbed ? { absorbed: true } : {}) });
+      return true;
+    }
+    if (r.kind === 'stopped') {
+      tally.stopped = true;
+      tally.cause = r.error;
+      return false;
+    }
+    const cls = r.kind === 'failed' ? r.errorClass : r.kind;
+    this.end(tally, r.kind, r.error, `step ${step}: ${errorMessage(r.error)}`, cls, step);
+    if (r.kind === 'failed') {
+      await this.p.journal.event({
+        runId: this.p.steps.runId,
+        key: slot,
+        step,
+        kind: 'failed',
+        attempt: r.attempts,
+        detail: `${cls}: ${tally.error?.message}`,
+        at: this.p.clock.now(),
+      });
+    }
+    return false;
+  }
+
+  private end(
+    tally: Tally,
+    outcome: RecordResult['outcome'],
+    cause: unknown,
+    message: string,
+    cls: NonNullable<RecordResult['error']>['class'],
+    step?: string,
+  ): void {
+    tally.outcome = outcome;
+    tally.cause = cause;
+    tally.error = {
+      message: this.p.redactor.redact(message),
+      ...(cls ? { class: cls } : {}),
+      ...(step ? { step } : {}),
     };
+  }
+
+  private async finish(origin: Origin, tally: Tally, startedAt: number): Promise<RecordResult> {
+    const outcome = tally.outcome === 'ok' && tally.changed ? 'changed' : tally.outcome;
+    const result: RecordResult = {
+      key: origin.key,
+      slot: origin.slot,
+      line: origin.line,
+      outcome,
+      absorbed: tally.absorbed,
+      diff: tally.diff,
+      attempts: tally.attempts,
+      inputHash: origin.inputHash,
+      startedAt,
+      endedAt: this.p.clock.now(),
+      ...(tally.error ? { error: tally.error } : {}),
+      ...(tally.notes.length ? { notes: tally.notes } : {}),
+    };
+    await this.p.journal.event({
+      runId: this.p.steps.runId,
+      key: origin.slot,
+      kind: 'done',
+      detail: outcome + (tally.absorbed ? ' (absorbed)' : ''),
+      at: result.endedAt,
+    });
+    return result;
   }
 }

@@ -17,12 +17,29 @@ export interface RunSummary {
   message?: string;
 }
 
+/** A run begins: its id, and how many records (and prune keys) it will go through. */
+export interface RunStart {
+  runId: string;
+  task: string;
+  total: number;
+  dryRun: boolean;
+  resumed: boolean;
+}
+
+/** A step's attempt failed with an error worth retrying; the retry comes after `delayMs`. */
+export interface RetryNotice {
+  key: string;
+  step: string;
+  attempt: number;
+  error: string;
+  delayMs: number;
+}
+
 /** Where the engine tells what happens. Renderers are adapters: TTY, plain lines, NDJSON, memory. */
 export interface Reporter {
-  runStarted(info: { runId: string; task: string; total: number; dryRun: boolean; resumed: boolean }): void;
+  runStarted(info: RunStart): void;
   recordFinished(result: RecordResult): void;
-  /** A retry is about to happen. */
-  retrying(info: { key: string; step: string; attempt: number; error: string; delayMs: number }): void;
+  retrying(info: RetryNotice): void;
   warn(message: string): void;
   runFinished(summary: RunSummary): void;
 }

@@ -1,15 +1,8 @@
-import pRetry from 'p-retry';
+import pRetry, { type Options as RetryOptions } from 'p-retry';
 import type { Clock } from './clock.ts';
 import { type Diff, formatChange } from './diff.ts';
-import {
-  type ErrorClass,
-  errorMessage,
-  InternalError,
-  isInDoubt,
-  isInvalid,
-  PermanentError,
-} from './errors.ts';
-import type { Ledger } from './ledger.ts';
+import { type ErrorClass, errorMessage, InternalError, kindOf, PermanentError } from './errors.ts';
+import type { Journal } from './journal.ts';
 import type { Reporter } from './reporter.ts';
 import type { Step, StepEnv } from './step.ts';
 import type { RetryPolicy } from './task.ts';
@@ -22,34 +15,95 @@ export type StepResult =
   | { kind: 'pending'; diff: Diff; attempts: number }
   | { kind: 'failed'; error: unknown; errorClass: ErrorClass; attempts: number }
   | { kind: 'invalid'; error: unknown; attempts: number }
-  | { kind: 'in-doubt'; error: unknown; attempts: number };
+  | { kind: 'in-doubt'; error: unknown; attempts: number }
+  | { kind: 'stopped'; error: unknown; attempts: number };
 
+/** What every step of a run shares. */
 export interface StepRunContext {
   runId: string;
   dryRun: boolean;
   retry: RetryPolicy;
   classify(err: unknown, step: Step): ErrorClass;
-  ledger: Ledger;
+  journal: Journal;
   reporter: Reporter;
   clock: Clock;
   /** Aborted when in-flight work must stop (after the grace period of an interrupt). */
   signal: AbortSignal;
   redact(text: string): string;
-  /** Called before a destructive diff is applied; throws to refuse it. */
-  beforeDestructive?(diff: Diff, key: string, step: Step): void;
+  /** Called before every apply; throws to refuse it (the deletion guard, a ledger that cannot record). */
+  beforeApply(diff: Diff, key: string, step: Step, firstTry: boolean): void;
 }
 
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new InternalError(`a step threw a non-error value: ${String(err)}`);
-}
+/** Errors that end a record without a retry, whatever a classifier says. */
+const FINAL_KINDS = new Set(['invalid', 'in-doubt', 'refused', 'ledger', 'usage', 'locked', 'internal']);
 
 /**
- * Runs one step for one record: check, then (unless a dry run) apply and a
- * verifying re-check. Transient and ambiguous errors are retried with backoff,
- * and every retry starts from `check`, so an apply is never repeated blindly.
- * A retry whose check finds the work done after an apply attempt that failed
- * is `absorbed`.
+ * One step of one record across its attempts: check, then (unless a dry run)
+ * apply and a verifying re-check. Every retry starts from `check`, so an apply
+ * is never repeated blindly; a retry whose check finds the work done after an
+ * apply attempt that failed is `absorbed`.
  */
+class StepAttempts<R, C> {
+  attempts = 0;
+  private applyTried: Diff | undefined;
+  private applied: Diff | undefined;
+
+  constructor(
+    private readonly step: Step<R, C>,
+    private readonly record: R,
+    private readonly ctx: C,
+    private readonly baseEnv: Omit<StepEnv, 'attempt' | 'step'>,
+    private readonly run: StepRunContext,
+  ) {}
+
+  get key(): string {
+    return this.baseEnv.key;
+  }
+
+  async attempt(n: number): Promise<StepResult> {
+    this.attempts = n;
+    const env: StepEnv = { ...this.baseEnv, step: this.step.name, attempt: n };
+    const diff = (await this.step.check(this.record, this.ctx, env)) ?? undefined;
+    if (!diff || diff.changes.length === 0) return this.nothingLeft(n);
+    if (this.run.dryRun) return { kind: 'pending', diff, attempts: n };
+    // The guard charges a deletion once per step: a retry re-applies it, it does not add one.
+    this.run.beforeApply(diff, this.baseEnv.key, this.step as Step, this.applyTried === undefined);
+    this.applyTried = diff;
+    await this.history('apply', n, this.run.redact(diff.changes.map(formatChange).join('; ')));
+    await this.step.apply(this.record, this.ctx, diff, env);
+    this.applied = diff;
+    if (this.step.verify !== false) {
+      const left = await this.step.check(this.record, this.ctx, env);
+      if (left && left.changes.length > 0) {
+        throw new PermanentError(
+          `step ${this.step.name} did not converge: after apply it still reports ${left.changes.map(formatChange).join(', ')}`,
+        );
+      }
+    }
+    return { kind: 'changed', diff, attempts: n };
+  }
+
+  private async nothingLeft(n: number): Promise<StepResult> {
+    if (this.applied) return { kind: 'changed', diff: this.applied, attempts: n };
+    if (!this.applyTried) return { kind: 'ok', attempts: n };
+    await this.history('absorbed', n, 'the retry found the work already done');
+    return { kind: 'absorbed', diff: this.applyTried, attempts: n };
+  }
+
+  history(kind: 'apply' | 'absorbed' | 'retry', attempt: number, detail: string): Promise<void> {
+    return this.run.journal.event({
+      runId: this.run.runId,
+      key: this.baseEnv.key,
+      step: this.step.name,
+      kind,
+      attempt,
+      detail,
+      at: this.run.clock.now(),
+    });
+  }
+}
+
+/** Runs one step for one record, retrying transient and ambiguous errors with backoff. */
 export async function runStep<R, C>(
   step: Step<R, C>,
   record: R,
@@ -58,114 +112,79 @@ export async function runStep<R, C>(
   run: StepRunContext,
   budgetEndsAt: number,
 ): Promise<StepResult> {
-  let attempts = 0;
-  let applyTried: Diff | undefined;
-  let applied: Diff | undefined;
-  const key = baseEnv.key;
-
-  const attempt = async (attemptNumber: number): Promise<StepResult> => {
-    attempts = attemptNumber;
-    const env: StepEnv = { ...baseEnv, step: step.name, attempt: attemptNumber };
-    const diff = (await step.check(record, ctx, env)) ?? undefined;
-    if (!diff || diff.changes.length === 0) {
-      if (applied) return { kind: 'changed', diff: applied, attempts };
-      if (applyTried) {
-        await run.ledger.appendEvent({
-          runId: run.runId,
-          key,
-          step: step.name,
-          kind: 'absorbed',
-          attempt: attemptNumber,
-          detail: 'the retry found the work already done',
-          at: run.clock.now(),
-        });
-        return { kind: 'absorbed', diff: applyTried, attempts };
-      }
-      return { kind: 'ok', attempts };
-    }
-    if (run.dryRun) return { kind: 'pending', diff, attempts };
-    // Charged once per step: a retry re-applies the same deletion, it does not add one.
-    if (!applyTried) run.beforeDestructive?.(diff, key, step as Step);
-    applyTried = diff;
-    await run.ledger.appendEvent({
-      runId: run.runId,
-      key,
-      step: step.name,
-      kind: 'apply',
-      attempt: attemptNumber,
-      detail: run.redact(diff.changes.map(formatChange).join('; ')),
-      at: run.clock.now(),
-    });
-    await step.apply(record, ctx, diff, env);
-    applied = diff;
-    if (step.verify !== false) {
-      const left = await step.check(record, ctx, env);
-      if (left && left.changes.length > 0) {
-        throw new PermanentError(
-          `step ${step.name} did not converge: after apply it still reports ${left.changes.map(formatChange).join(', ')}`,
-        );
-      }
-    }
-    return { kind: 'changed', diff, attempts };
-  };
-
-  const retriable = (err: unknown) => {
-    if (isInvalid(err) || isInDoubt(err)) return false;
-    const cls = run.classify(err, step);
-    return cls === 'transient' || cls === 'ambiguous';
-  };
-
+  const attempts = new StepAttempts(step, record, ctx, baseEnv, run);
   try {
-    const remaining = Math.max(0, budgetEndsAt - run.clock.now());
     return await pRetry(
       async (n) => {
         try {
-          return await attempt(n);
+          return await attempts.attempt(n);
         } catch (err) {
-          throw asError(err);
+          throw err instanceof Error
+            ? err
+            : new InternalError(`a step threw a non-error value: ${String(err)}`);
         }
       },
-      {
-        retries: Math.max(0, run.retry.attempts - 1),
-        factor: run.retry.factor,
-        minTimeout: run.retry.minDelayMs,
-        maxTimeout: run.retry.maxDelayMs,
-        randomize: run.retry.jitter,
-        maxRetryTime: remaining,
-        signal: run.signal,
-        unref: false,
-        shouldRetry: ({ error }) => retriable(error) && !run.signal.aborted,
-        onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
-          if (!retriable(error) || retriesLeft <= 0 || run.signal.aborted) return;
-          const message = run.redact(errorMessage(error));
-          await run.ledger.appendEvent({
-            runId: run.runId,
-            key,
-            step: step.name,
-            kind: 'retry',
-            attempt: attemptNumber,
-            detail: `${run.classify(error, step)}: ${message}`,
-            at: run.clock.now(),
-          });
-          const retryAfter = (error as { retryAfterMs?: unknown }).retryAfterMs;
-          const delayMs =
-            typeof retryAfter === 'number' && retryAfter > 0 ? retryAfter : run.retry.minDelayMs;
-          run.reporter.retrying({ key, step: step.name, attempt: attemptNumber, error: message, delayMs });
-          if (typeof retryAfter === 'number' && retryAfter > 0) {
-            const cap = Math.max(0, budgetEndsAt - run.clock.now());
-            await run.clock.sleep(Math.min(retryAfter, cap), run.signal);
-          }
-        },
-      },
+      retryOptions(step, run, attempts, budgetEndsAt),
     );
   } catch (err) {
-    if (isInvalid(err)) return { kind: 'invalid', error: err, attempts: Math.max(attempts, 1) };
-    if (isInDoubt(err)) return { kind: 'in-doubt', error: err, attempts: Math.max(attempts, 1) };
-    return {
-      kind: 'failed',
-      error: err,
-      errorClass: run.classify(err, step),
-      attempts: Math.max(attempts, 1),
-    };
+    const n = Math.max(attempts.attempts, 1);
+    const kind = kindOf(err);
+    if (kind === 'invalid' || kind === 'in-doubt') return { kind, error: err, attempts: n };
+    if (kind === 'ledger') return { kind: 'stopped', error: err, attempts: n };
+    return { kind: 'failed', error: err, errorClass: run.classify(err, step), attempts: n };
   }
+}
+
+/**
+ * p-retry's options for one step. A server's `Retry-After` (an error's
+ * `retryAfterMs`) is the delay itself, not added to the backoff: the wait is
+ * taken here and p-retry is told not to wait again.
+ */
+function retryOptions<R, C>(
+  step: Step<R, C>,
+  run: StepRunContext,
+  attempts: StepAttempts<R, C>,
+  budgetEndsAt: number,
+): RetryOptions {
+  const retriable = (err: unknown) => {
+    const kind = kindOf(err);
+    if (kind !== undefined && FINAL_KINDS.has(kind)) return false;
+    const cls = run.classify(err, step);
+    return cls === 'transient' || cls === 'ambiguous';
+  };
+  const retryAfterOf = (err: unknown) => {
+    const ms = (err as { retryAfterMs?: unknown }).retryAfterMs;
+    return typeof ms === 'number' && ms > 0 ? ms : undefined;
+  };
+  return {
+    retries: Math.max(0, run.retry.attempts - 1),
+    factor: run.retry.factor,
+    minTimeout: run.retry.minDelayMs,
+    maxTimeout: run.retry.maxDelayMs,
+    randomize: run.retry.jitter,
+    maxRetryTime: Math.max(0, budgetEndsAt - run.clock.now()),
+    signal: run.signal,
+    unref: false,
+    shouldRetry: ({ error, attemptNumber }) =>
+      retriable(error) && !run.signal.aborted && attemptNumber < run.retry.attempts,
+    // A Retry-After wait was already taken: no backoff on top (the attempt count still bounds it).
+    shouldConsumeRetry: ({ error }) => retryAfterOf(error) === undefined,
+    onFailedAttempt: async ({ error, attemptNumber }) => {
+      if (!retriable(error) || attemptNumber >= run.retry.attempts || run.signal.aborted) return;
+      const message = run.redact(errorMessage(error));
+      await attempts.history('retry', attemptNumber, `${run.classify(error, step)}: ${message}`);
+      const retryAfter = retryAfterOf(error);
+      const delayMs = retryAfter ?? run.retry.minDelayMs;
+      run.reporter.retrying({
+        key: attempts.key,
+        step: step.name,
+        attempt: attemptNumber,
+        error: message,
+        delayMs,
+      });
+      if (retryAfter !== undefined) {
+        await run.clock.sleep(Math.min(retryAfter, Math.max(0, budgetEndsAt - run.clock.now())), run.signal);
+      }
+    },
+  };
 }

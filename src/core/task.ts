@@ -90,19 +90,19 @@ export interface PruneRecord {
  *   steps: (r) => [fs.ensureFile(`greetings/${r.id}.txt`, `hello ${r.name}\n`)],
  * });
  */
-export interface TaskDefinition<R = Record<string, string>, C = unknown> {
+export interface TaskDefinition<R = Record<string, string>, C = unknown, Raw = Record<string, string>> {
   /** Names the task in the ledger, the lock and `once` keys. Keep it stable. */
   name: string;
   description?: string;
   /** Where records come from, e.g. `csv('../fixtures/users.csv')`. */
-  source: SourceSpec;
+  source: SourceSpec<Raw>;
   /** A column name, or a function of the parsed record, giving each record's unique key. */
   key: string | ((record: R) => string);
   /**
    * Turns a raw row into the record the steps get. Throw to reject the row:
    * it ends `invalid` with its line number and your message.
    */
-  parse?: (raw: Record<string, string>) => R;
+  parse?: (raw: Raw) => R;
   /** Rejects a record: return a reason (or several) to make it `invalid`. */
   validate?: (record: R) => string | string[] | undefined | null;
   /** Leaves a record alone on purpose: return a reason to make it `skipped`. */
@@ -124,8 +124,13 @@ export interface TaskDefinition<R = Record<string, string>, C = unknown> {
    * limit gets {@link DEFAULT_PRUNE_LIMIT}.
    */
   maxDeletes?: DeleteLimit;
-  /** Removes (or disables) what the input no longer lists. Off unless defined. */
-  prune?: PruneSpec<C> | undefined;
+  /**
+   * Removes (or disables) what the input no longer lists. Off unless defined.
+   * A function of the run's setup may decide from the environment, and may
+   * throw a `UsageError` for a bad setting (exit 2).
+   * @example prune: (setup) => (setup.env.IDEM_PRUNE === 'delete' ? { existing, steps } : undefined)
+   */
+  prune?: PruneSpec<C> | ((setup: SetupContext) => PruneSpec<C> | undefined) | undefined;
   /** Default for `--concurrency`. @default 4 */
   concurrency?: number;
 }
@@ -137,9 +142,9 @@ export interface TaskDefinition<R = Record<string, string>, C = unknown> {
  * import { defineTask, csv, sql } from 'idem';
  * export default defineTask({ name: 'accounts', source: csv('accounts.csv'), key: 'id', steps: [] });
  */
-export function defineTask<R = Record<string, string>, C = unknown>(
-  task: TaskDefinition<R, C>,
-): TaskDefinition<R, C> {
+export function defineTask<R = Record<string, string>, C = unknown, Raw = Record<string, string>>(
+  task: TaskDefinition<R, C, Raw>,
+): TaskDefinition<R, C, Raw> {
   return task;
 }
 

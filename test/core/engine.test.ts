@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { added, modified } from '../../src/core/diff.ts';
 import { AmbiguousError, PermanentError, TransientError, UsageError } from '../../src/core/errors.ts';
 import { once } from '../../src/core/once.ts';
+import { findUnfinishedRun } from '../../src/core/runs.ts';
 import type { Step } from '../../src/core/step.ts';
 import { defineTask } from '../../src/core/task.ts';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
-import { runInMemory } from '../support/engine-harness.ts';
+import { effectsOf, runInMemory } from '../support/engine-harness.ts';
 
 type Row = { id: string; v: string };
 
@@ -73,7 +74,7 @@ describe('engine: first run, rerun, dry run', () => {
     expect(reporter.byKey('k1')?.diff).toEqual([
       { step: 'put', changes: [{ op: '~', field: 'v', from: 'old', to: 'v1' }] },
     ]);
-    expect(await ledger.findUnfinishedRun('t')).toBeUndefined();
+    expect(await findUnfinishedRun(ledger, 't')).toBeUndefined();
   });
 });
 
@@ -86,7 +87,7 @@ describe('engine: retries, absorbed, permanent, breaker', () => {
     const { summary, reporter, ledger } = await runInMemory(taskOver(t), rows(3));
     expect(summary.counts).toMatchObject({ changed: 3, failed: 0 });
     expect(reporter.byKey('k2')?.attempts).toBe(3);
-    expect(ledger.events.filter((e) => e.key === 'k2' && e.kind === 'retry')).toHaveLength(2);
+    expect(ledger.history.filter((e) => e.key === 'k2' && e.kind === 'retry')).toHaveLength(2);
   });
 
   it('a fault after the apply landed is absorbed by the re-check, not counted as a change', async () => {
@@ -239,7 +240,7 @@ describe('engine: once effects, secrets, deletion guard', () => {
     await runInMemory(task, rows(2), { ledger });
     await runInMemory(task, rows(2), { ledger });
     expect(sent).toEqual(['k1', 'k2']);
-    await ledger.effectIntent('t', 'k3', 'mail', 'r-x');
+    await effectsOf(ledger).intent('r-x', 'k3', 'mail');
     const { reporter, summary } = await runInMemory(task, rows(3), { ledger });
     expect(reporter.byKey('k3')?.outcome).toBe('in-doubt');
     expect(summary.counts['in-doubt']).toBe(1);
@@ -262,7 +263,7 @@ describe('engine: once effects, secrets, deletion guard', () => {
     });
     const all =
       JSON.stringify([...ledger.results.values()].map((m) => [...m.values()])) +
-      JSON.stringify(ledger.events) +
+      JSON.stringify(ledger.history) +
       JSON.stringify(reporter.records);
     expect(all).not.toContain('s3cr3t-canary');
     expect(all).toContain('<secret>');
@@ -414,7 +415,7 @@ describe('engine: review findings', () => {
     const { reporter, ledger } = await runInMemory(taskOver(target(), { steps: [mail] }), rows(1));
     expect(reporter.records[0]).toMatchObject({ outcome: 'changed', attempts: 2 });
     expect(sent).toEqual(['k1']);
-    expect(ledger.events.some((e) => e.kind === 'effect-abandoned')).toBe(true);
+    expect(ledger.history.some((e) => e.kind === 'effect-abandoned')).toBe(true);
   });
 
   it('a once effect that may have happened (a timeout) is in doubt; --resume after resolve --retry sends it', async () => {
@@ -430,8 +431,9 @@ describe('engine: review findings', () => {
     expect(first.reporter.byKey('k1')?.outcome).toBe('in-doubt');
     expect(sent).toEqual(['k2']);
     // make the run resumable, as a crash would have left it
-    await ledger.finishRun(first.summary.runId, 'interrupted', first.summary.counts);
-    await ledger.effectClear('t', 'k1', 'mail'); // idem resolve --retry
+    await ledger.updateRun(first.summary.runId, { status: 'interrupted' });
+    const effects = effectsOf(ledger);
+    await effects.settle((await effects.get('k1', 'mail'))!, 'retry', 'a test'); // idem resolve --retry
     const resumed = await runInMemory(task, rows(2), { ledger, resume: true });
     expect(resumed.reporter.byKey('k1')?.outcome).toBe('changed');
     expect(resumed.summary.counts).toMatchObject({ changed: 2, 'in-doubt': 0 });

@@ -13,6 +13,7 @@ import type { LdapContext } from '../../src/connectors/ldap/locate.ts';
 import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
 import { systemClock } from '../../src/core/clock.ts';
 import { classifyWith } from '../../src/core/errors.ts';
+import { Journal } from '../../src/core/journal.ts';
 import type { Reporter } from '../../src/core/reporter.ts';
 import type { Step } from '../../src/core/step.ts';
 import { runStep } from '../../src/core/step-runner.ts';
@@ -44,7 +45,8 @@ const silent: Reporter = {
 
 /** Runs a step through the engine's step runner (check, apply, verify; retries that check first). */
 async function engineRun(step: Step<unknown, LdapContext>, ctx: LdapContext, ledger: MemoryLedger) {
-  return runStep(
+  const journal = new Journal(ledger, systemClock, ledger.location);
+  const result = await runStep(
     step,
     undefined,
     ctx,
@@ -62,14 +64,17 @@ async function engineRun(step: Step<unknown, LdapContext>, ctx: LdapContext, led
       dryRun: false,
       retry: { ...DEFAULT_RETRY, minDelayMs: 10, maxDelayMs: 50, jitter: false },
       classify: (err, s) => classifyWith(s.classify)(err),
-      ledger,
+      journal,
       reporter: silent,
       clock: systemClock,
       signal: new AbortController().signal,
       redact: (t) => t,
+      beforeApply: () => {},
     },
     Date.now() + 30_000,
   );
+  await journal.flush();
+  return result;
 }
 
 describeLdap('stale checks and lost answers against slapd', () => {
@@ -158,7 +163,7 @@ describeLdap('stale checks and lost answers against slapd', () => {
     await converge(ensureEntry(ref, person('stale3', 'replacement@x')), ctx);
     const err = await failure(del.apply(undefined, ctx, diff!, makeEnv()));
     expect(err.code).toBe(122);
-    expect(err.errorClass).toBe('transient');
+    expect(err.kind).toBe('transient');
     expect(err.message).toMatch(/changed since it was checked/);
     expect(await admin.read(`uid=stale3,${people}`, ['1.1'])).toBeDefined();
   });
@@ -176,8 +181,8 @@ describeLdap('stale checks and lost answers against slapd', () => {
       const result = await engineRun(step, { ldap: pool }, ledger);
       expect(proxy.dropped).toEqual(['add']);
       expect(result.kind).toBe('absorbed');
-      expect(ledger.events.map((e) => e.kind)).toEqual(['apply', 'retry', 'absorbed']);
-      expect(ledger.events[1]?.detail).toMatch(
+      expect(ledger.history.map((e) => e.kind)).toEqual(['apply', 'retry', 'absorbed']);
+      expect(ledger.history[1]?.detail).toMatch(
         /^ambiguous: ldap add uid=lost1,ou=people,dc=example,dc=com .*connection lost/,
       );
       expect(

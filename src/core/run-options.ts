@@ -1,0 +1,47 @@
+import type { Clock } from './clock.ts';
+import type { JournalPolicy } from './journal.ts';
+import type { Ledger } from './ledger.ts';
+import type { Redactor } from './redact.ts';
+import type { Reporter } from './reporter.ts';
+import type { RecordSource } from './source.ts';
+import type { DeleteLimit, RetryPolicy, SetupContext, TaskDefinition } from './task.ts';
+
+/** What a run is asked to do: the CLI's flags, or a program's options to `run()`. */
+export interface EngineOptions {
+  /** Only run the checks; write nothing to any target. */
+  dryRun?: boolean;
+  /** Continue the last unfinished run instead of starting a new one. */
+  resume?: boolean;
+  /** Records processed at once. @default the task's, else 4 */
+  concurrency?: number;
+  /** The deletion guard, overriding the task's. */
+  maxDeletes?: DeleteLimit;
+  /** Retry bounds, overriding the task's. */
+  retry?: Partial<RetryPolicy>;
+  /** Consecutive identical failures that stop the run. @default the task's, else 5 */
+  breaker?: number;
+  /** Who runs it, for the ledger. */
+  host: string;
+  pid: number;
+  /** What the run was started with, kept in the ledger. */
+  options?: Record<string, unknown>;
+  /** Stop taking new records (first SIGINT/SIGTERM). */
+  stopSignal?: AbortSignal;
+  /** Abort in-flight work (the grace period after a stop ran out). */
+  killSignal?: AbortSignal;
+  /** Fixed run id (tests); generated otherwise. */
+  runId?: string;
+  /** When outcomes are committed. @default 64 writes or 200 ms */
+  journal?: JournalPolicy;
+}
+
+/** What the engine talks to: each an interface with an in-memory twin. */
+export interface EngineDeps<R, C> {
+  task: TaskDefinition<R, C, any>;
+  source: RecordSource;
+  ledger: Ledger;
+  reporter: Reporter;
+  clock: Clock;
+  setup: SetupContext;
+  redactor: Redactor;
+}
