@@ -24,15 +24,17 @@ export {
   AmbiguousError,
   type Classifier,
   type ErrorClass,
+  type ErrorKind,
+  IdemError,
   InDoubtError,
   InvalidRecordError,
   PermanentError,
-  StepError,
   TransientError,
   UsageError,
 } from './core/errors.ts';
 export { type OnceOptions, once } from './core/once.ts';
 export type { Counts, Outcome, RecordResult, RunStatus } from './core/outcome.ts';
+export type { Reporter, RetryNotice, RunStart, RunSummary } from './core/reporter.ts';
 export type { RecordSource, SourceRecord, SourceSpec } from './core/source.ts';
 export {
   type CheckThenActOptions,
@@ -55,4 +57,5 @@ export {
   type SetupContext,
   type TaskDefinition,
 } from './core/task.ts';
+export { type RunOptions, run } from './runner/run.ts';
 export { type CsvOptions, csv } from './sources/csv.ts';

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SqliteLedger } from '../ledger/sqlite-ledger.ts';
+import { ledgerPath } from '../runner/state.ts';
 import { EXIT } from './exit-codes.ts';
-import { ledgerPath } from './state.ts';
 import { resolveTaskRef } from './task-ref.ts';
 
 /** `idem doubts <task>`: the records whose `once` effect may or may not have happened. */
@@ -18,7 +18,7 @@ export async function doubtsCommand(
   }
   const ledger = new SqliteLedger(path);
   try {
-    const doubts = await ledger.listInDoubt(name);
+    const doubts = await ledger.listEffects(name, 'intent');
     for (const d of doubts) {
       if (opts.json) {
         process.stdout.write(

@@ -1,3 +1,4 @@
+import { kindOf } from '../core/errors.ts';
 import type { RunSummary } from '../core/reporter.ts';
 
 /** Exit codes, documented in the README. Decided here and nowhere else. */
@@ -10,7 +11,7 @@ export const EXIT = {
   usage: 2,
   /** Finished, but some records are failed, invalid or in-doubt. */
   failures: 3,
-  /** Aborted by a guard or by the circuit breaker. */
+  /** Aborted by a guard or by the circuit breaker, or the target or the ledger could not be used. */
   aborted: 4,
   /** With --detailed-exitcode only: success, and changes were made (or are pending in a dry run). */
   changes: 5,
@@ -20,6 +21,7 @@ export const EXIT = {
   sigterm: 143,
 } as const;
 
+/** The exit code of a run that ended with a summary. */
 export function exitCodeFor(
   s: RunSummary,
   opts: { detailedExitcode: boolean; signal?: 'SIGINT' | 'SIGTERM' | undefined },
@@ -36,6 +38,23 @@ export function exitCodeFor(
       return EXIT.internal;
     case 'succeeded':
       return opts.detailedExitcode && s.counts.changed > 0 ? EXIT.changes : EXIT.ok;
+  }
+}
+
+/** The exit code of a command that ended with an error, from the error's kind. */
+export function exitCodeForError(err: unknown): number {
+  if (err instanceof ExitError) return err.code;
+  switch (kindOf(err)) {
+    case 'usage':
+      return EXIT.usage;
+    case 'locked':
+      return EXIT.locked;
+    case 'unavailable':
+    case 'ledger':
+    case 'refused':
+      return EXIT.aborted;
+    default:
+      return EXIT.internal;
   }
 }
 

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { errorMessage, isUsageError } from '../core/errors.ts';
+import { errorMessage } from '../core/errors.ts';
+import type { Ledger } from '../core/ledger.ts';
 import { registerDoubts } from './doubts-command.ts';
-import { EXIT, ExitError } from './exit-codes.ts';
+import { EXIT, ExitError, exitCodeForError } from './exit-codes.ts';
 import { registerResolve } from './resolve-command.ts';
 import { registerRun } from './run-command.ts';
 
@@ -10,24 +11,31 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
   version: string;
 };
 
-/** Turns an outcome of a command into an exit code. The only place that calls process.exit. */
+/** What a test harness may change in a command's wiring (never set in production). */
+export interface CliOverrides {
+  /** Wraps the ledger a command opens (fault injection, crash points). */
+  wrapLedger?: (ledger: Ledger) => Ledger;
+}
+
+/** The message an error leaves on stderr: ours plainly, a bug with its stack. */
+function describeFailure(err: unknown, code: number): string {
+  if (err instanceof ExitError) return err.message;
+  if (code !== EXIT.internal) return `idem: ${errorMessage(err)}`;
+  const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  return `idem: internal error (a bug in idem, please report it): ${detail}`;
+}
+
+/**
+ * Turns the outcome of a command into the process's exit. This and the
+ * commander errors in `main` are the only places that call `process.exit`.
+ */
 async function finish(code: Promise<number>): Promise<never> {
   let exit: number;
   try {
     exit = await code;
   } catch (err) {
-    if (err instanceof ExitError) {
-      process.stderr.write(`${err.message}\n`);
-      exit = err.code;
-    } else if (isUsageError(err)) {
-      process.stderr.write(`idem: ${errorMessage(err)}\n`);
-      exit = EXIT.usage;
-    } else {
-      process.stderr.write(
-        `idem: internal error (a bug in idem, please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-      );
-      exit = EXIT.internal;
-    }
+    exit = exitCodeForError(err);
+    process.stderr.write(`${describeFailure(err, exit)}\n`);
   }
   process.exitCode = exit;
   // Let stdout drain before leaving (NDJSON piped to another process).
@@ -35,7 +43,7 @@ async function finish(code: Promise<number>): Promise<never> {
   process.exit(exit);
 }
 
-export function buildProgram(): Command {
+export function buildProgram(overrides: CliOverrides = {}): Command {
   const program = new Command('idem')
     .description('Batch automation that is safe to run twice: check, apply what differs, verify, remember.')
     .version(pkg.version)
@@ -53,14 +61,14 @@ Examples:
   const act = (code: Promise<number>) => {
     void finish(code);
   };
-  registerRun(program, act);
+  registerRun(program, act, overrides);
   registerDoubts(program, act);
   registerResolve(program, act);
   return program;
 }
 
-export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+export async function main(argv: string[], overrides: CliOverrides = {}): Promise<void> {
+  const program = buildProgram(overrides);
   try {
     await program.parseAsync(argv);
   } catch (err) {
@@ -71,6 +79,6 @@ export async function main(argv: string[]): Promise<void> {
         err.code === 'commander.help';
       process.exit(ok ? EXIT.ok : EXIT.usage);
     }
-    throw err;
+    await finish(Promise.reject(err));
   }
 }

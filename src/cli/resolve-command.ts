@@ -1,12 +1,15 @@
 import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
+import { systemClock } from '../core/clock.ts';
+import { Effects } from '../core/effects.ts';
 import { UsageError } from '../core/errors.ts';
+import { Journal } from '../core/journal.ts';
 import { SqliteLedger } from '../ledger/sqlite-ledger.ts';
-import { describeHolder } from '../lock/lock.ts';
+import { LockHeldError } from '../lock/lock.ts';
 import { SqliteLock } from '../lock/sqlite-lock.ts';
-import { EXIT, ExitError } from './exit-codes.ts';
-import { ledgerPath, lockDir } from './state.ts';
+import { ledgerPath, lockDir } from '../runner/state.ts';
+import { EXIT } from './exit-codes.ts';
 import { resolveTaskRef } from './task-ref.ts';
 
 export interface ResolveOptions {
@@ -32,12 +35,11 @@ export async function resolveCommand(ref: string, key: string, opts: ResolveOpti
     { pid: process.pid, host: hostname(), runId: 'resolve', task: name, since: Date.now() },
     { waitMs: 0 },
   );
-  if (!got.acquired) {
-    throw new ExitError(EXIT.locked, `idem: ${describeHolder(name, got.holder)}; resolve after it finishes`);
-  }
+  if (!got.acquired) throw new LockHeldError(name, got.holder, 'resolve after it finishes');
   const ledger = new SqliteLedger(path);
   try {
-    const effect = await ledger.getEffect(name, key, opts.effect);
+    const effects = new Effects(ledger, new Journal(ledger, systemClock, ledger.location), systemClock, name);
+    const effect = await effects.get(key, opts.effect);
     if (!effect) throw new UsageError(`task ${name} has no record of effect ${opts.effect} for ${key}`);
     if (effect.state === 'done') {
       process.stdout.write(`effect ${opts.effect} for ${key} is already done; nothing to settle\n`);
@@ -47,17 +49,7 @@ export async function resolveCommand(ref: string, key: string, opts: ResolveOpti
     try {
       who = `${userInfo().username}@${hostname()}`;
     } catch {}
-    if (opts.done) await ledger.effectDone(name, key, opts.effect, effect.runId, `settled as done by ${who}`);
-    else await ledger.effectClear(name, key, opts.effect);
-    await ledger.appendEvent({
-      runId: effect.runId,
-      key,
-      step: opts.effect,
-      kind: 'resolved',
-      detail: `${opts.done ? 'done' : 'retry'} by ${who}`,
-      at: Date.now(),
-    });
-    await ledger.flush();
+    await effects.settle(effect, opts.done ? 'done' : 'retry', who);
     process.stdout.write(
       opts.done
         ? `settled: effect ${opts.effect} for ${key} is recorded as done and will not run again\n`

@@ -1,27 +1,21 @@
-import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { systemClock } from '../core/clock.ts';
-import { ConnectError, type EffectHooks, runTask } from '../core/engine.ts';
 import { errorMessage, UsageError } from '../core/errors.ts';
 import { parseDeleteLimit } from '../core/guard.ts';
-import { Redactor } from '../core/redact.ts';
-import type { Reporter } from '../core/reporter.ts';
-import { SqliteLedger } from '../ledger/sqlite-ledger.ts';
-import { describeHolder, type LockHolder } from '../lock/lock.ts';
-import { SqliteLock } from '../lock/sqlite-lock.ts';
-import { HumanReporter, type Verbosity } from '../report/human-reporter.ts';
-import { JsonReporter } from '../report/json-reporter.ts';
-import { Progress } from '../report/progress.ts';
-import { styleFor } from '../report/style.ts';
+import type { DeleteLimit } from '../core/task.ts';
+import { describeHolder } from '../lock/lock.ts';
+import { chooseReporter } from '../report/choose-reporter.ts';
+import type { Verbosity } from '../report/human-reporter.ts';
+import { run } from '../runner/run.ts';
+import { stateDirFor } from '../runner/state.ts';
 import { parseDuration } from './duration.ts';
-import { EXIT, ExitError, exitCodeFor } from './exit-codes.ts';
+import { exitCodeFor } from './exit-codes.ts';
 import { loadTask } from './load-task.ts';
-import { createSetupContext } from './setup-context.ts';
-import { ledgerPath, lockDir, stateDirFor } from './state.ts';
+import type { CliOverrides } from './main.ts';
+import { RunSignals } from './signals.ts';
 
-export interface RunOptions {
+/** The flags of `idem run`, as commander gives them. */
+export interface RunFlags {
   input?: string;
   dryRun?: boolean;
   resume?: boolean;
@@ -37,6 +31,16 @@ export interface RunOptions {
   grace?: string;
 }
 
+/** The flags, checked and parsed. */
+interface RunSettings {
+  concurrency: number | undefined;
+  breaker: number | undefined;
+  waitMs: number;
+  graceMs: number;
+  maxDeletes: DeleteLimit | undefined;
+  verbosity: Verbosity;
+}
+
 function positiveInt(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -45,169 +49,96 @@ function positiveInt(value: string | undefined, flag: string): number | undefine
   return n;
 }
 
-function option<T>(parse: () => T, flag: string): T {
+function parsed<T>(value: string | undefined, flag: string, parse: (text: string) => T): T | undefined {
+  if (value === undefined) return undefined;
   try {
-    return parse();
+    return parse(value);
   } catch (err) {
     throw new UsageError(`${flag}: ${errorMessage(err)}`);
   }
 }
 
-/** Test-only crash points: IDEM_TEST_CRASH=before-intent:<effect> | after-effect:<effect>. */
-function crashHooks(env: NodeJS.ProcessEnv): EffectHooks | undefined {
-  const spec = env.IDEM_TEST_CRASH;
-  if (!spec) return undefined;
-  const [point, effect] = spec.split(':');
-  const die = (name: string) => {
-    if (name === effect) process.kill(process.pid, 'SIGKILL');
+function settingsOf(flags: RunFlags): RunSettings {
+  if (flags.verbose && flags.quiet) throw new UsageError('-v and -q cannot be used together');
+  return {
+    concurrency: positiveInt(flags.concurrency, '--concurrency'),
+    breaker: positiveInt(flags.breaker, '--breaker'),
+    waitMs: parsed(flags.wait, '--wait', parseDuration) ?? 0,
+    graceMs: parsed(flags.grace, '--grace', parseDuration) ?? 10_000,
+    maxDeletes: parsed(flags.maxDeletes, '--max-deletes', parseDeleteLimit),
+    verbosity: flags.verbose ? 'verbose' : flags.quiet ? 'quiet' : 'normal',
   };
-  return point === 'before-intent'
-    ? { beforeIntent: die }
-    : point === 'after-effect'
-      ? { beforeDone: die }
-      : undefined;
 }
 
-/** `idem run <task-file>`: lock → ledger → engine → unlock, in that order, with cleanup in `finally`. */
-export async function runCommand(taskFile: string, opts: RunOptions): Promise<number> {
+/** `idem run <task-file>`: load the task, then `run()` it with the flags, raced against a second signal. */
+export async function runCommand(
+  taskFile: string,
+  flags: RunFlags,
+  overrides: CliOverrides = {},
+): Promise<number> {
   const env = process.env;
   const { task, path } = await loadTask(taskFile);
-  const taskDir = dirname(path);
-  const stateDir = stateDirFor(path, opts.stateDir, env);
-  const inputPath = opts.input ? resolve(opts.input) : resolve(taskDir, task.source.path);
-  if (!existsSync(inputPath)) {
-    throw new UsageError(
-      `input ${inputPath} does not exist${opts.input ? '' : ` (the source path of task ${task.name})`}`,
-    );
-  }
-  const concurrency = positiveInt(opts.concurrency, '--concurrency') ?? task.concurrency ?? 4;
-  const breaker = positiveInt(opts.breaker, '--breaker');
-  const waitMs = opts.wait ? option(() => parseDuration(opts.wait as string), '--wait') : 0;
-  const graceMs = opts.grace ? option(() => parseDuration(opts.grace as string), '--grace') : 10_000;
-  const maxDeletes = opts.maxDeletes
-    ? option(() => parseDeleteLimit(opts.maxDeletes as string), '--max-deletes')
-    : undefined;
-  if (opts.verbose && opts.quiet) throw new UsageError('-v and -q cannot be used together');
-
-  const verbosity: Verbosity = opts.verbose ? 'verbose' : opts.quiet ? 'quiet' : 'normal';
-  const humanOut = opts.json ? process.stderr : process.stdout;
-  // A live line only on a real terminal of known width (ora divides by it), never in CI or cron.
-  const progress =
-    process.stderr.isTTY && (process.stderr.columns ?? 0) > 0 && !opts.quiet && !env.CI
-      ? new Progress(process.stderr)
-      : undefined;
-  const human = new HumanReporter({
-    out: humanOut,
-    err: process.stderr,
-    style: styleFor(humanOut, env),
-    verbosity,
-    records: !opts.json,
-    ...(progress ? { progress } : {}),
-  });
-  const redactor = new Redactor();
-  const base: Reporter = opts.json ? new JsonReporter(process.stdout, human) : human;
-
-  const lock = new SqliteLock(lockDir(stateDir));
-  const holder: LockHolder = {
-    pid: process.pid,
-    host: hostname(),
-    runId: 'starting',
-    task: task.name,
-    since: Date.now(),
-  };
-  const got = await lock.acquire(holder, {
-    waitMs,
-    onWait: (h) => human.warn(`${describeHolder(task.name, h)}; waiting up to ${opts.wait}`),
-  });
-  if (!got.acquired) {
-    throw new ExitError(
-      EXIT.locked,
-      `idem: ${describeHolder(task.name, got.holder)}; try again later or wait with --wait 10m`,
-    );
-  }
-  // The lock's holder file learns the run id when the run starts.
-  const reporter: Reporter = {
-    runStarted: (info) => {
-      got.handle.update({ ...holder, runId: info.runId });
-      base.runStarted(info);
-    },
-    recordFinished: (r) => base.recordFinished(r),
-    retrying: (i) => base.retrying(i),
-    warn: (m) => base.warn(m),
-    runFinished: (s) => base.runFinished(s),
-  };
-
-  const stop = new AbortController();
-  const kill = new AbortController();
-  let signal: 'SIGINT' | 'SIGTERM' | undefined;
-  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
-    if (signal) {
-      process.stderr.write(`idem: second ${sig}: exiting now; the run can be resumed with --resume\n`);
-      process.exit(sig === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint);
-    }
-    signal = sig;
-    human.warn(
-      `${sig}: no new records; letting in-flight records finish (up to ${Math.round(graceMs / 1000)}s); press Ctrl-C again to exit now`,
-    );
-    stop.abort();
-    setTimeout(() => kill.abort(), graceMs).unref();
-  };
-  const sigint = () => onSignal('SIGINT');
-  const sigterm = () => onSignal('SIGTERM');
-  process.on('SIGINT', sigint);
-  process.on('SIGTERM', sigterm);
-
-  let ledger: SqliteLedger | undefined;
-  const { setup, close } = createSetupContext({
-    taskDir,
-    stateDir,
-    concurrency,
+  const s = settingsOf(flags);
+  const concurrency = s.concurrency ?? task.concurrency ?? 4;
+  const shown = chooseReporter({
+    json: Boolean(flags.json),
+    verbosity: s.verbosity,
+    stdout: process.stdout,
+    stderr: process.stderr,
     env,
-    redactor,
-    warn: (m) => reporter.warn(m),
   });
+  const warn = (m: string) => shown.human.warn(m);
+  const signals = new RunSignals(s.graceMs, warn);
+  const input = flags.input ? resolve(flags.input) : resolve(dirname(path), task.source.path);
   try {
-    ledger = new SqliteLedger(ledgerPath(stateDir));
-    const hooks = crashHooks(env);
-    const summary = await runTask(
-      { task, source: task.source.open(inputPath), ledger, reporter, clock: systemClock, setup, redactor },
-      {
-        dryRun: opts.dryRun ?? false,
-        resume: opts.resume ?? false,
-        concurrency,
-        host: hostname(),
-        pid: process.pid,
-        stopSignal: stop.signal,
-        killSignal: kill.signal,
-        options: {
-          dryRun: Boolean(opts.dryRun),
-          resume: Boolean(opts.resume),
+    const summary = await Promise.race([
+      signals.exitNow,
+      run(
+        task,
+        {
+          taskDir: dirname(path),
+          stateDir: stateDirFor(path, flags.stateDir, env),
+          input,
+          dryRun: Boolean(flags.dryRun),
+          resume: Boolean(flags.resume),
           concurrency,
-          input: inputPath,
-          ...(maxDeletes ? { maxDeletes } : {}),
+          waitForLockMs: s.waitMs,
+          reporter: shown.reporter,
+          env,
+          stopSignal: signals.stop.signal,
+          killSignal: signals.kill.signal,
+          ...(s.maxDeletes ? { maxDeletes: s.maxDeletes } : {}),
+          ...(s.breaker ? { breaker: s.breaker } : {}),
         },
-        ...(maxDeletes ? { maxDeletes } : {}),
-        ...(breaker ? { breaker } : {}),
-        ...(hooks ? { hooks } : {}),
-      },
-    );
-    return exitCodeFor(summary, { detailedExitcode: Boolean(opts.detailedExitcode), signal });
-  } catch (err) {
-    if (err instanceof ConnectError) {
-      throw new ExitError(err.transient ? EXIT.aborted : EXIT.usage, `idem: ${err.message}`);
-    }
-    throw err;
+        {
+          recorded: {
+            dryRun: Boolean(flags.dryRun),
+            resume: Boolean(flags.resume),
+            concurrency,
+            input,
+            ...(s.maxDeletes ? { maxDeletes: s.maxDeletes } : {}),
+          },
+          onLockWait: (h) => warn(`${describeHolder(task.name, h)}; waiting up to ${flags.wait}`),
+          onCleanupProblem: (m) => warn(`cleanup: ${m}`),
+          ...(overrides.wrapLedger ? { wrapLedger: overrides.wrapLedger } : {}),
+        },
+      ),
+    ]);
+    return exitCodeFor(summary, {
+      detailedExitcode: Boolean(flags.detailedExitcode),
+      signal: signals.received,
+    });
   } finally {
-    progress?.stop();
-    for (const problem of await close()) human.warn(`cleanup: ${redactor.redact(problem)}`);
-    await ledger?.close();
-    await got.handle.release();
-    process.off('SIGINT', sigint);
-    process.off('SIGTERM', sigterm);
+    shown.progress?.stop();
+    signals.dispose();
   }
 }
 
-export function registerRun(program: Command, action: (code: Promise<number>) => void): void {
+export function registerRun(
+  program: Command,
+  action: (code: Promise<number>) => void,
+  overrides: CliOverrides = {},
+): void {
   program
     .command('run')
     .description(
@@ -244,11 +175,11 @@ Examples:
   $ idem run tasks/onboard-accounts.ts --dry-run        # preview: the plan, nothing written
   $ idem run tasks/provision-users.ts --resume -q       # cron: continue a crashed run, else start one
   $ idem run tasks/provision-users.ts --input /srv/hr/export.csv --json > run.ndjson
-  $ idem run tasks/provision-users.ts --dry-run --detailed-exitcode || [ $? -eq 5 ] && echo "changes pending"
+  $ idem run tasks/provision-users.ts --dry-run --detailed-exitcode; [ $? -eq 5 ] && echo "changes pending"
 
 Exit codes: 0 ok, 1 internal error, 2 usage/config/input error, 3 some records failed/invalid/in-doubt,
-4 aborted (guard or circuit breaker), 5 changes (only with --detailed-exitcode), 75 lock held,
-130/143 interrupted by SIGINT/SIGTERM.`,
+4 aborted (guard, circuit breaker, target or ledger unusable), 5 changes (only with --detailed-exitcode),
+75 lock held, 130/143 interrupted by SIGINT/SIGTERM.`,
     )
-    .action((taskFile: string, opts: RunOptions) => action(runCommand(taskFile, opts)));
+    .action((taskFile: string, flags: RunFlags) => action(runCommand(taskFile, flags, overrides)));
 }

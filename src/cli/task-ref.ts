@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
+import { stateDirFor } from '../runner/state.ts';
 import { loadTask } from './load-task.ts';
-import { stateDirFor } from './state.ts';
 
 /**
  * `doubts` and `resolve` take a task file (its name and its state folder come

@@ -1,3 +1,5 @@
+import { IdemError } from '../core/errors.ts';
+
 /** Who holds a task's lock, as the refused process sees it. */
 export interface LockHolder {
   pid: number;
@@ -39,4 +41,15 @@ export function describeHolder(task: string, holder: LockHolder | undefined): st
     ? 'unknown time'
     : since.toISOString().replace('T', ' ').slice(0, 19);
   return `task ${task} is locked by pid ${holder.pid} on host ${holder.host} (run ${holder.runId}, started ${at} UTC)`;
+}
+
+/** Another run holds the task's lock: exit 75. */
+export class LockHeldError extends IdemError {
+  constructor(
+    readonly task: string,
+    readonly holder: LockHolder | undefined,
+    advice = 'try again later or wait with --wait 10m',
+  ) {
+    super('locked', `${describeHolder(task, holder)}; ${advice}`);
+  }
 }

@@ -1,5 +1,5 @@
 import type { RecordResult } from '../core/outcome.ts';
-import type { Reporter, RunSummary } from '../core/reporter.ts';
+import type { Reporter, RetryNotice, RunStart, RunSummary } from '../core/reporter.ts';
 import { recordLines, summaryLines } from './format.ts';
 import type { Progress } from './progress.ts';
 import type { Style } from './style.ts';
@@ -32,7 +32,7 @@ export class HumanReporter implements Reporter {
     else write();
   }
 
-  runStarted(info: { runId: string; task: string; total: number; dryRun: boolean; resumed: boolean }): void {
+  runStarted(info: RunStart): void {
     this.dryRun = info.dryRun;
     if (this.o.verbosity !== 'quiet') {
       const what = info.dryRun ? 'dry run (checks only)' : info.resumed ? 'resuming run' : 'run';
@@ -56,7 +56,7 @@ export class HumanReporter implements Reporter {
     if (show) this.say(this.o.out, recordLines(r, this.o.style, this.dryRun));
   }
 
-  retrying(info: { key: string; step: string; attempt: number; error: string; delayMs: number }): void {
+  retrying(info: RetryNotice): void {
     if (this.o.verbosity === 'quiet') return;
     this.say(this.o.err, [
       this.o.style.yellow(

@@ -1,5 +1,5 @@
 import type { RecordResult } from '../core/outcome.ts';
-import type { Reporter, RunSummary } from '../core/reporter.ts';
+import type { Reporter, RetryNotice, RunStart, RunSummary } from '../core/reporter.ts';
 
 /**
  * NDJSON on stdout for machines: one `record` event per record and a final
@@ -15,7 +15,7 @@ export class JsonReporter implements Reporter {
     this.out.write(`${JSON.stringify(event)}\n`);
   }
 
-  runStarted(info: { runId: string; task: string; total: number; dryRun: boolean; resumed: boolean }): void {
+  runStarted(info: RunStart): void {
     this.human.runStarted(info);
   }
 
@@ -34,7 +34,7 @@ export class JsonReporter implements Reporter {
     });
   }
 
-  retrying(info: { key: string; step: string; attempt: number; error: string; delayMs: number }): void {
+  retrying(info: RetryNotice): void {
     this.human.retrying(info);
   }
 

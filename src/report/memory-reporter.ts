@@ -1,21 +1,21 @@
 import type { RecordResult } from '../core/outcome.ts';
-import type { Reporter, RunSummary } from '../core/reporter.ts';
+import type { Reporter, RetryNotice, RunStart, RunSummary } from '../core/reporter.ts';
 
 /** The test twin: keeps everything it is told, for assertions. */
 export class MemoryReporter implements Reporter {
   readonly records: RecordResult[] = [];
   readonly warnings: string[] = [];
-  readonly retries: { key: string; step: string; attempt: number; error: string }[] = [];
-  started: { runId: string; total: number; dryRun: boolean; resumed: boolean } | undefined;
+  readonly retries: RetryNotice[] = [];
+  started: RunStart | undefined;
   summary: RunSummary | undefined;
 
-  runStarted(info: { runId: string; task: string; total: number; dryRun: boolean; resumed: boolean }): void {
+  runStarted(info: RunStart): void {
     this.started = info;
   }
   recordFinished(r: RecordResult): void {
     this.records.push(r);
   }
-  retrying(info: { key: string; step: string; attempt: number; error: string }): void {
+  retrying(info: RetryNotice): void {
     this.retries.push(info);
   }
   warn(message: string): void {

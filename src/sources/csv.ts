@@ -2,10 +2,17 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 import { type CsvError, type Info, parse } from 'csv-parse';
-import type { RecordSource, SourceRecord, SourceSpec } from '../core/source.ts';
+import { UsageError } from '../core/errors.ts';
+import type { RecordSource, SourceRecord, SourceScan, SourceSpec } from '../core/source.ts';
 
 /** Options for {@link csv}. */
-export interface CsvOptions {
+export interface CsvOptions<F extends string = string> {
+  /**
+   * The columns the task reads. A file whose header lacks one is refused before
+   * any record (exit 2), and `parse` gets a row typed with exactly these names.
+   * @example csv('users.csv', { fields: ['uid', 'givenName', 'sn'] })
+   */
+  fields?: readonly F[];
   /** Field delimiter. @default ',' */
   delimiter?: string;
   /** Quote character. @default '"' */
@@ -32,8 +39,18 @@ export interface CsvOptions {
  * @example
  * source: csv('/srv/hr/export.csv', { delimiter: ';' })
  */
-export function csv(path: string, options: CsvOptions = {}): SourceSpec {
-  return { kind: 'csv', path, open: (resolved) => new CsvSource(resolved, options) };
+export function csv<const F extends string = string>(
+  path: string,
+  options: CsvOptions<F> = {},
+): SourceSpec<Record<F, string>> {
+  return {
+    kind: 'csv',
+    path,
+    open: (resolved) =>
+      new CsvSource(resolved, options) as RecordSource<Record<string, string>> as RecordSource<
+        Record<F, string>
+      >,
+  };
 }
 
 /** Turns CRLF into LF (across chunk boundaries) so line numbers stay right. */
@@ -70,6 +87,9 @@ function describeCsvError(err: CsvError | undefined): string {
 }
 
 export class CsvSource implements RecordSource {
+  /** The header row, once a pass has read it. */
+  private header: string[] | undefined;
+
   constructor(
     readonly path: string,
     private readonly options: CsvOptions = {},
@@ -79,13 +99,30 @@ export class CsvSource implements RecordSource {
     return this.path;
   }
 
-  async scan(): Promise<{ digest: string; count: number }> {
+  async scan(): Promise<SourceScan> {
     const hash = createHash('sha256');
     const stream = createReadStream(this.path);
     stream.on('data', (chunk) => hash.update(chunk));
     let count = 0;
     for await (const _ of this.parseStream(stream)) count++;
-    return { digest: hash.digest('hex'), count };
+    const columns = this.options.columns ?? this.header;
+    this.checkFields(columns);
+    return { digest: hash.digest('hex'), count, ...(columns ? { columns: [...columns] } : {}) };
+  }
+
+  /** Refuses a header that lacks a column the task declared it reads. */
+  private checkFields(columns: readonly string[] | undefined): void {
+    const fields = this.options.fields ?? [];
+    if (fields.length === 0 || !columns) return;
+    const missing = fields.filter((f) => !columns.includes(f));
+    if (missing.length === 0) return;
+    throw new UsageError(
+      `input ${this.path} lacks the column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} ` +
+        `that the task reads; its header has ${columns.map((c) => `"${c}"`).join(', ')}` +
+        (columns.length === 1 && /[;\t|]/.test(columns[0] ?? '')
+          ? ' (one column: is the delimiter wrong?)'
+          : ''),
+    );
   }
 
   async *records(signal?: AbortSignal): AsyncIterable<SourceRecord> {
@@ -104,7 +141,12 @@ export class CsvSource implements RecordSource {
     const skipped: SourceRecord[] = [];
     const parser = parse({
       bom: true,
-      columns: this.options.columns ?? true,
+      columns:
+        this.options.columns ??
+        ((header: string[]) => {
+          this.header = header;
+          return header;
+        }),
       delimiter: this.options.delimiter ?? ',',
       quote: this.options.quote ?? '"',
       encoding: this.options.encoding ?? 'utf8',

@@ -139,7 +139,6 @@ async function idem(csv: string, users: User[], expected: { members: number }, f
       IDEM_LDAP_STARTTLS: '',
       IDEM_LDAP_CA_FILE: '',
       IDEM_LDAP_TLS_INSECURE: '',
-      IDEM_TEST_CRASH: '',
     };
     const args = ['run', TASK, '--state-dir', state, '--input', csv, '--json'];
     const run = async (what: string, changed: number) => {

@@ -54,7 +54,7 @@ async function idem(input: string, n: number, firstOnly = false): Promise<{ firs
   const dir = tempDir('kv');
   const target = createKvTarget(join(dir, 'target.db'));
   // Clear the task's fault-injection knobs in case the caller's environment has them.
-  const env = { KV_TARGET: target, KV_INPUT: input, KV_FAULT: '', KV_SLOW_MS: '', IDEM_TEST_CRASH: '' };
+  const env = { KV_TARGET: target, KV_INPUT: input, KV_FAULT: '', KV_SLOW_MS: '' };
   const args = ['run', TASK, '--state-dir', join(dir, 'state'), '--json'];
   const run = async (what: string, changed: number) => {
     const start = now();

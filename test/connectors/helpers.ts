@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Step } from '../../src/core/step.ts';
 import { defineTask } from '../../src/core/task.ts';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
+import type { InMemoryOptions } from '../../src/testing.ts';
 import { runInMemory } from '../support/engine-harness.ts';
 
 /** A fresh temp folder, removed by the returned cleanup. */
@@ -31,7 +32,6 @@ export function engineFor<C>(ctx: C, steps: (r: Row, ctx: C) => Step<Row, C>[], 
   });
   return {
     ledger,
-    run: (rows: Row[], opts: Parameters<typeof runInMemory>[2] = {}) =>
-      runInMemory(task, rows, { ledger, ...opts }),
+    run: (rows: Row[], opts: InMemoryOptions<C> = {}) => runInMemory(task, rows, { ledger, ...opts }),
   };
 }

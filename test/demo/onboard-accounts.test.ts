@@ -7,7 +7,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { idem, ndjson, ROOT, tempDir } from '../support/cli.ts';
+import { FAULTY_BIN, idem, ndjson, ROOT, tempDir } from '../support/cli.ts';
 
 const TASK = 'tasks/onboard-accounts.ts';
 const ACCOUNTS = readFileSync(join(ROOT, 'fixtures/accounts.csv'), 'utf8');
@@ -29,7 +29,10 @@ function demo() {
   const state = join(dir, 'state');
   const env = { IDEM_DEMO_DIR: demoDir };
   const run = (args: string[] = [], more: Record<string, string> = {}) =>
-    idem(['run', TASK, '--state-dir', state, '--json', ...args], { env: { ...env, ...more } });
+    idem(['run', TASK, '--state-dir', state, '--json', ...args], {
+      env: { ...env, ...more },
+      ...(more.IDEM_CRASH_AT ? { bin: FAULTY_BIN } : {}),
+    });
   const summary = (stdout: unknown) => ndjson(stdout).find((e) => e.type === 'summary');
   const records = (stdout: unknown) => ndjson(stdout).filter((e) => e.type === 'record');
   /** Mails in the outbox per login. */
@@ -136,7 +139,7 @@ describe('the embedded demo (tasks/onboard-accounts.ts)', () => {
 
   it('SIGKILL after the mail went out, before its completion: in-doubt after --resume, mail sent once, resolve settles it', async () => {
     const d = demo();
-    const crashed = await d.run(['--concurrency', '1'], { IDEM_TEST_CRASH: 'after-effect:welcome-mail' });
+    const crashed = await d.run(['--concurrency', '1'], { IDEM_CRASH_AT: 'effect-done:welcome-mail' });
     expect(crashed.signal).toBe('SIGKILL');
     expect(d.mails().total).toBe(1);
     expect(d.mails().count.get('alovelace')).toBe(1);
@@ -174,7 +177,7 @@ describe('the embedded demo (tasks/onboard-accounts.ts)', () => {
 
   it('SIGKILL before the intent was recorded: after --resume the mail is sent, exactly once', async () => {
     const d = demo();
-    const crashed = await d.run(['--concurrency', '1'], { IDEM_TEST_CRASH: 'before-intent:welcome-mail' });
+    const crashed = await d.run(['--concurrency', '1'], { IDEM_CRASH_AT: 'effect-intent:welcome-mail' });
     expect(crashed.signal).toBe('SIGKILL');
     expect(d.mails().total).toBe(0);
 

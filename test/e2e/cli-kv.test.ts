@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { idem, ndjson, openLedger, tempDir, writeCsv } from '../support/cli.ts';
+import { FAULTY_BIN, idem, ndjson, openLedger, tempDir, writeCsv } from '../support/cli.ts';
 import { createKvTarget } from '../support/kv-target.ts';
 
 const TASK = 'test/e2e/tasks/kv.ts';
@@ -338,5 +338,37 @@ describe('idem run: secrets and output', () => {
       expect(String(text)).not.toContain(canary);
     }
     expect(String(r.stdout)).toContain('<secret>');
+  });
+});
+
+describe('idem run: a ledger that stops recording', () => {
+  it('a background commit that fails ends the run with exit 4 and a clear message, stops applying, and still runs the cleanups', async () => {
+    // Slow applies: the 200 ms timer commits the first batches in the background, long before 64 writes queue up.
+    const s = setup(200);
+    const marker = join(s.dir, 'closed');
+    const r = await idem(['run', TASK, '--state-dir', s.state, '--json', '--concurrency', '2'], {
+      bin: FAULTY_BIN,
+      env: { ...s.env, IDEM_LEDGER_FAIL_AFTER: '1', KV_SLOW_MS: '30', KV_CLOSED_MARKER: marker },
+    });
+    expect(r.exitCode, String(r.stderr)).toBe(4);
+    expect(String(r.stderr)).not.toMatch(/internal error|SqliteError|at .*\.js:\d+/);
+    const summary = summaryOf(r.stdout);
+    expect(summary.status).toBe('aborted');
+    expect(summary.message).toMatch(
+      /could not record outcomes: database or disk is full; nothing more was applied/,
+    );
+    expect(summary.message).toMatch(/resume with --resume/);
+    expect(existsSync(marker)).toBe(true);
+    // After the failure no new record starts, and the in-flight ones (two) are
+    // refused before their apply: far fewer writes than records.
+    const t = s.target$();
+    expect(t.total).toBeLessThan(100);
+    expect(summary.notProcessed).toBeGreaterThan(100);
+    // Once the disk is fine again, --resume finishes the job with nothing applied twice.
+    const resumed = await s.run(['--resume', '--json']);
+    expect(resumed.exitCode, String(resumed.stderr)).toBe(0);
+    const after = s.target$();
+    expect(after.rows.n).toBe(200);
+    expect(after.applies.every((a) => a.n === 1)).toBe(true);
   });
 });

@@ -6,11 +6,16 @@ import { execa, type Options } from 'execa';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 export const BIN = join(ROOT, 'bin', 'idem.js');
+/** The built CLI with test-only faults (IDEM_CRASH_AT, IDEM_LEDGER_FAIL_AFTER), see faulty-idem.mjs. */
+export const FAULTY_BIN = join(ROOT, 'test', 'support', 'faulty-idem.mjs');
 
 /** Runs the built CLI the way cron would: no TTY, no colour, a fixed environment. */
-export function idem(args: string[], opts: { env?: Record<string, string>; cwd?: string } & Options = {}) {
-  const { env, ...rest } = opts;
-  return execa(process.execPath, [BIN, ...args], {
+export function idem(
+  args: string[],
+  opts: { env?: Record<string, string>; cwd?: string; bin?: string } & Options = {},
+) {
+  const { env, bin, ...rest } = opts;
+  return execa(process.execPath, [bin ?? BIN, ...args], {
     reject: false,
     cwd: opts.cwd ?? ROOT,
     env: { NO_COLOR: '1', ...env },

@@ -3,8 +3,10 @@
  * every apply logged in `applies`, so tests can count writes at the target.
  *
  * Env: KV_TARGET (target db path), KV_INPUT (csv path), KV_FAULT (fault injection),
- * KV_SLOW_MS (sleep in each apply, to kill mid-run).
+ * KV_SLOW_MS (sleep in each apply, to kill mid-run), KV_CLOSED_MARKER (a file the
+ * task's cleanup writes, to see that cleanups ran).
  */
+import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { AmbiguousError, added, csv, defineTask, modified, PermanentError, TransientError } from 'idem';
 import { KV_SCHEMA } from '../../support/kv-target.ts';
@@ -31,6 +33,8 @@ export default defineTask<Row, { db: Database.Database }>({
     db.exec(KV_SCHEMA);
     if (process.env.KV_SECRET) setup.secret(process.env.KV_SECRET);
     setup.onClose(() => db.close());
+    const marker = process.env.KV_CLOSED_MARKER;
+    if (marker) setup.onClose(() => writeFileSync(marker, 'closed\n'));
     return { db };
   },
   steps: [
