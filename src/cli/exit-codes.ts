@@ -29,6 +29,8 @@ export function exitCodeFor(
   switch (s.status) {
     case 'interrupted':
       return opts.signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint;
+    case 'crashed':
+    case 'superseded':
     case 'aborted':
     case 'refused':
       return EXIT.aborted;

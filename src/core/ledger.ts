@@ -49,6 +49,17 @@ export interface RunStore {
   getRun(runId: string): Promise<RunInfo | undefined>;
   /** The newest run of the task that is not a dry run. */
   latestRun(task: string): Promise<RunInfo | undefined>;
+  /** Runs, newest first. */
+  listRuns(filter: RunFilter): Promise<RunInfo[]>;
+}
+
+/** Which runs `listRuns` returns. */
+export interface RunFilter {
+  task?: string;
+  status?: RunStatus;
+  /** Started at or after this time (epoch ms). */
+  since?: number;
+  limit?: number;
 }
 
 /** What a line of the history says happened. */
@@ -61,6 +72,8 @@ export type EventKind =
   | 'done'
   | 'interrupted'
   | 'resumed'
+  | 'crashed'
+  | 'superseded'
   | 'effect-intent'
   | 'effect-done'
   | 'effect-abandoned'

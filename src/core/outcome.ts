@@ -67,11 +67,18 @@ export function formatCounts(c: Counts): string {
   return `changed=${c.changed} ok=${c.ok} failed=${c.failed} invalid=${c.invalid} skipped=${c.skipped} in-doubt=${c['in-doubt']} absorbed=${c.absorbed}`;
 }
 
-/** How a run ended. */
+/**
+ * How a run ended. `crashed`: it was left `running` by a process that died (the
+ * lock was free when it was next looked at); like `aborted` and `interrupted`,
+ * `--resume` continues it. `superseded`: `--resume` found its input changed and
+ * started a new run instead.
+ */
 export type RunStatus =
   | 'running'
   | 'succeeded'
   | 'completed-with-failures'
   | 'aborted'
   | 'interrupted'
-  | 'refused';
+  | 'crashed'
+  | 'refused'
+  | 'superseded';

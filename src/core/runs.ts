@@ -1,10 +1,15 @@
 import type { Clock } from './clock.ts';
 import type { Journal } from './journal.ts';
-import type { RunInfo, RunStore } from './ledger.ts';
+import type { OutcomeStore, RunInfo, RunStore } from './ledger.ts';
 import type { Counts, RunStatus } from './outcome.ts';
 
 /** Statuses after which `--resume` has nothing to continue. */
-const FINISHED: ReadonlySet<RunStatus> = new Set(['succeeded', 'completed-with-failures', 'refused']);
+const FINISHED: ReadonlySet<RunStatus> = new Set([
+  'succeeded',
+  'completed-with-failures',
+  'refused',
+  'superseded',
+]);
 
 export function isFinished(status: RunStatus): boolean {
   return FINISHED.has(status);
@@ -14,6 +19,28 @@ export function isFinished(status: RunStatus): boolean {
 export async function findUnfinishedRun(store: RunStore, task: string): Promise<RunInfo | undefined> {
   const last = await store.latestRun(task);
   return last && !isFinished(last.status) ? last : undefined;
+}
+
+/**
+ * Records as `crashed` every run of the task still marked `running`. Call it
+ * only while holding the task's lock: then no such run can be alive, since its
+ * process would hold the lock. Returns the runs it settled.
+ */
+export async function settleCrashedRuns(
+  store: RunStore & Pick<OutcomeStore, 'commit'>,
+  clock: Clock,
+  task: string,
+): Promise<RunInfo[]> {
+  const stale = await store.listRuns({ task, status: 'running' });
+  for (const run of stale) {
+    const message = `the process (pid ${run.pid} on ${run.host}) stopped without finishing the run; resume with --resume`;
+    await store.updateRun(run.id, { status: 'crashed', message });
+    await store.commit({
+      results: [],
+      events: [{ runId: run.id, key: '', kind: 'crashed', detail: message, at: clock.now() }],
+    });
+  }
+  return stale;
 }
 
 /** `r-20261123-020003-1a2b`: sortable, readable, unique enough per task. */

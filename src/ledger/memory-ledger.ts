@@ -4,6 +4,7 @@ import type {
   Ledger,
   LedgerEvent,
   OutcomeBatch,
+  RunFilter,
   RunInfo,
   RunUpdate,
 } from '../core/ledger.ts';
@@ -46,6 +47,18 @@ export class MemoryLedger implements Ledger {
     const runs = [...this.runs.values()].filter((r) => r.task === task && !r.dryRun);
     const last = runs[runs.length - 1];
     return last && structuredClone(last);
+  }
+
+  async listRuns(filter: RunFilter): Promise<RunInfo[]> {
+    const runs = [...this.runs.values()]
+      .filter(
+        (r) =>
+          (filter.task === undefined || r.task === filter.task) &&
+          (filter.status === undefined || r.status === filter.status) &&
+          (filter.since === undefined || r.startedAt >= filter.since),
+      )
+      .reverse();
+    return runs.slice(0, filter.limit ?? runs.length).map((r) => structuredClone(r));
   }
 
   async commit(batch: OutcomeBatch): Promise<void> {

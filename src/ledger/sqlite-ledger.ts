@@ -6,6 +6,7 @@ import type {
   Ledger,
   LedgerEvent,
   OutcomeBatch,
+  RunFilter,
   RunInfo,
   RunUpdate,
 } from '../core/ledger.ts';
@@ -110,6 +111,21 @@ export class SqliteLedger implements Ledger {
       ).get(task),
     );
     return row ? toRun(row) : undefined;
+  }
+
+  async listRuns(filter: RunFilter): Promise<RunInfo[]> {
+    const rows = this.guard('list runs', () =>
+      this.stmt(
+        `SELECT * FROM runs WHERE (@task IS NULL OR task = @task) AND (@status IS NULL OR status = @status)
+           AND (@since IS NULL OR started_at >= @since) ORDER BY started_at DESC, rowid DESC LIMIT @limit`,
+      ).all({
+        task: filter.task ?? null,
+        status: filter.status ?? null,
+        since: filter.since ?? null,
+        limit: filter.limit ?? -1,
+      }),
+    );
+    return rows.map(toRun);
   }
 
   async commit(batch: OutcomeBatch): Promise<void> {
