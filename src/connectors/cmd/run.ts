@@ -60,6 +60,8 @@ export interface RunDiff extends Diff {
  * is reported `changed`, on every run. That is honest, not a bug; add a guard
  * to make it idempotent.
  *
+ * It needs nothing from the task's context: any task may run commands.
+ *
  * @example
  * cmd.run({
  *   command: 'useradd',
@@ -68,7 +70,7 @@ export interface RunDiff extends Diff {
  *   timeout: 30_000,
  * })
  */
-export function run<R = unknown, C = unknown>(opts: RunOptions): Step<R, C, RunDiff> {
+export function run(opts: RunOptions): Step<unknown, unknown, RunDiff> {
   const shown = showCommand(opts);
   const name = opts.name ?? `run ${opts.command}`;
   const guarded = Boolean(opts.check || opts.creates || opts.removes);

@@ -40,7 +40,7 @@ export interface FsContext {
 export interface FsStepOptions {
   /** The step's name in the output and the ledger. @default e.g. `file homes/ada/.profile` */
   name?: string;
-  /** The base folder to use instead of `ctx.fs`. */
+  /** The base folder to use instead of `ctx.fs`; a step given one needs no `fs` in the task's context. */
   root?: FsRoot;
 }
 

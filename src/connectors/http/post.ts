@@ -2,7 +2,7 @@ import { added, type Diff } from '../../core/diff.ts';
 import { sha256, stableStringify } from '../../core/hash.ts';
 import { once } from '../../core/once.ts';
 import type { Step } from '../../core/step.ts';
-import { clientOf, type HttpClient } from './client.ts';
+import { clientOf, type HttpClient, type HttpContext } from './client.ts';
 
 /**
  * Options for {@link post}.
@@ -40,7 +40,13 @@ export function deriveIdempotencyKey(task: string, key: string, step: string): s
 }
 
 /**
- * A POST that cannot be checked by a GET, sent at most once per record across
+ * {@link post} through its own client, `opts.client`, instead of `ctx.http`:
+ * the step needs nothing from the task's context.
+ * @example http.post({ url: '/invites', body: { mail: r.mail }, client: crm })
+ */
+export function post(opts: PostOptions & { client: HttpClient }): Step<unknown, unknown, Diff>;
+/**
+ * A POST through `ctx.http` that cannot be checked by a GET, sent at most once per record across
  * runs (a `once` effect), with a deterministic `Idempotency-Key` header (IETF
  * draft) so that re-sending it is safe: a retry after a timeout, or a rerun
  * after a crash between the send and its completion, re-sends the same key
@@ -53,10 +59,11 @@ export function deriveIdempotencyKey(task: string, key: string, step: string): s
  * @example
  * http.post({ url: '/invites', body: { mail: r.mail, team: r.team } })
  */
-export function post<R = unknown, C = unknown>(opts: PostOptions): Step<R, C, Diff> {
+export function post(opts: PostOptions): Step<unknown, HttpContext, Diff>;
+export function post(opts: PostOptions): Step<unknown, unknown, Diff> {
   const name = opts.name ?? `POST ${opts.url}`;
   const payloadHash = sha256(stableStringify(opts.body ?? null));
-  const effect = once<R, C>(
+  const effect = once<unknown, unknown>(
     name,
     async (_record, ctx, env) => {
       const key = opts.idempotencyKey ?? deriveIdempotencyKey(env.task, env.key, env.step);
