@@ -130,6 +130,9 @@ export interface TaskDefinition<R = Record<string, string>, C = unknown> {
   concurrency?: number;
 }
 
+/** Steps that need a context (`ctx.fs`, `ctx.ldap`...) need the `connect` that makes it. */
+type ConnectFor<R, C> = undefined extends C ? unknown : Required<Pick<TaskDefinition<R, C>, 'connect'>>;
+
 /**
  * Declares a task. An identity function that exists for type inference.
  *
@@ -138,7 +141,7 @@ export interface TaskDefinition<R = Record<string, string>, C = unknown> {
  * export default defineTask({ name: 'accounts', source: csv('accounts.csv'), key: 'id', steps: [] });
  */
 export function defineTask<R = Record<string, string>, C = unknown>(
-  task: TaskDefinition<R, C>,
+  task: TaskDefinition<R, C> & ConnectFor<R, C>,
 ): TaskDefinition<R, C> {
   return task;
 }

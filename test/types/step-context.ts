@@ -130,3 +130,12 @@ export const noConnect = defineTask({
   key: 'id',
   steps: [cmd.run({ command: 'true', timeout: 1000 }), fs.ensureDir('shared', { root })],
 });
+
+// No connect at all: ctx is undefined, so steps that need one need a connect.
+// @ts-expect-error: fs.ensureDir needs ctx.fs, and there is no connect
+export const fsNoConnect = defineTask({
+  name: 'fs-no-connect',
+  source,
+  key: 'id',
+  steps: [fs.ensureDir('shared')],
+});
