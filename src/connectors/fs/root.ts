@@ -62,6 +62,7 @@ async function exclusive<T>(abs: string, fn: () => Promise<T>): Promise<T> {
 /**
  * Declares the base folder of the `fs` steps (relative paths are resolved
  * against the current folder; pass `join(setup.taskDir, ...)` to anchor it).
+ * It holds nothing open, so there is nothing to close.
  *
  * @example
  * connect: (setup) => ({ fs: fs.root(join(setup.taskDir, '../demo')) }),

@@ -7,7 +7,7 @@
  *   name: 'app-accounts',
  *   source: csv('accounts.csv'),
  *   key: 'id',
- *   connect: (setup) => ({ sql: sql.sqlite('app.db', { init: SCHEMA }) }),
+ *   connect: (setup) => ({ sql: sql.sqlite(setup, 'app.db', { init: SCHEMA }) }),
  *   steps: (r) => [sql.upsert('accounts', ['id'], { id: r.id, email: r.email })],
  * });
  */
