@@ -26,7 +26,10 @@ export const ENTRY_POINTS: Readonly<Record<string, string>> = {
 
 /** The exported names of one entry point. */
 export interface Surface {
-  /** Functions, classes, constants and namespaces (a class is also a type; it counts here). */
+  /**
+   * Functions, classes, constants and namespaces (a class is also a type; it
+   * counts here, unless it is exported as a type only).
+   */
   values: string[];
   /** Interfaces and type aliases. */
   types: string[];
@@ -34,10 +37,12 @@ export interface Surface {
   deprecated: string[];
 }
 
+/** Deprecated as a whole: every declaration is (an overloaded function's body aside). */
 function isDeprecated(symbol: ts.Symbol): boolean {
-  return (symbol.declarations ?? []).some((d) =>
-    ts.getJSDocTags(d).some((t) => t.tagName.text === 'deprecated'),
-  );
+  const all = symbol.declarations ?? [];
+  const declared = all.filter((d) => !(all.length > 1 && ts.isFunctionDeclaration(d) && d.body));
+  const deprecated = (d: ts.Declaration) => ts.getJSDocTags(d).some((t) => t.tagName.text === 'deprecated');
+  return declared.length > 0 && declared.every(deprecated);
 }
 
 /** Lists the exports of every entry point, sorted by name. */
@@ -55,10 +60,14 @@ export function publicSurface(): Record<string, Surface> {
     const surface: Surface = { values: [], types: [], deprecated: [] };
     for (const exported of checker.getExportsOfModule(module)) {
       const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
+      // `export type { LdapPool }` exports a class as a type only.
+      const typeOnly = (exported.declarations ?? []).some(
+        (d) => ts.isExportSpecifier(d) && (d.isTypeOnly || d.parent.parent.isTypeOnly),
+      );
       const list =
         isDeprecated(exported) || isDeprecated(symbol)
           ? surface.deprecated
-          : symbol.flags & ts.SymbolFlags.Value
+          : symbol.flags & ts.SymbolFlags.Value && !typeOnly
             ? surface.values
             : surface.types;
       list.push(exported.name);

@@ -2,7 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { added, type Diff } from '../../core/diff.ts';
 import { PermanentError, StepError, TransientError } from '../../core/errors.ts';
 import type { Step, StepEnv } from '../../core/step.ts';
-import { type CommandSpec, runCommand, showCommand, tail } from './exec.ts';
+import { type CommandSpec, execCommand, showCommand, tail } from './exec.ts';
 import { pathExists } from './path-exists.ts';
 
 /**
@@ -82,7 +82,7 @@ export function run(opts: RunOptions): Step<unknown, unknown, RunDiff> {
     if (opts.check) {
       const c = opts.check;
       const spec = { ...c, timeout: c.timeout ?? opts.timeout };
-      const { exitCode, output } = await runCommand(spec, env.signal).catch((err) => {
+      const { exitCode, output } = await execCommand(spec, env.signal).catch((err) => {
         // A read-only check that timed out can simply run again; one that cannot start cannot.
         const message = `check ${showCommand(c)}: ${(err as Error).message}`;
         if (err instanceof StepError && err.errorClass === 'permanent') {
@@ -113,7 +113,7 @@ export function run(opts: RunOptions): Step<unknown, unknown, RunDiff> {
       return { changes: [added('run', shown)], reason };
     },
     async apply(_record, _ctx, _diff, env) {
-      const { exitCode, output } = await runCommand(opts, env.signal);
+      const { exitCode, output } = await execCommand(opts, env.signal);
       const text = env.redact(tail(output));
       if (text) env.note(`$ ${env.redact(shown)}\n${text}`);
       if ((opts.okExitCodes ?? [0]).includes(exitCode)) return;

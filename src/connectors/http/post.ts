@@ -16,8 +16,8 @@ export interface PostOptions {
   body: unknown;
   headers?: Record<string, string>;
   /**
-   * The Idempotency-Key to send. By default it is derived from (task, record
-   * key, step name), see {@link deriveIdempotencyKey}.
+   * The Idempotency-Key to send. By default it is a hash of (task, record
+   * key, step name): the same on every retry and every rerun.
    */
   idempotencyKey?: string;
   /** Statuses that also mean success (409 when "already exists" is fine). @default 2xx only */

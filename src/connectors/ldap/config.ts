@@ -54,7 +54,7 @@ export interface LdapConfig {
    */
   connectTimeoutMs?: number;
   /**
-   * Connections in the pool. {@link connectLdap} uses the run's `--concurrency`.
+   * Connections in the pool. `ldap.connect` uses the run's `--concurrency`.
    * @default 4
    */
   poolSize?: number;
@@ -88,9 +88,9 @@ function flag(value: string | undefined): boolean {
  * Throws a usage error naming what is missing.
  *
  * @example
- * connect: (setup) => ldap.connectLdap(setup, ldap.ldapConfigFromEnv(setup))
+ * connect: (setup) => ldap.connect(setup, ldap.configFromEnv(setup))
  */
-export function ldapConfigFromEnv(setup: SetupContext, prefix = 'IDEM_LDAP'): LdapEnvConfig {
+export function configFromEnv(setup: SetupContext, prefix = 'IDEM_LDAP'): LdapEnvConfig {
   const env = setup.env;
   const get = (name: string) => {
     const v = env[`${prefix}_${name}`];

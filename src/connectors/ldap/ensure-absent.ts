@@ -7,7 +7,7 @@ import { diffAttributes } from './attribute-diff.ts';
 import { assertion } from './controls.ts';
 import type { Attributes } from './entry.ts';
 import { valuesOf } from './entry.ts';
-import { classifyLdap, resultCode } from './errors.ts';
+import { classify, resultCode } from './errors.ts';
 import { eq } from './filter.ts';
 import { describeRef, type EntryRef, type LdapContext, locate } from './locate.ts';
 import type { LdapPool, Modification } from './pool.ts';
@@ -77,7 +77,7 @@ export function ensureAbsent(
   return {
     name: options.name ?? 'ldap.absent',
     destructive: true,
-    classify: classifyLdap,
+    classify,
     async check(_record, ctx) {
       const current = await locate(ctx.ldap, target, readAttrs);
       if (!current) return undefined;

@@ -11,7 +11,7 @@ import {
   diffAttributes,
 } from './attribute-diff.ts';
 import type { Attributes } from './entry.ts';
-import { classifyLdap, LdapError, resultCode } from './errors.ts';
+import { classify, LdapError, resultCode } from './errors.ts';
 import { createDnOf, describeRef, type EntryRef, type LdapContext, locate } from './locate.ts';
 import type { LdapPool, Modification } from './pool.ts';
 
@@ -103,7 +103,7 @@ export function ensureEntry(
 ): Step<unknown, LdapContext, EntryDiff> {
   return {
     name: options.name ?? 'ldap.entry',
-    classify: classifyLdap,
+    classify,
     async check(_record, ctx) {
       const current = await locate(ctx.ldap, target, attributesToRead(attrs, options));
       if (!current) {

@@ -4,7 +4,7 @@
 import { added, type Diff, removed } from '../../core/diff.ts';
 import type { Step } from '../../core/step.ts';
 import { missingValues, valueEquals, valuesOf } from './entry.ts';
-import { classifyLdap } from './errors.ts';
+import { classify } from './errors.ts';
 import type { LdapContext } from './locate.ts';
 import { changeValues, groupOfNames } from './value-changes.ts';
 
@@ -67,7 +67,7 @@ export function ensureMembers(
   const isPlaceholder = (v: string) => placeholder !== undefined && valueEquals(attribute, v, placeholder);
   return {
     name: options.name ?? `ldap.members:${groupDn}`,
-    classify: classifyLdap,
+    classify,
     async check(_record, ctx) {
       const group = await ctx.ldap.read(groupDn, [attribute]);
       if (!group) {

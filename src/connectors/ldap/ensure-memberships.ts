@@ -4,7 +4,7 @@
 import { added, type Diff, removed } from '../../core/diff.ts';
 import type { Step } from '../../core/step.ts';
 import { dnEquals } from './dn.ts';
-import { classifyLdap } from './errors.ts';
+import { classify } from './errors.ts';
 import { and, eq } from './filter.ts';
 import type { LdapContext } from './locate.ts';
 import { changeValues, groupOfNames } from './value-changes.ts';
@@ -65,7 +65,7 @@ export function ensureMemberships(
   const placeholder = options.placeholder;
   return {
     name: options.name ?? 'ldap.memberships',
-    classify: classifyLdap,
+    classify,
     async check(_record, ctx) {
       const found = await ctx.ldap.search(options.base, {
         scope: 'sub',

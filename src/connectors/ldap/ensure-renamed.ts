@@ -8,7 +8,7 @@ import type { Step } from '../../core/step.ts';
 import { assertion } from './controls.ts';
 import { dnEquals, parentDn } from './dn.ts';
 import { valuesOf } from './entry.ts';
-import { classifyLdap, LdapError, resultCode } from './errors.ts';
+import { classify, LdapError, resultCode } from './errors.ts';
 import { eq } from './filter.ts';
 import type { FindBy, LdapContext } from './locate.ts';
 import { changeValues } from './value-changes.ts';
@@ -59,7 +59,7 @@ export function ensureRenamed(
   const refAttr = options.references?.attribute ?? 'member';
   return {
     name: options.name ?? 'ldap.renamed',
-    classify: classifyLdap,
+    classify,
     async check(_record, ctx) {
       const found = await ctx.ldap.findOne(
         find.base,

@@ -38,7 +38,7 @@ export interface RootDse {
 }
 
 /**
- * The pool steps use as `ctx.ldap`. Made by {@link connectLdap}.
+ * The pool steps use as `ctx.ldap`. Made by `ldap.connect`.
  *
  * @example
  * const pool = new LdapPool({ url: 'ldap://127.0.0.1:389', bindDn, password }, 4);

@@ -7,7 +7,7 @@ import {
   type SqlStepOptions,
   type SqlValue,
 } from './connection.ts';
-import { classifySql } from './errors.ts';
+import { classify } from './errors.ts';
 import { checkColumns } from './identifiers.ts';
 import { countByKey, deleteByKey, describeKey } from './statements.ts';
 
@@ -44,7 +44,7 @@ export function ensureAbsentRow(
   const name = opts.name ?? `absent row ${table}`;
   return {
     name,
-    classify: classifySql,
+    classify,
     destructive: true,
     async check(_record, ctx) {
       const conn = connectionOf(ctx, opts, name);

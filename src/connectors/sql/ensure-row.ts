@@ -7,7 +7,7 @@ import {
   type SqlStepOptions,
   type SqlValue,
 } from './connection.ts';
-import { classifySql } from './errors.ts';
+import { classify } from './errors.ts';
 import { checkColumns } from './identifiers.ts';
 import { definedValues, keyOf, upsertRow } from './statements.ts';
 import { readRow } from './upsert.ts';
@@ -60,7 +60,7 @@ export function ensureRow(
   const name = opts.name ?? `ensure row ${table}`;
   return {
     name,
-    classify: classifySql,
+    classify,
     async check(_record, ctx) {
       const current = await readRow(connectionOf(ctx, opts, name), table, keyColumns, key);
       if (current) return undefined;

@@ -7,7 +7,7 @@ import {
   type SqlStepOptions,
   type SqlValue,
 } from './connection.ts';
-import { classifySql } from './errors.ts';
+import { classify } from './errors.ts';
 import { checkColumns, sameValue } from './identifiers.ts';
 import { definedValues, describeKey, keyOf, selectByKey, upsertRow } from './statements.ts';
 
@@ -90,7 +90,7 @@ export function upsert(
   const name = opts.name ?? `upsert ${table}`;
   return upsertStep<unknown, unknown, Record<string, SqlValue>>({
     name,
-    classify: classifySql,
+    classify,
     equals: sameValue,
     ...(opts.secret ? { secret: opts.secret } : {}),
     desired: () => values,
