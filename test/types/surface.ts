@@ -35,14 +35,29 @@ export interface Surface {
   types: string[];
   /** Names marked `@deprecated`, values and types alike. */
   deprecated: string[];
+  /** Names (of any list above) with a declaration whose TSDoc has no `@example`. */
+  withoutExample: string[];
 }
 
-/** Deprecated as a whole: every declaration is (an overloaded function's body aside). */
-function isDeprecated(symbol: ts.Symbol): boolean {
+/** The declarations a reader sees: an overloaded function's signatures, not its body. */
+function declared(symbol: ts.Symbol): ts.Declaration[] {
   const all = symbol.declarations ?? [];
-  const declared = all.filter((d) => !(all.length > 1 && ts.isFunctionDeclaration(d) && d.body));
-  const deprecated = (d: ts.Declaration) => ts.getJSDocTags(d).some((t) => t.tagName.text === 'deprecated');
-  return declared.length > 0 && declared.every(deprecated);
+  return all.filter((d) => !(all.length > 1 && ts.isFunctionDeclaration(d) && d.body));
+}
+
+const tagged = (d: ts.Declaration, tag: string) => ts.getJSDocTags(d).some((t) => t.tagName.text === tag);
+
+/** Deprecated as a whole: every declaration is. */
+function isDeprecated(symbol: ts.Symbol): boolean {
+  const list = declared(symbol);
+  return list.length > 0 && list.every((d) => tagged(d, 'deprecated'));
+}
+
+/** Every declaration has an `@example` (a namespace's lives on its index.ts, not checked here). */
+function hasExample(symbol: ts.Symbol): boolean {
+  if (symbol.flags & ts.SymbolFlags.ValueModule) return true;
+  const list = declared(symbol);
+  return list.length > 0 && list.every((d) => tagged(d, 'example'));
 }
 
 /** Lists the exports of every entry point, sorted by name. */
@@ -57,7 +72,7 @@ export function publicSurface(): Record<string, Surface> {
     const source = program.getSourceFile(`${ROOT}${file}`);
     const module = source && checker.getSymbolAtLocation(source);
     if (!module) throw new Error(`cannot read the exports of ${file}`);
-    const surface: Surface = { values: [], types: [], deprecated: [] };
+    const surface: Surface = { values: [], types: [], deprecated: [], withoutExample: [] };
     for (const exported of checker.getExportsOfModule(module)) {
       const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
       // `export type { LdapPool }` exports a class as a type only.
@@ -71,6 +86,7 @@ export function publicSurface(): Record<string, Surface> {
             ? surface.values
             : surface.types;
       list.push(exported.name);
+      if (!hasExample(symbol)) surface.withoutExample.push(exported.name);
     }
     for (const list of Object.values(surface)) list.sort((a: string, b: string) => a.localeCompare(b));
     out[name] = surface;
@@ -90,6 +106,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       console.log(`  values: ${s.values.join(', ')}`);
       console.log(`  types: ${s.types.join(', ')}`);
       if (s.deprecated.length > 0) console.log(`  deprecated: ${s.deprecated.join(', ')}`);
+      if (s.withoutExample.length > 0) console.log(`  no @example: ${s.withoutExample.join(', ')}`);
     }
   }
 }

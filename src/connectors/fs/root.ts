@@ -3,9 +3,10 @@ import { PermanentError } from '../../core/errors.ts';
 import { resolveUnder, type SafePath } from './safe-path.ts';
 
 /**
- * The base folder that the `fs` steps work in (made by {@link root}). Every path a step gets is
- * relative to it and cannot leave it. It is not created until a step writes,
- * so a dry run creates nothing.
+ * The base folder that the `fs` steps work in (made by {@link root}). Every
+ * path a step gets is relative to it and cannot leave it. It is not created
+ * until a step writes, so a dry run creates nothing.
+ * @example const homes: fs.FsRoot = fs.root('/srv/homes');
  */
 export interface FsRoot {
   /** The base folder, absolute. */

@@ -7,7 +7,10 @@ import { isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../../core/errors.ts';
 import type { SetupContext } from '../../core/task.ts';
 
-/** TLS settings for `ldaps://` and StartTLS. */
+/**
+ * TLS settings for `ldaps://` and StartTLS.
+ * @example tls: { ca: readFileSync('/etc/ssl/certs/corp-ca.pem') }
+ */
 export interface LdapTlsOptions {
   /** Trusted CA certificates (PEM), in addition to or instead of the system ones. */
   ca?: string | Buffer | (string | Buffer)[];
@@ -21,7 +24,15 @@ export interface LdapTlsOptions {
   servername?: string;
 }
 
-/** How to reach and bind to the directory. */
+/**
+ * How to reach and bind to the directory.
+ * @example
+ * const config: ldap.LdapConfig = {
+ *   url: 'ldaps://ldap.example.com',
+ *   bindDn: 'cn=idem,ou=services,dc=example,dc=com',
+ *   password: setup.readSecret({ env: 'LDAP_PASSWORD', fileEnv: 'LDAP_PASSWORD_FILE' }),
+ * };
+ */
 export interface LdapConfig {
   /**
    * `ldap://host:port` or `ldaps://host:port`.
@@ -67,7 +78,10 @@ export interface LdapConfig {
   permissiveModify?: 'auto' | 'always' | 'never';
 }
 
-/** {@link LdapConfig} plus the base DN a task works under. */
+/**
+ * {@link LdapConfig} plus the base DN a task works under.
+ * @example const people = `ou=people,${ldap.configFromEnv(setup).base}`;
+ */
 export interface LdapEnvConfig extends LdapConfig {
   /** The base DN, e.g. `dc=example,dc=com`. */
   base: string;

@@ -9,7 +9,10 @@ import { and, eq } from './filter.ts';
 import type { LdapContext } from './locate.ts';
 import { changeValues, groupOfNames } from './value-changes.ts';
 
-/** Options for {@link ensureMemberships}. */
+/**
+ * Options for {@link ensureMemberships}.
+ * @example { base: 'ou=groups,dc=example,dc=com', exact: true, placeholder: 'cn=nobody,dc=example,dc=com' }
+ */
 export interface EnsureMembershipsOptions {
   /**
    * Where the managed groups live. With `exact`, the member is removed from every
@@ -36,7 +39,10 @@ export interface EnsureMembershipsOptions {
   name?: string;
 }
 
-/** What {@link ensureMemberships}' check found to do. */
+/**
+ * What {@link ensureMemberships}' check found to do.
+ * @example { member: userDn, join: [staffDn], leave: [], changes: [added('group', staffDn)] }
+ */
 export interface MembershipsDiff extends Diff {
   member: string;
   join: string[];

@@ -13,7 +13,10 @@ import { eq } from './filter.ts';
 import type { FindBy, LdapContext } from './locate.ts';
 import { changeValues } from './value-changes.ts';
 
-/** Options for {@link ensureRenamed}. */
+/**
+ * Options for {@link ensureRenamed}.
+ * @example { references: { base: 'ou=groups,dc=example,dc=com' } }
+ */
 export interface EnsureRenamedOptions {
   /**
    * Groups whose member values name the old DN get the new one (added before
@@ -30,7 +33,10 @@ export interface EnsureRenamedOptions {
   name?: string;
 }
 
-/** What {@link ensureRenamed}'s check found to do. */
+/**
+ * What {@link ensureRenamed}'s check found to do.
+ * @example { from: oldDn, to: newDn, referencedBy: [staffDn], changes: [modified('dn', oldDn, newDn)] }
+ */
 export interface RenameDiff extends Diff {
   from: string;
   to: string;

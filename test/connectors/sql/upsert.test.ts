@@ -49,6 +49,14 @@ describe('sql.sqlite', () => {
     for (const close of closers.splice(0)) await close();
     await expect(conn.query('SELECT 1')).rejects.toThrow(/was closed/);
   });
+
+  it('the deprecated sqlite(file, options) still opens the file it names; the task closes it', async () => {
+    const old = sqlite(join(dir, 'old.db'), { init: SCHEMA });
+    expect(old.description).toBe(join(dir, 'old.db'));
+    await old.execute('INSERT INTO accounts (id, login) VALUES (?, ?)', ['u1', 'ada']);
+    await old.close();
+    expect(existsSync(join(dir, 'old.db'))).toBe(true);
+  });
 });
 
 describe('sql.upsert against a real SQLite file', () => {
