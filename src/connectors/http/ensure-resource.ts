@@ -53,11 +53,11 @@ export function ensureResource(
   opts: EnsureResourceOptions & { client: HttpClient },
 ): Step<unknown, unknown, ResourceDiff>;
 /**
- * A JSON resource made to hold the desired fields, through `ctx.http`: a GET checks (404: it is
- * created), a PUT applies. When the GET gave an ETag the PUT carries
- * `If-Match`, so a resource changed in between is not overwritten: the server
- * answers 412, and the retry checks again. Reports `+field`, `~field: a -> b`
- * and (exact mode) `-field`.
+ * A JSON resource made to hold the desired fields, through `ctx.http`: a GET
+ * checks (404: it is created), a PUT applies. When the GET gave an ETag the
+ * PUT carries `If-Match`, so a resource changed in between is not overwritten:
+ * the server answers 412, and the retry checks again. Reports `+field`,
+ * `~field: a -> b` and (exact mode) `-field`.
  *
  * @example
  * http.ensureResource({ url: urlPath`/users/${r.login}`, desired: { name: r.name, mail: r.mail } })

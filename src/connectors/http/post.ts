@@ -46,15 +46,15 @@ export function deriveIdempotencyKey(task: string, key: string, step: string): s
  */
 export function post(opts: PostOptions & { client: HttpClient }): Step<unknown, unknown, Diff>;
 /**
- * A POST through `ctx.http` that cannot be checked by a GET, sent at most once per record across
- * runs (a `once` effect), with a deterministic `Idempotency-Key` header (IETF
- * draft) so that re-sending it is safe: a retry after a timeout, or a rerun
- * after a crash between the send and its completion, re-sends the same key
- * (a re-sendable effect never ends `in-doubt`). The key's payload hash is kept
- * in the ledger; the same key with another payload is a permanent error, not a
- * silent re-send. Once done, a rerun sends nothing, even if the payload has
- * changed since: a POST creates something once; keep it in line with
- * {@link ensureResource}.
+ * A POST through `ctx.http` that cannot be checked by a GET, sent at most once
+ * per record across runs (a `once` effect), with a deterministic
+ * `Idempotency-Key` header (IETF draft) so that re-sending it is safe: a retry
+ * after a timeout, or a rerun after a crash between the send and its
+ * completion, re-sends the same key (a re-sendable effect never ends
+ * `in-doubt`). The key's payload hash is kept in the ledger; the same key with
+ * another payload is a permanent error, not a silent re-send. Once done, a
+ * rerun sends nothing, even if the payload has changed since: a POST creates
+ * something once; keep it in line with {@link ensureResource}.
  *
  * @example
  * http.post({ url: '/invites', body: { mail: r.mail, team: r.team } })

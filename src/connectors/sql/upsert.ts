@@ -43,9 +43,6 @@ export async function readRow(
   return rows[0];
 }
 
-/** The diff of {@link upsert}: the row's values, and the columns that differ. */
-type RowDiff = UpsertDiff<Record<string, SqlValue>>;
-
 /**
  * {@link upsert} on its own connection, `opts.connection`, instead of `ctx.sql`:
  * the step needs nothing from the task's context.
@@ -56,7 +53,7 @@ export function upsert(
   keyColumns: string[],
   row: Record<string, SqlValue | undefined>,
   opts: UpsertRowOptions & { connection: SqlConnection },
-): Step<unknown, unknown, RowDiff>;
+): Step<unknown, unknown, UpsertDiff<Record<string, SqlValue>>>;
 /**
  * Ensures a row holds these values: `check` reads the current row and reports
  * the columns that differ (`+email: a@x` for a new row, `~email: a@x -> b@x`);
@@ -77,13 +74,13 @@ export function upsert(
   keyColumns: string[],
   row: Record<string, SqlValue | undefined>,
   opts?: UpsertRowOptions,
-): Step<unknown, SqlContext, RowDiff>;
+): Step<unknown, SqlContext, UpsertDiff<Record<string, SqlValue>>>;
 export function upsert(
   table: string,
   keyColumns: string[],
   row: Record<string, SqlValue | undefined>,
   opts: UpsertRowOptions = {},
-): Step<unknown, unknown, RowDiff> {
+): Step<unknown, unknown, UpsertDiff<Record<string, SqlValue>>> {
   checkColumns(table, keyColumns, row);
   const values = definedValues(row);
   const key = keyOf(keyColumns, values);
