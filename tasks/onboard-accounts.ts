@@ -97,9 +97,11 @@ export default defineTask<Account, Ctx>({
   // so a dry run on a fresh machine leaves no trace.
   connect(setup) {
     const demoDir = resolve(setup.env.IDEM_DEMO_DIR || join(setup.taskDir, '..', 'demo'));
-    const db = sql.sqlite(join(demoDir, 'app.db'), { init: SCHEMA });
-    setup.onClose(() => db.close());
-    return { sql: db, fs: fs.root(demoDir), demoDir };
+    return {
+      sql: sql.sqlite(setup, join(demoDir, 'app.db'), { init: SCHEMA }),
+      fs: fs.root(demoDir),
+      demoDir,
+    };
   },
   steps: (a) => [
     sql.upsert(

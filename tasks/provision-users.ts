@@ -83,8 +83,8 @@ export default defineTask<User, Ctx>({
     return problems;
   },
   connect: async (setup) => {
-    const config = ldap.ldapConfigFromEnv(setup);
-    const pool = await ldap.connectLdap(setup, config);
+    const config = ldap.configFromEnv(setup);
+    const pool = await ldap.connect(setup, config);
     return {
       ldap: pool,
       people: `ou=people,${config.base}`,
@@ -92,7 +92,7 @@ export default defineTask<User, Ctx>({
       placeholder: `cn=nobody,${config.base}`,
     };
   },
-  classify: ldap.classifyLdap,
+  classify: ldap.classify,
   steps: (u, ctx) => {
     const dn = ldap.childDn('uid', u.uid, ctx.people);
     return [

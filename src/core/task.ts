@@ -135,6 +135,9 @@ export interface TaskDefinition<R = Record<string, string>, C = unknown, Raw = R
   concurrency?: number;
 }
 
+/** Steps that need a context (`ctx.fs`, `ctx.ldap`...) need the `connect` that makes it. */
+type ConnectFor<R, C> = undefined extends C ? unknown : Required<Pick<TaskDefinition<R, C>, 'connect'>>;
+
 /**
  * Declares a task. An identity function that exists for type inference.
  *
@@ -143,7 +146,7 @@ export interface TaskDefinition<R = Record<string, string>, C = unknown, Raw = R
  * export default defineTask({ name: 'accounts', source: csv('accounts.csv'), key: 'id', steps: [] });
  */
 export function defineTask<R = Record<string, string>, C = unknown, Raw = Record<string, string>>(
-  task: TaskDefinition<R, C, Raw>,
+  task: TaskDefinition<R, C, Raw> & ConnectFor<R, C>,
 ): TaskDefinition<R, C, Raw> {
   return task;
 }

@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import * as sql from '../../src/connectors/sql/index.ts';
+import { SqliteConnection } from '../../src/connectors/sql/sqlite-connection.ts';
 import { systemClock } from '../../src/core/clock.ts';
 import { runTask } from '../../src/core/engine.ts';
 import type { Ledger } from '../../src/core/ledger.ts';
@@ -33,7 +34,7 @@ import {
 } from './common.ts';
 
 type Row = { id: string; value: string; email: string };
-type Ctx = { sql: ReturnType<typeof sql.sqlite> };
+type Ctx = sql.SqlContext;
 
 const RUN_LIMIT_MS = 120_000;
 
@@ -68,7 +69,7 @@ function task(target: string): TaskDefinition<Row, Ctx> {
     connect: (setup) => {
       // synchronous=NORMAL: with WAL, no fsync per target commit, so the step stays cheap and
       // the ledger's own cost is what the ratio shows.
-      const conn = new sql.SqliteConnection(
+      const conn = new SqliteConnection(
         target,
         {
           init: 'CREATE TABLE IF NOT EXISTS kv (id TEXT PRIMARY KEY, value TEXT NOT NULL, email TEXT)',

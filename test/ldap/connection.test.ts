@@ -4,15 +4,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ldapConfigFromEnv } from '../../src/connectors/ldap/config.ts';
-import { connectLdap } from '../../src/connectors/ldap/connect.ts';
+import { configFromEnv } from '../../src/connectors/ldap/config.ts';
+import { connect } from '../../src/connectors/ldap/connect.ts';
 import { LdapPool } from '../../src/connectors/ldap/pool.ts';
 import { Slapd } from '../support/slapd.ts';
 import { DropProxy } from './drop-proxy.ts';
 import { failure, fakeSetup, poolFor } from './helpers.ts';
 import { describeLdap } from './slapd-env.ts';
 
-describe('ldapConfigFromEnv', () => {
+describe('ldap.configFromEnv', () => {
   it('reads the IDEM_LDAP_* settings and declares the password secret', () => {
     const secrets: string[] = [];
     const setup = fakeSetup({
@@ -29,7 +29,7 @@ describe('ldapConfigFromEnv', () => {
         return 'pw';
       },
     });
-    const config = ldapConfigFromEnv(setup);
+    const config = configFromEnv(setup);
     expect(config).toEqual({
       url: 'ldap://127.0.0.1:1389',
       base: 'dc=example,dc=com',
@@ -42,9 +42,9 @@ describe('ldapConfigFromEnv', () => {
   });
 
   it('names what is missing or malformed', () => {
-    expect(() => ldapConfigFromEnv(fakeSetup({ env: {} }))).toThrow(/set IDEM_LDAP_URL and IDEM_LDAP_BASE/);
+    expect(() => configFromEnv(fakeSetup({ env: {} }))).toThrow(/set IDEM_LDAP_URL and IDEM_LDAP_BASE/);
     expect(() =>
-      ldapConfigFromEnv(
+      configFromEnv(
         fakeSetup({
           env: { IDEM_LDAP_URL: 'ldap://x', IDEM_LDAP_BASE: 'dc=x', IDEM_LDAP_TIMEOUT_MS: 'soon' },
         }),
@@ -67,33 +67,33 @@ describeLdap('TLS against slapd', () => {
 
   it('StartTLS verifies the certificate and happens before the bind', async () => {
     const setup = fakeSetup();
-    const pool = await connectLdap(setup, { url: slapd.url, startTLS: true, tls: { ca }, ...creds() });
+    const pool = await connect(setup, { url: slapd.url, startTLS: true, tls: { ca }, ...creds() });
     expect(await pool.read('ou=people,dc=example,dc=com', ['ou'])).toBeDefined();
     expect(setup.warnings).toEqual([]);
     await setup.close();
     // This server refuses simple binds without TLS: a bind before StartTLS would fail like this.
-    const plain = await failure(connectLdap(fakeSetup(), { url: slapd.url, ...creds() }));
+    const plain = await failure(connect(fakeSetup(), { url: slapd.url, ...creds() }));
     expect(plain.code).toBe(13);
     expect(plain.kind).toBe('permanent');
   });
 
   it('an untrusted certificate fails permanently, without sending the password', async () => {
-    const err = await failure(connectLdap(fakeSetup(), { url: slapd.url, startTLS: true, ...creds() }));
+    const err = await failure(connect(fakeSetup(), { url: slapd.url, startTLS: true, ...creds() }));
     expect(err.operation).toBe('startTLS');
     expect(err.kind).toBe('permanent');
     expect(err.message).toMatch(/certificate/);
-    const ldaps = await failure(connectLdap(fakeSetup(), { url: slapd.ldapsUrl as string, ...creds() }));
+    const ldaps = await failure(connect(fakeSetup(), { url: slapd.ldapsUrl as string, ...creds() }));
     expect(ldaps.kind).toBe('permanent');
     expect(ldaps.message).toMatch(/certificate/);
   });
 
   it('ldaps:// with the CA works; the explicit insecure option works and warns', async () => {
     const ok = fakeSetup();
-    await connectLdap(ok, { url: slapd.ldapsUrl as string, tls: { ca }, ...creds() });
+    await connect(ok, { url: slapd.ldapsUrl as string, tls: { ca }, ...creds() });
     expect(ok.warnings).toEqual([]);
     await ok.close();
     const insecure = fakeSetup();
-    await connectLdap(insecure, { url: slapd.url, startTLS: true, tls: { insecure: true }, ...creds() });
+    await connect(insecure, { url: slapd.url, startTLS: true, tls: { insecure: true }, ...creds() });
     expect(insecure.warnings).toHaveLength(1);
     expect(insecure.warnings[0]).toMatch(/certificate verification is OFF/);
     await insecure.close();
@@ -125,9 +125,9 @@ describeLdap('the pool against slapd', () => {
     }
   });
 
-  it('connectLdap sizes the pool by --concurrency and closes it on cleanup', async () => {
+  it('ldap.connect sizes the pool by --concurrency and closes it on cleanup', async () => {
     const setup = fakeSetup({ concurrency: 7 });
-    const pool = await connectLdap(setup, {
+    const pool = await connect(setup, {
       url: slapd.url,
       bindDn: slapd.adminDn,
       password: slapd.adminPassword,

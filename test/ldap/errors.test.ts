@@ -12,9 +12,9 @@ import {
   UnavailableError,
 } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectLdap } from '../../src/connectors/ldap/connect.ts';
+import { connect } from '../../src/connectors/ldap/connect.ts';
 import { ensureEntry } from '../../src/connectors/ldap/ensure-entry.ts';
-import { classifyLdap } from '../../src/connectors/ldap/errors.ts';
+import { classify } from '../../src/connectors/ldap/errors.ts';
 import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
 import { classifyWith } from '../../src/core/errors.ts';
 import { Slapd } from '../support/slapd.ts';
@@ -22,28 +22,28 @@ import { makeEnv } from '../support/step-env.ts';
 import { failure, fakeSetup, plan, poolFor } from './helpers.ts';
 import { describeLdap } from './slapd-env.ts';
 
-describe('classifyLdap on raw ldapts errors', () => {
+describe('ldap.classify on raw ldapts errors', () => {
   it('maps result codes and transport failures to classes', () => {
-    expect(classifyLdap(new BusyError())).toBe('transient');
-    expect(classifyLdap(new UnavailableError())).toBe('transient');
-    expect(classifyLdap(new TimeLimitExceededError())).toBe('transient');
-    expect(classifyLdap(new InsufficientAccessError())).toBe('permanent');
-    expect(classifyLdap(new InvalidCredentialsError())).toBe('permanent');
-    expect(classifyLdap(new ConstraintViolationError())).toBe('permanent');
-    expect(classifyLdap(new NoSuchObjectError())).toBe('permanent');
+    expect(classify(new BusyError())).toBe('transient');
+    expect(classify(new UnavailableError())).toBe('transient');
+    expect(classify(new TimeLimitExceededError())).toBe('transient');
+    expect(classify(new InsufficientAccessError())).toBe('permanent');
+    expect(classify(new InvalidCredentialsError())).toBe('permanent');
+    expect(classify(new ConstraintViolationError())).toBe('permanent');
+    expect(classify(new NoSuchObjectError())).toBe('permanent');
     expect(
-      classifyLdap(
+      classify(
         new Error('Connection closed before message response was received. Message type: AddRequest (0x68)'),
       ),
     ).toBe('ambiguous');
-    expect(classifyLdap(new Error('ModifyRequest: Operation timed out'))).toBe('ambiguous');
+    expect(classify(new Error('ModifyRequest: Operation timed out'))).toBe('ambiguous');
     expect(
-      classifyLdap(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })),
+      classify(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })),
     ).toBe('transient');
-    expect(classifyLdap(new Error('Connection timeout'))).toBe('transient');
-    expect(classifyLdap(new Error('something else'))).toBeUndefined();
+    expect(classify(new Error('Connection timeout'))).toBe('transient');
+    expect(classify(new Error('something else'))).toBeUndefined();
     // In the engine's chain, what the ldap classifier leaves undecided falls to the default (permanent).
-    expect(classifyWith(classifyLdap)(new Error('something else'))).toBe('permanent');
+    expect(classifyWith(classify)(new Error('something else'))).toBe('permanent');
   });
 });
 
@@ -84,7 +84,7 @@ describeLdap('real errors from slapd', () => {
 
   it('a wrong password fails the connect permanently with 49, naming the bind DN but never the password', async () => {
     const err = await failure(
-      connectLdap(fakeSetup(), { url: slapd.url, bindDn: slapd.adminDn, password: 'canary-wrong-pw' }),
+      connect(fakeSetup(), { url: slapd.url, bindDn: slapd.adminDn, password: 'canary-wrong-pw' }),
     );
     expect(err.code).toBe(49);
     expect(err.kind).toBe('permanent');

@@ -10,7 +10,7 @@ import type { SetupContext } from '../../src/core/task.ts';
 import type { Slapd } from '../support/slapd.ts';
 import { makeEnv } from '../support/step-env.ts';
 
-/** A SetupContext for calling `connectLdap` directly; it records warnings and cleanups. */
+/** A SetupContext for calling `connect` directly; it records warnings and cleanups. */
 export function fakeSetup(over: Partial<SetupContext> = {}): SetupContext & {
   warnings: string[];
   close(): Promise<void>;

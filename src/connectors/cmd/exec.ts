@@ -27,7 +27,7 @@ export interface CommandSpec {
 
 /**
  * How a command ended.
- * @example const { exitCode, output }: CommandResult = await cmd.runCommand(spec, env.signal);
+ * @example const { exitCode, output }: CommandResult = await execCommand(spec, env.signal);
  */
 export interface CommandResult {
   exitCode: number;
@@ -57,9 +57,9 @@ export function tail(text: string, max = MAX_NOTE): string {
  * ambiguous (it may have done part of its work); an abort of the run is transient.
  *
  * @example
- * const { exitCode } = await runCommand({ command: 'getent', args: ['passwd', '--', r.login], timeout: 5000 }, env.signal);
+ * const { exitCode } = await execCommand({ command: 'getent', args: ['passwd', '--', r.login], timeout: 5000 }, env.signal);
  */
-export async function runCommand(spec: CommandSpec, signal: AbortSignal): Promise<CommandResult> {
+export async function execCommand(spec: CommandSpec, signal: AbortSignal): Promise<CommandResult> {
   const args = [...(spec.args ?? [])];
   if ([spec.command, ...args].some((a) => typeof a !== 'string' || a.includes('\0'))) {
     throw new PermanentError(`command ${spec.command}: arguments must be strings without NUL bytes`);

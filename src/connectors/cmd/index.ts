@@ -8,5 +8,4 @@
  *   cmd.run({ command: 'useradd', args: ['-m', '--', r.login], creates: `/home/${r.login}`, timeout: 30_000 }),
  * ]
  */
-export { type CommandResult, type CommandSpec, runCommand, showCommand } from './exec.ts';
 export { type CheckCommand, type RunDiff, type RunOptions, run } from './run.ts';

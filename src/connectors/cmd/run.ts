@@ -2,7 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { added, type Diff } from '../../core/diff.ts';
 import { kindOf, PermanentError, TransientError } from '../../core/errors.ts';
 import type { Step, StepEnv } from '../../core/step.ts';
-import { type CommandSpec, runCommand, showCommand, tail } from './exec.ts';
+import { type CommandSpec, execCommand, showCommand, tail } from './exec.ts';
 import { pathExists } from './path-exists.ts';
 
 /**
@@ -60,6 +60,8 @@ export interface RunDiff extends Diff {
  * is reported `changed`, on every run. That is honest, not a bug; add a guard
  * to make it idempotent.
  *
+ * It needs nothing from the task's context: any task may run commands.
+ *
  * @example
  * cmd.run({
  *   command: 'useradd',
@@ -68,7 +70,7 @@ export interface RunDiff extends Diff {
  *   timeout: 30_000,
  * })
  */
-export function run<R = unknown, C = unknown>(opts: RunOptions): Step<R, C, RunDiff> {
+export function run(opts: RunOptions): Step<unknown, unknown, RunDiff> {
   const shown = showCommand(opts);
   const name = opts.name ?? `run ${opts.command}`;
   const guarded = Boolean(opts.check || opts.creates || opts.removes);
@@ -80,7 +82,7 @@ export function run<R = unknown, C = unknown>(opts: RunOptions): Step<R, C, RunD
     if (opts.check) {
       const c = opts.check;
       const spec = { ...c, timeout: c.timeout ?? opts.timeout };
-      const { exitCode, output } = await runCommand(spec, env.signal).catch((err) => {
+      const { exitCode, output } = await execCommand(spec, env.signal).catch((err) => {
         // A read-only check that timed out can simply run again; one that cannot start cannot.
         const message = `check ${showCommand(c)}: ${(err as Error).message}`;
         if (kindOf(err) === 'permanent') {
@@ -111,7 +113,7 @@ export function run<R = unknown, C = unknown>(opts: RunOptions): Step<R, C, RunD
       return { changes: [added('run', shown)], reason };
     },
     async apply(_record, _ctx, _diff, env) {
-      const { exitCode, output } = await runCommand(opts, env.signal);
+      const { exitCode, output } = await execCommand(opts, env.signal);
       const text = env.redact(tail(output));
       if (text) env.note(`$ ${env.redact(shown)}\n${text}`);
       if ((opts.okExitCodes ?? [0]).includes(exitCode)) return;

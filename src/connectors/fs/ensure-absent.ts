@@ -2,7 +2,7 @@ import { readdir, rm, rmdir } from 'node:fs/promises';
 import { type Diff, removed } from '../../core/diff.ts';
 import { PermanentError } from '../../core/errors.ts';
 import type { Step } from '../../core/step.ts';
-import { type FsStepOptions, rootOf } from './root.ts';
+import { type FsContext, type FsRoot, type FsStepOptions, rootOf } from './root.ts';
 import { relativeSegments } from './safe-path.ts';
 import { statOrUndefined } from './stat.ts';
 
@@ -16,18 +16,26 @@ export interface EnsureAbsentOptions extends FsStepOptions {
 }
 
 /**
- * Ensures nothing is at a path under the base folder. Destructive: `check`
- * reports `-file`, `-dir` or `-symlink` and one deletion, which the deletion
- * guard (`maxDeletes`) counts before anything is removed. A symlink is removed
- * itself, never followed.
+ * {@link ensureAbsent} under its own base folder, `opts.root`, instead of `ctx.fs`:
+ * the step needs nothing from the task's context.
+ * @example fs.ensureAbsent(key, { root: homes, recursive: true })
+ */
+export function ensureAbsent(
+  path: string,
+  opts: EnsureAbsentOptions & { root: FsRoot },
+): Step<unknown, unknown, Diff>;
+/**
+ * Ensures nothing is at a path under the task's base folder `ctx.fs`.
+ * Destructive: `check` reports `-file`, `-dir` or `-symlink` and one deletion,
+ * which the deletion guard (`maxDeletes`) counts before anything is removed. A
+ * symlink is removed itself, never followed. The task's `connect` returns
+ * `{ fs: fs.root(dir) }`.
  *
  * @example
  * fs.ensureAbsent(`homes/${key}`, { recursive: true })
  */
-export function ensureAbsent<R = unknown, C = unknown>(
-  path: string,
-  opts: EnsureAbsentOptions = {},
-): Step<R, C, Diff> {
+export function ensureAbsent(path: string, opts?: EnsureAbsentOptions): Step<unknown, FsContext, Diff>;
+export function ensureAbsent(path: string, opts: EnsureAbsentOptions = {}): Step<unknown, unknown, Diff> {
   relativeSegments(path);
   const name = opts.name ?? `absent ${path}`;
   const locate = async (ctx: unknown) => {

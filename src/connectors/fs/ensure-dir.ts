@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { added, type Diff, modified } from '../../core/diff.ts';
 import { PermanentError } from '../../core/errors.ts';
 import type { Step } from '../../core/step.ts';
-import { type FsStepOptions, formatMode, modesApply, rootOf } from './root.ts';
+import { type FsContext, type FsRoot, type FsStepOptions, formatMode, modesApply, rootOf } from './root.ts';
 import { relativeSegments } from './safe-path.ts';
 import { statOrUndefined } from './stat.ts';
 
@@ -17,16 +17,24 @@ export interface EnsureDirOptions extends FsStepOptions {
 }
 
 /**
- * Ensures a folder exists under the base folder (with its parents), with
- * `mode` if given. Reports `+dir: 0750` or `~mode: 0755 -> 0750`.
+ * {@link ensureDir} under its own base folder, `opts.root`, instead of `ctx.fs`:
+ * the step needs nothing from the task's context.
+ * @example fs.ensureDir(`homes/${r.login}`, { root: homes, mode: 0o750 })
+ */
+export function ensureDir(
+  path: string,
+  opts: EnsureDirOptions & { root: FsRoot },
+): Step<unknown, unknown, Diff>;
+/**
+ * Ensures a folder exists under the task's base folder `ctx.fs` (with its
+ * parents), with `mode` if given. Reports `+dir: 0750` or `~mode: 0755 -> 0750`.
+ * The task's `connect` returns `{ fs: fs.root(dir) }`.
  *
  * @example
  * fs.ensureDir(`homes/${r.login}`, { mode: 0o750 })
  */
-export function ensureDir<R = unknown, C = unknown>(
-  path: string,
-  opts: EnsureDirOptions = {},
-): Step<R, C, Diff> {
+export function ensureDir(path: string, opts?: EnsureDirOptions): Step<unknown, FsContext, Diff>;
+export function ensureDir(path: string, opts: EnsureDirOptions = {}): Step<unknown, unknown, Diff> {
   relativeSegments(path);
   const name = opts.name ?? `dir ${path}`;
   const wantMode = modesApply ? opts.mode : undefined;

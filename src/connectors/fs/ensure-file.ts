@@ -4,7 +4,7 @@ import { added, type Change, type Diff, diffOf, modified } from '../../core/diff
 import { PermanentError } from '../../core/errors.ts';
 import type { Step } from '../../core/step.ts';
 import { writeAtomic } from './atomic-write.ts';
-import { type FsStepOptions, formatMode, modesApply, rootOf } from './root.ts';
+import { type FsContext, type FsRoot, type FsStepOptions, formatMode, modesApply, rootOf } from './root.ts';
 import { relativeSegments } from './safe-path.ts';
 import { statOrUndefined } from './stat.ts';
 import { contentBytes, type FileContent } from './template.ts';
@@ -28,20 +28,36 @@ const describe = (bytes: Buffer) =>
   `sha256:${createHash('sha256').update(bytes).digest('hex').slice(0, 12)} (${bytes.length} bytes)`;
 
 /**
- * Ensures a file under the base folder has this content (text, bytes, or a
- * `{ template, values }` with `{{ name }}` placeholders) and `mode`. It writes
- * only when the content differs, atomically: a temp file in the same folder,
- * fsync, rename. A file that is already right is not touched (same inode, same
- * mtime). Reports `+file: 98 bytes`, `~content: sha256:… -> sha256:…`, `~mode`.
+ * {@link ensureFile} under its own base folder, `opts.root`, instead of `ctx.fs`:
+ * the step needs nothing from the task's context.
+ * @example fs.ensureFile(`${r.login}/.profile`, PROFILE, { root: homes })
+ */
+export function ensureFile(
+  path: string,
+  content: FileContent,
+  opts: EnsureFileOptions & { root: FsRoot },
+): Step<unknown, unknown, Diff>;
+/**
+ * Ensures a file under the task's base folder `ctx.fs` has this content (text,
+ * bytes, or a `{ template, values }` with `{{ name }}` placeholders) and
+ * `mode`. It writes only when the content differs, atomically: a temp file in
+ * the same folder, fsync, rename. A file that is already right is not touched
+ * (same inode, same mtime). Reports `+file: 98 bytes`, `~content: sha256:… ->
+ * sha256:…`, `~mode`. The task's `connect` returns `{ fs: fs.root(dir) }`.
  *
  * @example
  * fs.ensureFile(`homes/${r.login}/.profile`, { template: PROFILE, values: r }, { mode: 0o640 })
  */
-export function ensureFile<R = unknown, C = unknown>(
+export function ensureFile(
+  path: string,
+  content: FileContent,
+  opts?: EnsureFileOptions,
+): Step<unknown, FsContext, Diff>;
+export function ensureFile(
   path: string,
   content: FileContent,
   opts: EnsureFileOptions = {},
-): Step<R, C, Diff> {
+): Step<unknown, unknown, Diff> {
   relativeSegments(path);
   const name = opts.name ?? `file ${path}`;
   const bytes = contentBytes(content);

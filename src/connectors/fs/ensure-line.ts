@@ -3,7 +3,7 @@ import { added, type Change, type Diff, modified, removed } from '../../core/dif
 import { InvalidRecordError, PermanentError } from '../../core/errors.ts';
 import type { Step } from '../../core/step.ts';
 import { writeAtomic } from './atomic-write.ts';
-import { type FsStepOptions, modesApply, rootOf } from './root.ts';
+import { type FsContext, type FsRoot, type FsStepOptions, modesApply, rootOf } from './root.ts';
 import { relativeSegments } from './safe-path.ts';
 import { statOrUndefined } from './stat.ts';
 
@@ -51,20 +51,37 @@ export function planLine(
 }
 
 /**
- * Ensures a text file holds `line` exactly once, like Ansible's lineinfile:
- * the first line that `match`es is replaced, other matching lines are removed,
- * and the line is appended when none matches; it is never appended twice. The
- * file (and its folders) are created when missing. Writes are atomic, and read
- * and rewrite the file as it is at that moment, one step at a time per file.
+ * {@link ensureLine} under its own base folder, `opts.root`, instead of `ctx.fs`:
+ * the step needs nothing from the task's context.
+ * @example fs.ensureLine('hosts.allow', `sshd: ${r.ip}`, { root: etc })
+ */
+export function ensureLine(
+  path: string,
+  line: string,
+  opts: EnsureLineOptions & { root: FsRoot },
+): Step<unknown, unknown, Diff>;
+/**
+ * Ensures a text file under the task's base folder `ctx.fs` holds `line`
+ * exactly once, like Ansible's lineinfile: the first line that `match`es is
+ * replaced, other matching lines are removed, and the line is appended when
+ * none matches; it is never appended twice. The file (and its folders) are
+ * created when missing. Writes are atomic, and read and rewrite the file as it
+ * is at that moment, one step at a time per file. The task's `connect` returns
+ * `{ fs: fs.root(dir) }`.
  *
  * @example
  * fs.ensureLine('access.list', `${r.login} ${r.role}`, { match: new RegExp(`^${r.login} `) })
  */
-export function ensureLine<R = unknown, C = unknown>(
+export function ensureLine(
+  path: string,
+  line: string,
+  opts?: EnsureLineOptions,
+): Step<unknown, FsContext, Diff>;
+export function ensureLine(
   path: string,
   line: string,
   opts: EnsureLineOptions = {},
-): Step<R, C, Diff> {
+): Step<unknown, unknown, Diff> {
   relativeSegments(path);
   if (/[\r\n]/.test(line)) throw new InvalidRecordError(`line for ${path} must not contain a line break`);
   const name = opts.name ?? `line ${path}`;

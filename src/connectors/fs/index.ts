@@ -21,6 +21,5 @@ export { type EnsureAbsentOptions, ensureAbsent } from './ensure-absent.ts';
 export { type EnsureDirOptions, ensureDir } from './ensure-dir.ts';
 export { type EnsureFileOptions, ensureFile } from './ensure-file.ts';
 export { type EnsureLineOptions, ensureLine } from './ensure-line.ts';
-export { type FsContext, type FsRoot, type FsStepOptions, root } from './root.ts';
-export { resolveUnder, type SafePath } from './safe-path.ts';
-export { type FileContent, render, type Template } from './template.ts';
+export { type FsContext, type FsRoot, root } from './root.ts';
+export type { FileContent, Template } from './template.ts';

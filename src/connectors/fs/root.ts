@@ -3,9 +3,10 @@ import { PermanentError } from '../../core/errors.ts';
 import { resolveUnder, type SafePath } from './safe-path.ts';
 
 /**
- * The base folder that the `fs` steps work in (made by {@link root}). Every path a step gets is
- * relative to it and cannot leave it. It is not created until a step writes,
- * so a dry run creates nothing.
+ * The base folder that the `fs` steps work in (made by {@link root}). Every
+ * path a step gets is relative to it and cannot leave it. It is not created
+ * until a step writes, so a dry run creates nothing.
+ * @example const homes: fs.FsRoot = fs.root('/srv/homes');
  */
 export interface FsRoot {
   /** The base folder, absolute. */
@@ -40,7 +41,7 @@ export interface FsContext {
 export interface FsStepOptions {
   /** The step's name in the output and the ledger. @default e.g. `file homes/ada/.profile` */
   name?: string;
-  /** The base folder to use instead of `ctx.fs`. */
+  /** The base folder to use instead of `ctx.fs`; a step given one needs no `fs` in the task's context. */
   root?: FsRoot;
 }
 
@@ -62,6 +63,7 @@ async function exclusive<T>(abs: string, fn: () => Promise<T>): Promise<T> {
 /**
  * Declares the base folder of the `fs` steps (relative paths are resolved
  * against the current folder; pass `join(setup.taskDir, ...)` to anchor it).
+ * It holds nothing open, so there is nothing to close.
  *
  * @example
  * connect: (setup) => ({ fs: fs.root(join(setup.taskDir, '../demo')) }),

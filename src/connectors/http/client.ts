@@ -97,7 +97,8 @@ const isWrite = (method: string) => method !== 'GET';
 /**
  * An HTTP client over Node's fetch. Connection failures are transient; for a
  * write, a failure after the request may have been sent (a reset, a timeout)
- * is ambiguous: the engine re-checks before it tries again.
+ * is ambiguous: the engine re-checks before it tries again. There is nothing
+ * to close: fetch keeps its connections in one process-wide pool.
  *
  * @example
  * connect: (setup) => ({

@@ -2,7 +2,7 @@ import { added, type Change, type Diff, modified, removed } from '../../core/dif
 import { PermanentError } from '../../core/errors.ts';
 import { stableStringify } from '../../core/hash.ts';
 import type { Step } from '../../core/step.ts';
-import { clientOf, type HttpClient } from './client.ts';
+import { clientOf, type HttpClient, type HttpContext } from './client.ts';
 
 /**
  * Options for {@link ensureResource}.
@@ -45,18 +45,25 @@ export interface ResourceDiff extends Diff {
 const same = (a: unknown, b: unknown) => stableStringify(a) === stableStringify(b);
 
 /**
- * A JSON resource made to hold the desired fields: a GET checks (404: it is
- * created), a PUT applies. When the GET gave an ETag the PUT carries
- * `If-Match`, so a resource changed in between is not overwritten: the server
- * answers 412, and the retry checks again. Reports `+field`, `~field: a -> b`
- * and (exact mode) `-field`.
+ * {@link ensureResource} through its own client, `opts.client`, instead of
+ * `ctx.http`: the step needs nothing from the task's context.
+ * @example http.ensureResource({ url: urlPath`/users/${r.login}`, desired: { mail: r.mail }, client: hr })
+ */
+export function ensureResource(
+  opts: EnsureResourceOptions & { client: HttpClient },
+): Step<unknown, unknown, ResourceDiff>;
+/**
+ * A JSON resource made to hold the desired fields, through `ctx.http`: a GET
+ * checks (404: it is created), a PUT applies. When the GET gave an ETag the
+ * PUT carries `If-Match`, so a resource changed in between is not overwritten:
+ * the server answers 412, and the retry checks again. Reports `+field`,
+ * `~field: a -> b` and (exact mode) `-field`.
  *
  * @example
  * http.ensureResource({ url: urlPath`/users/${r.login}`, desired: { name: r.name, mail: r.mail } })
  */
-export function ensureResource<R = unknown, C = unknown>(
-  opts: EnsureResourceOptions,
-): Step<R, C, ResourceDiff> {
+export function ensureResource(opts: EnsureResourceOptions): Step<unknown, HttpContext, ResourceDiff>;
+export function ensureResource(opts: EnsureResourceOptions): Step<unknown, unknown, ResourceDiff> {
   const name = opts.name ?? `PUT ${opts.url}`;
   const secret = new Set(opts.secret ?? []);
   const hide = (field: string) => ({ secret: secret.has(field) });

@@ -17,9 +17,8 @@ export {
   type HttpContext,
   type HttpRequest,
   type HttpResponse,
-  resolveUrl,
 } from './client.ts';
 export { type EnsureResourceOptions, ensureResource, type ResourceDiff } from './ensure-resource.ts';
-export { deriveIdempotencyKey, type PostOptions, post } from './post.ts';
-export { HttpPermanentError, HttpTransientError, parseRetryAfter } from './status.ts';
+export { type PostOptions, post } from './post.ts';
+export { HttpPermanentError, HttpTransientError } from './status.ts';
 export { urlPath } from './url-path.ts';

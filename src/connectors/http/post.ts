@@ -2,7 +2,7 @@ import { added, type Diff } from '../../core/diff.ts';
 import { sha256, stableStringify } from '../../core/hash.ts';
 import { once } from '../../core/once.ts';
 import type { Step } from '../../core/step.ts';
-import { clientOf, type HttpClient } from './client.ts';
+import { clientOf, type HttpClient, type HttpContext } from './client.ts';
 
 /**
  * Options for {@link post}.
@@ -16,8 +16,8 @@ export interface PostOptions {
   body: unknown;
   headers?: Record<string, string>;
   /**
-   * The Idempotency-Key to send. By default it is derived from (task, record
-   * key, step name), see {@link deriveIdempotencyKey}.
+   * The Idempotency-Key to send. By default it is a hash of (task, record
+   * key, step name): the same on every retry and every rerun.
    */
   idempotencyKey?: string;
   /** Statuses that also mean success (409 when "already exists" is fine). @default 2xx only */
@@ -40,23 +40,30 @@ export function deriveIdempotencyKey(task: string, key: string, step: string): s
 }
 
 /**
- * A POST that cannot be checked by a GET, sent at most once per record across
- * runs (a `once` effect), with a deterministic `Idempotency-Key` header (IETF
- * draft) so that re-sending it is safe: a retry after a timeout, or a rerun
- * after a crash between the send and its completion, re-sends the same key
- * (a re-sendable effect never ends `in-doubt`). The key's payload hash is kept
- * in the ledger; the same key with another payload is a permanent error, not a
- * silent re-send. Once done, a rerun sends nothing, even if the payload has
- * changed since: a POST creates something once; keep it in line with
- * {@link ensureResource}.
+ * {@link post} through its own client, `opts.client`, instead of `ctx.http`:
+ * the step needs nothing from the task's context.
+ * @example http.post({ url: '/invites', body: { mail: r.mail }, client: crm })
+ */
+export function post(opts: PostOptions & { client: HttpClient }): Step<unknown, unknown, Diff>;
+/**
+ * A POST through `ctx.http` that cannot be checked by a GET, sent at most once
+ * per record across runs (a `once` effect), with a deterministic
+ * `Idempotency-Key` header (IETF draft) so that re-sending it is safe: a retry
+ * after a timeout, or a rerun after a crash between the send and its
+ * completion, re-sends the same key (a re-sendable effect never ends
+ * `in-doubt`). The key's payload hash is kept in the ledger; the same key with
+ * another payload is a permanent error, not a silent re-send. Once done, a
+ * rerun sends nothing, even if the payload has changed since: a POST creates
+ * something once; keep it in line with {@link ensureResource}.
  *
  * @example
  * http.post({ url: '/invites', body: { mail: r.mail, team: r.team } })
  */
-export function post<R = unknown, C = unknown>(opts: PostOptions): Step<R, C, Diff> {
+export function post(opts: PostOptions): Step<unknown, HttpContext, Diff>;
+export function post(opts: PostOptions): Step<unknown, unknown, Diff> {
   const name = opts.name ?? `POST ${opts.url}`;
   const payloadHash = sha256(stableStringify(opts.body ?? null));
-  const effect = once<R, C>(
+  const effect = once<unknown, unknown>(
     name,
     async (_record, ctx, env) => {
       const key = opts.idempotencyKey ?? deriveIdempotencyKey(env.task, env.key, env.step);

@@ -7,7 +7,10 @@ import { isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../../core/errors.ts';
 import type { SetupContext } from '../../core/task.ts';
 
-/** TLS settings for `ldaps://` and StartTLS. */
+/**
+ * TLS settings for `ldaps://` and StartTLS.
+ * @example tls: { ca: readFileSync('/etc/ssl/certs/corp-ca.pem') }
+ */
 export interface LdapTlsOptions {
   /** Trusted CA certificates (PEM), in addition to or instead of the system ones. */
   ca?: string | Buffer | (string | Buffer)[];
@@ -21,7 +24,15 @@ export interface LdapTlsOptions {
   servername?: string;
 }
 
-/** How to reach and bind to the directory. */
+/**
+ * How to reach and bind to the directory.
+ * @example
+ * const config: ldap.LdapConfig = {
+ *   url: 'ldaps://ldap.example.com',
+ *   bindDn: 'cn=idem,ou=services,dc=example,dc=com',
+ *   password: setup.readSecret({ env: 'LDAP_PASSWORD', fileEnv: 'LDAP_PASSWORD_FILE' }),
+ * };
+ */
 export interface LdapConfig {
   /**
    * `ldap://host:port` or `ldaps://host:port`.
@@ -54,7 +65,7 @@ export interface LdapConfig {
    */
   connectTimeoutMs?: number;
   /**
-   * Connections in the pool. {@link connectLdap} uses the run's `--concurrency`.
+   * Connections in the pool. `ldap.connect` uses the run's `--concurrency`.
    * @default 4
    */
   poolSize?: number;
@@ -67,7 +78,10 @@ export interface LdapConfig {
   permissiveModify?: 'auto' | 'always' | 'never';
 }
 
-/** {@link LdapConfig} plus the base DN a task works under. */
+/**
+ * {@link LdapConfig} plus the base DN a task works under.
+ * @example const people = `ou=people,${ldap.configFromEnv(setup).base}`;
+ */
 export interface LdapEnvConfig extends LdapConfig {
   /** The base DN, e.g. `dc=example,dc=com`. */
   base: string;
@@ -88,9 +102,9 @@ function flag(value: string | undefined): boolean {
  * Throws a usage error naming what is missing.
  *
  * @example
- * connect: (setup) => ldap.connectLdap(setup, ldap.ldapConfigFromEnv(setup))
+ * connect: (setup) => ldap.connect(setup, ldap.configFromEnv(setup))
  */
-export function ldapConfigFromEnv(setup: SetupContext, prefix = 'IDEM_LDAP'): LdapEnvConfig {
+export function configFromEnv(setup: SetupContext, prefix = 'IDEM_LDAP'): LdapEnvConfig {
   const env = setup.env;
   const get = (name: string) => {
     const v = env[`${prefix}_${name}`];

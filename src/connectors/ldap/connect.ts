@@ -18,9 +18,9 @@ function isLoopback(host: string): boolean {
  * in clear text.
  *
  * @example
- * connect: async (setup) => ({ ldap: await ldap.connectLdap(setup, ldap.ldapConfigFromEnv(setup)) })
+ * connect: async (setup) => ({ ldap: await ldap.connect(setup, ldap.configFromEnv(setup)) })
  */
-export async function connectLdap(setup: SetupContext, config: LdapConfig): Promise<LdapPool> {
+export async function connect(setup: SetupContext, config: LdapConfig): Promise<LdapPool> {
   const url = new URL(config.url);
   const secure = url.protocol === 'ldaps:' || config.startTLS === true;
   if (secure && config.tls?.insecure) {

@@ -7,12 +7,15 @@ import { diffAttributes } from './attribute-diff.ts';
 import { assertion } from './controls.ts';
 import type { Attributes } from './entry.ts';
 import { valuesOf } from './entry.ts';
-import { classifyLdap, resultCode } from './errors.ts';
+import { classify, resultCode } from './errors.ts';
 import { eq } from './filter.ts';
 import { describeRef, type EntryRef, type LdapContext, locate } from './locate.ts';
 import type { LdapPool, Modification } from './pool.ts';
 
-/** Options for {@link ensureAbsent}. */
+/**
+ * Options for {@link ensureAbsent}.
+ * @example { mode: 'disable', disable: { objectClass: 'shadowAccount', shadowExpire: '1' } }
+ */
 export interface EnsureAbsentOptions {
   /**
    * `delete` removes the entry; `disable` sets the `disable` attributes on it.
@@ -32,7 +35,10 @@ export interface EnsureAbsentOptions {
   name?: string;
 }
 
-/** What {@link ensureAbsent}'s check found to do. */
+/**
+ * What {@link ensureAbsent}'s check found to do.
+ * @example { action: 'delete', dn, modifications: [], deletes: 1, changes: [removed('entry', dn)] }
+ */
 export interface AbsentDiff extends Diff {
   action: 'delete' | 'disable';
   dn: string;
@@ -77,7 +83,7 @@ export function ensureAbsent(
   return {
     name: options.name ?? 'ldap.absent',
     destructive: true,
-    classify: classifyLdap,
+    classify,
     async check(_record, ctx) {
       const current = await locate(ctx.ldap, target, readAttrs);
       if (!current) return undefined;

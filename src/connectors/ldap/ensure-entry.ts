@@ -11,11 +11,14 @@ import {
   diffAttributes,
 } from './attribute-diff.ts';
 import type { Attributes } from './entry.ts';
-import { classifyLdap, LdapError, resultCode } from './errors.ts';
+import { classify, LdapError, resultCode } from './errors.ts';
 import { createDnOf, describeRef, type EntryRef, type LdapContext, locate } from './locate.ts';
 import type { LdapPool, Modification } from './pool.ts';
 
-/** Options for {@link ensureEntry}. */
+/**
+ * Options for {@link ensureEntry}.
+ * @example { mode: 'exact', createOnly: ['userPassword'], keep: ['description'] }
+ */
 export interface EnsureEntryOptions extends AttributeDiffOptions {
   /**
    * The step's name in the ledger.
@@ -24,7 +27,10 @@ export interface EnsureEntryOptions extends AttributeDiffOptions {
   name?: string;
 }
 
-/** What {@link ensureEntry}'s check found to do. */
+/**
+ * What {@link ensureEntry}'s check found to do.
+ * @example { action: 'modify', dn, modifications: [{ op: 'replace', attribute: 'mail', values: ['b@x'] }], changes: [modified('mail', 'a@x', 'b@x')] }
+ */
 export interface EntryDiff extends Diff {
   action: 'create' | 'modify';
   dn: string;
@@ -103,7 +109,7 @@ export function ensureEntry(
 ): Step<unknown, LdapContext, EntryDiff> {
   return {
     name: options.name ?? 'ldap.entry',
-    classify: classifyLdap,
+    classify,
     async check(_record, ctx) {
       const current = await locate(ctx.ldap, target, attributesToRead(attrs, options));
       if (!current) {

@@ -4,11 +4,14 @@
 import { added, type Diff, removed } from '../../core/diff.ts';
 import type { Step } from '../../core/step.ts';
 import { missingValues, valueEquals, valuesOf } from './entry.ts';
-import { classifyLdap } from './errors.ts';
+import { classify } from './errors.ts';
 import type { LdapContext } from './locate.ts';
 import { changeValues, groupOfNames } from './value-changes.ts';
 
-/** Options for {@link ensureMembers}. */
+/**
+ * Options for {@link ensureMembers}.
+ * @example { exact: true, placeholder: 'cn=nobody,dc=example,dc=com' }
+ */
 export interface EnsureMembersOptions {
   /**
    * Also remove the members that are not listed.
@@ -38,7 +41,10 @@ export interface EnsureMembersOptions {
   name?: string;
 }
 
-/** What {@link ensureMembers}' check found to do. */
+/**
+ * What {@link ensureMembers}' check found to do.
+ * @example { group: 'cn=eng,ou=groups,dc=example,dc=com', add: [bobDn], remove: [], placeholderPresent: false, changes: [added('member', bobDn)] }
+ */
 export interface MembersDiff extends Diff {
   group: string;
   add: string[];
@@ -67,7 +73,7 @@ export function ensureMembers(
   const isPlaceholder = (v: string) => placeholder !== undefined && valueEquals(attribute, v, placeholder);
   return {
     name: options.name ?? `ldap.members:${groupDn}`,
-    classify: classifyLdap,
+    classify,
     async check(_record, ctx) {
       const group = await ctx.ldap.read(groupDn, [attribute]);
       if (!group) {

@@ -4,12 +4,15 @@
 import { added, type Diff, removed } from '../../core/diff.ts';
 import type { Step } from '../../core/step.ts';
 import { dnEquals } from './dn.ts';
-import { classifyLdap } from './errors.ts';
+import { classify } from './errors.ts';
 import { and, eq } from './filter.ts';
 import type { LdapContext } from './locate.ts';
 import { changeValues, groupOfNames } from './value-changes.ts';
 
-/** Options for {@link ensureMemberships}. */
+/**
+ * Options for {@link ensureMemberships}.
+ * @example { base: 'ou=groups,dc=example,dc=com', exact: true, placeholder: 'cn=nobody,dc=example,dc=com' }
+ */
 export interface EnsureMembershipsOptions {
   /**
    * Where the managed groups live. With `exact`, the member is removed from every
@@ -36,7 +39,10 @@ export interface EnsureMembershipsOptions {
   name?: string;
 }
 
-/** What {@link ensureMemberships}' check found to do. */
+/**
+ * What {@link ensureMemberships}' check found to do.
+ * @example { member: userDn, join: [staffDn], leave: [], changes: [added('group', staffDn)] }
+ */
 export interface MembershipsDiff extends Diff {
   member: string;
   join: string[];
@@ -65,7 +71,7 @@ export function ensureMemberships(
   const placeholder = options.placeholder;
   return {
     name: options.name ?? 'ldap.memberships',
-    classify: classifyLdap,
+    classify,
     async check(_record, ctx) {
       const found = await ctx.ldap.search(options.base, {
         scope: 'sub',

@@ -8,12 +8,15 @@ import type { Step } from '../../core/step.ts';
 import { assertion } from './controls.ts';
 import { dnEquals, parentDn } from './dn.ts';
 import { valuesOf } from './entry.ts';
-import { classifyLdap, LdapError, resultCode } from './errors.ts';
+import { classify, LdapError, resultCode } from './errors.ts';
 import { eq } from './filter.ts';
 import type { FindBy, LdapContext } from './locate.ts';
 import { changeValues } from './value-changes.ts';
 
-/** Options for {@link ensureRenamed}. */
+/**
+ * Options for {@link ensureRenamed}.
+ * @example { references: { base: 'ou=groups,dc=example,dc=com' } }
+ */
 export interface EnsureRenamedOptions {
   /**
    * Groups whose member values name the old DN get the new one (added before
@@ -30,7 +33,10 @@ export interface EnsureRenamedOptions {
   name?: string;
 }
 
-/** What {@link ensureRenamed}'s check found to do. */
+/**
+ * What {@link ensureRenamed}'s check found to do.
+ * @example { from: oldDn, to: newDn, referencedBy: [staffDn], changes: [modified('dn', oldDn, newDn)] }
+ */
 export interface RenameDiff extends Diff {
   from: string;
   to: string;
@@ -59,7 +65,7 @@ export function ensureRenamed(
   const refAttr = options.references?.attribute ?? 'member';
   return {
     name: options.name ?? 'ldap.renamed',
-    classify: classifyLdap,
+    classify,
     async check(_record, ctx) {
       const found = await ctx.ldap.findOne(
         find.base,

@@ -6,7 +6,10 @@
 import type { Entry } from 'ldapts';
 import { normalizeDn } from './dn.ts';
 
-/** An entry read from the directory. Attribute names are lower-cased keys. */
+/**
+ * An entry read from the directory. Attribute names are lower-cased keys.
+ * @example const mail = (await ctx.ldap.read(dn, ['mail']))?.attrs.mail?.[0];
+ */
 export interface LdapEntry {
   dn: string;
   attrs: Record<string, string[]>;
@@ -19,7 +22,10 @@ export interface LdapEntry {
  */
 export type AttributeValue = string | number | readonly (string | number)[] | null | undefined;
 
-/** Desired attributes, by name. */
+/**
+ * Desired attributes, by name.
+ * @example const attrs: ldap.Attributes = { objectClass: ['inetOrgPerson'], cn: r.name, mail: r.mail || null };
+ */
 export type Attributes = Record<string, AttributeValue>;
 
 /** Attributes the server maintains; never compared, never removed. */

@@ -2,7 +2,7 @@
  * LDAP error classification. ldapts reports a result code as `.code` on a
  * `ResultCodeError`, and transport trouble as plain errors (`Connection closed
  * before message response was received`, `Operation timed out`, socket errors)
- * or Node's errno codes. {@link classifyLdap} maps both to the engine's classes;
+ * or Node's errno codes. {@link classify} maps both to the engine's classes;
  * {@link LdapError} is what the connector throws: it names the operation, the DN
  * and the attributes, and keeps the result code as `.code`.
  */
@@ -123,13 +123,13 @@ export class LdapError extends IdemError {
     return super.kind as ErrorClass;
   }
   constructor(
-    errorClass: ErrorClass,
+    kind: ErrorClass,
     readonly operation: LdapOperation,
     readonly dn: string,
     message: string,
     options: { cause?: unknown; code?: number | string; attributes?: string[] } = {},
   ) {
-    super(errorClass, message, options.cause !== undefined ? { cause: options.cause } : undefined);
+    super(kind, message, options.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = 'LdapError';
     this.code = options.code;
     this.attributes = options.attributes ?? [];
@@ -230,9 +230,9 @@ export function toLdapError(err: unknown, ctx: LdapErrorContext): LdapError {
  * for errors that are not LDAP's, so the next classifier decides.
  *
  * @example
- * defineTask({ ..., classify: ldap.classifyLdap })
+ * defineTask({ ..., classify: ldap.classify })
  */
-export const classifyLdap: Classifier = (err) => {
+export const classify: Classifier = (err) => {
   if (err instanceof LdapError) return err.kind;
   const code = resultCode(err);
   const name = (err as { name?: unknown } | null)?.name;

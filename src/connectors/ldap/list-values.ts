@@ -7,7 +7,10 @@ import { valuesOf } from './entry.ts';
 import { and, eq, present } from './filter.ts';
 import type { LdapPool } from './pool.ts';
 
-/** Options for {@link listValues}. */
+/**
+ * Options for {@link listValues}.
+ * @example { base: 'ou=people,dc=example,dc=com', attribute: 'uid', objectClass: 'inetOrgPerson' }
+ */
 export interface ListValuesOptions {
   /** Where to look. */
   base: string;

@@ -6,7 +6,12 @@ import { childDn } from './dn.ts';
 import type { LdapEntry } from './entry.ts';
 import type { LdapPool } from './pool.ts';
 
-/** The context ldap steps expect: the task's `connect` returns `{ ldap: pool }`. */
+/**
+ * The context ldap steps expect: the task's `connect` returns `{ ldap: pool }`.
+ * @example
+ * interface Ctx extends ldap.LdapContext { people: string }
+ * connect: async (setup): Promise<Ctx> => ({ ldap: await ldap.connect(setup, config), people: 'ou=people,dc=example,dc=com' })
+ */
 export interface LdapContext {
   ldap: LdapPool;
 }
@@ -33,7 +38,10 @@ export interface FindBy {
   dn?: string;
 }
 
-/** A DN, or a key attribute to search for. */
+/**
+ * A DN, or a key attribute to search for.
+ * @example const target: ldap.EntryRef = { base: ctx.people, attribute: 'uid', value: r.uid };
+ */
 export type EntryRef = string | FindBy;
 
 /** The DN an entry is created at when `ref` finds nothing. */

@@ -11,7 +11,10 @@ import { type LdapEntry, toLdapEntry } from './entry.ts';
 import { LdapError, toLdapError } from './errors.ts';
 import { eq } from './filter.ts';
 
-/** One change of a modify request. */
+/**
+ * One change of a modify request.
+ * @example await ctx.ldap.modify(dn, [{ op: 'replace', attribute: 'mail', values: [r.mail] }]);
+ */
 export interface Modification {
   op: 'add' | 'delete' | 'replace';
   attribute: string;
@@ -19,7 +22,10 @@ export interface Modification {
   values: string[];
 }
 
-/** Search options for {@link LdapPool.search}. */
+/**
+ * Search options for {@link LdapPool.search}.
+ * @example await ctx.ldap.search(ctx.people, { scope: 'one', filter: ldap.eq('departmentNumber', r.dept), attributes: ['uid'] });
+ */
 export interface SearchSpec {
   scope?: 'base' | 'one' | 'sub';
   filter?: Filter | string;
@@ -38,7 +44,7 @@ export interface RootDse {
 }
 
 /**
- * The pool steps use as `ctx.ldap`. Made by {@link connectLdap}.
+ * The pool steps use as `ctx.ldap`. Made by `ldap.connect`.
  *
  * @example
  * const pool = new LdapPool({ url: 'ldap://127.0.0.1:389', bindDn, password }, 4);

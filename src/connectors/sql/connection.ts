@@ -46,7 +46,7 @@ export interface SqlConnection {
  * What a task's `connect` returns so that the SQL steps find their connection.
  * @example
  * interface Ctx extends sql.SqlContext {}
- * connect: (setup): Ctx => ({ sql: sql.sqlite(`${setup.taskDir}/app.db`) })
+ * connect: (setup): Ctx => ({ sql: sql.sqlite(setup, 'app.db') })
  */
 export interface SqlContext {
   sql: SqlConnection;
@@ -72,7 +72,7 @@ export function connectionOf(ctx: unknown, opts: SqlStepOptions, step: string): 
   const conn = (ctx as Partial<SqlContext> | undefined)?.sql;
   if (!conn || typeof conn.query !== 'function') {
     throw new PermanentError(
-      `step ${step} needs a SQL connection: return { sql: sql.sqlite('app.db') } from the task's connect, ` +
+      `step ${step} needs a SQL connection: return { sql: sql.sqlite(setup, 'app.db') } from the task's connect, ` +
         'or pass { connection } to the step',
     );
   }

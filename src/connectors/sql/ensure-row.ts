@@ -1,7 +1,13 @@
 import { added, type Diff, diffOf } from '../../core/diff.ts';
 import type { Step } from '../../core/step.ts';
-import { connectionOf, type SqlStepOptions, type SqlValue } from './connection.ts';
-import { classifySql } from './errors.ts';
+import {
+  connectionOf,
+  type SqlConnection,
+  type SqlContext,
+  type SqlStepOptions,
+  type SqlValue,
+} from './connection.ts';
+import { classify } from './errors.ts';
 import { checkColumns } from './identifiers.ts';
 import { definedValues, keyOf, upsertRow } from './statements.ts';
 import { readRow } from './upsert.ts';
@@ -16,20 +22,37 @@ export interface EnsureRowOptions extends SqlStepOptions {
 }
 
 /**
- * Ensures a row with this key exists, and creates it with these values if not;
- * an existing row is left as it is (create-only, for values set once, such as
- * an initial password). `apply` runs `INSERT ... ON CONFLICT DO NOTHING`.
- * Use {@link upsert} to keep the values in line as well.
+ * {@link ensureRow} on its own connection, `opts.connection`, instead of `ctx.sql`:
+ * the step needs nothing from the task's context.
+ * @example sql.ensureRow('quotas', ['account_id'], { account_id: r.id, gigabytes: 10 }, { connection: quotas })
+ */
+export function ensureRow(
+  table: string,
+  keyColumns: string[],
+  row: Record<string, SqlValue | undefined>,
+  opts: EnsureRowOptions & { connection: SqlConnection },
+): Step<unknown, unknown, Diff>;
+/**
+ * Ensures a row with this key exists in `ctx.sql`, and creates it with these
+ * values if not; an existing row is left as it is (create-only, for values set
+ * once, such as an initial password). `apply` runs `INSERT ... ON CONFLICT DO
+ * NOTHING`. Use {@link upsert} to keep the values in line as well.
  *
  * @example
  * sql.ensureRow('quotas', ['account_id'], { account_id: r.id, gigabytes: 10 })
  */
-export function ensureRow<R = unknown, C = unknown>(
+export function ensureRow(
+  table: string,
+  keyColumns: string[],
+  row: Record<string, SqlValue | undefined>,
+  opts?: EnsureRowOptions,
+): Step<unknown, SqlContext, Diff>;
+export function ensureRow(
   table: string,
   keyColumns: string[],
   row: Record<string, SqlValue | undefined>,
   opts: EnsureRowOptions = {},
-): Step<R, C, Diff> {
+): Step<unknown, unknown, Diff> {
   checkColumns(table, keyColumns, row);
   const values = definedValues(row);
   const key = keyOf(keyColumns, values);
@@ -37,7 +60,7 @@ export function ensureRow<R = unknown, C = unknown>(
   const name = opts.name ?? `ensure row ${table}`;
   return {
     name,
-    classify: classifySql,
+    classify,
     async check(_record, ctx) {
       const current = await readRow(connectionOf(ctx, opts, name), table, keyColumns, key);
       if (current) return undefined;

@@ -6,9 +6,9 @@ import type { Classifier } from '../../core/errors.ts';
  * constraints, missing tables, read-only files and syntax errors are permanent.
  *
  * @example
- * defineTask({ ..., classify: classifySql })
+ * defineTask({ ..., classify: sql.classify })
  */
-export const classifySql: Classifier = (err) => {
+export const classify: Classifier = (err) => {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return undefined;
   if (/^SQLITE_(BUSY|LOCKED|IOERR|FULL|PROTOCOL)/.test(code)) return 'transient';

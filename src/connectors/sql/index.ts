@@ -7,21 +7,14 @@
  *   name: 'app-accounts',
  *   source: csv('accounts.csv'),
  *   key: 'id',
- *   connect: (setup) => ({ sql: sql.sqlite('app.db', { init: SCHEMA }) }),
+ *   connect: (setup) => ({ sql: sql.sqlite(setup, 'app.db', { init: SCHEMA }) }),
  *   steps: (r) => [sql.upsert('accounts', ['id'], { id: r.id, email: r.email })],
  * });
  */
-export type {
-  SqlConnection,
-  SqlContext,
-  SqlDialect,
-  SqlRow,
-  SqlStepOptions,
-  SqlValue,
-} from './connection.ts';
+export type { SqlConnection, SqlContext, SqlStepOptions, SqlValue } from './connection.ts';
+export { classifySql } from './deprecated.ts';
 export { ensureAbsentRow } from './ensure-absent-row.ts';
 export { type EnsureRowOptions, ensureRow } from './ensure-row.ts';
-export { classifySql } from './errors.ts';
-export { quoteIdentifier } from './identifiers.ts';
-export { SqliteConnection, type SqliteDatabase, type SqliteOptions, sqlite } from './sqlite-connection.ts';
+export { classify } from './errors.ts';
+export { type SqliteOptions, sqlite } from './sqlite-connection.ts';
 export { type UpsertRowOptions, upsert } from './upsert.ts';

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { PermanentError } from '../../core/errors.ts';
+import { PermanentError, UsageError } from '../../core/errors.ts';
+import type { SetupContext } from '../../core/task.ts';
 import type { SqlConnection, SqlRow, SqlValue } from './connection.ts';
 import { bindable } from './identifiers.ts';
 
@@ -39,19 +40,42 @@ export interface SqliteOptions {
 }
 
 /**
- * A SQLite database file as a {@link SqlConnection}. It opens lazily: a read of
- * a file that does not exist yet returns no rows and creates nothing; the first
- * write creates the folder and the file and runs `init`.
+ * A SQLite database file as the task's `ctx.sql`. A relative `file` is
+ * relative to the task file's folder (`setup.taskDir`); `:memory:` is a private
+ * in-memory database. It opens lazily: a read of a file that does not exist
+ * yet returns no rows and creates nothing; the first write creates the folder
+ * and the file and runs `init`. It closes itself when the run ends (with
+ * `setup.onClose`).
  *
  * @example
- * connect: (setup) => {
- *   const conn = sql.sqlite(join(setup.taskDir, 'app.db'), { init: SCHEMA });
- *   setup.onClose(() => conn.close());
- *   return { sql: conn };
- * }
+ * connect: (setup) => ({ sql: sql.sqlite(setup, 'app.db', { init: SCHEMA }) })
  */
-export function sqlite(file: string, options: SqliteOptions = {}): SqliteConnection {
-  return new SqliteConnection(file, options);
+export function sqlite(
+  setup: Pick<SetupContext, 'taskDir' | 'onClose'>,
+  file: string,
+  options?: SqliteOptions,
+): SqlConnection;
+/**
+ * @deprecated Pass the task's setup first, `sql.sqlite(setup, file, options)`:
+ * then a relative `file` is relative to the task file, and the database closes
+ * itself when the run ends. This form resolves `file` against the current
+ * folder and leaves closing it to the task.
+ * @example sql.sqlite(join(setup.taskDir, 'app.db'), { init: SCHEMA })
+ */
+export function sqlite(file: string, options?: SqliteOptions): SqlConnection;
+export function sqlite(
+  setupOrFile: Pick<SetupContext, 'taskDir' | 'onClose'> | string,
+  fileOrOptions?: string | SqliteOptions,
+  options: SqliteOptions = {},
+): SqlConnection {
+  if (typeof setupOrFile === 'string') {
+    return new SqliteConnection(setupOrFile, typeof fileOrOptions === 'object' ? fileOrOptions : {});
+  }
+  const file = fileOrOptions;
+  if (typeof file !== 'string') throw new UsageError('sql.sqlite(setup, file, options): file must be a path');
+  const conn = new SqliteConnection(file === ':memory:' ? file : resolve(setupOrFile.taskDir, file), options);
+  setupOrFile.onClose(() => conn.close());
+  return conn;
 }
 
 /**
@@ -69,8 +93,8 @@ export class SqliteConnection implements SqlConnection {
   private readonly file: string;
 
   /**
-   * @param file a path, relative to the current folder (anchor it with `setup.taskDir`),
-   *   or `:memory:` for a private in-memory database
+   * @param file a path, relative to the current folder, or `:memory:` for a
+   *   private in-memory database
    * @param openDatabase opens the database (tests may inject their own)
    */
   constructor(

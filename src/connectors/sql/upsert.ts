@@ -1,7 +1,13 @@
 import { PermanentError } from '../../core/errors.ts';
 import { type Step, type UpsertDiff, upsertStep } from '../../core/step.ts';
-import { connectionOf, type SqlConnection, type SqlStepOptions, type SqlValue } from './connection.ts';
-import { classifySql } from './errors.ts';
+import {
+  connectionOf,
+  type SqlConnection,
+  type SqlContext,
+  type SqlStepOptions,
+  type SqlValue,
+} from './connection.ts';
+import { classify } from './errors.ts';
 import { checkColumns, sameValue } from './identifiers.ts';
 import { definedValues, describeKey, keyOf, selectByKey, upsertRow } from './statements.ts';
 
@@ -38,6 +44,17 @@ export async function readRow(
 }
 
 /**
+ * {@link upsert} on its own connection, `opts.connection`, instead of `ctx.sql`:
+ * the step needs nothing from the task's context.
+ * @example sql.upsert('staff', ['id'], { id: r.id, name: r.name }, { connection: hr })
+ */
+export function upsert(
+  table: string,
+  keyColumns: string[],
+  row: Record<string, SqlValue | undefined>,
+  opts: UpsertRowOptions & { connection: SqlConnection },
+): Step<unknown, unknown, UpsertDiff<Record<string, SqlValue>>>;
+/**
  * Ensures a row holds these values: `check` reads the current row and reports
  * the columns that differ (`+email: a@x` for a new row, `~email: a@x -> b@x`);
  * `apply` runs `INSERT ... ON CONFLICT (<keyColumns>) DO UPDATE`, so a stale
@@ -45,26 +62,32 @@ export async function readRow(
  * Columns set to `undefined` are left alone; `null` means NULL. The key
  * columns need a PRIMARY KEY or UNIQUE constraint.
  *
- * The connection is `ctx.sql` unless `opts.connection` is given.
+ * The connection is `ctx.sql`: the task's `connect` returns `{ sql: sql.sqlite(setup, file) }`.
  *
  * @example
  * steps: (r) => [
  *   sql.upsert('accounts', ['id'], { id: r.id, login: r.login, email: r.email }),
  * ]
  */
-export function upsert<R = unknown, C = unknown>(
+export function upsert(
+  table: string,
+  keyColumns: string[],
+  row: Record<string, SqlValue | undefined>,
+  opts?: UpsertRowOptions,
+): Step<unknown, SqlContext, UpsertDiff<Record<string, SqlValue>>>;
+export function upsert(
   table: string,
   keyColumns: string[],
   row: Record<string, SqlValue | undefined>,
   opts: UpsertRowOptions = {},
-): Step<R, C, UpsertDiff<Record<string, SqlValue>>> {
+): Step<unknown, unknown, UpsertDiff<Record<string, SqlValue>>> {
   checkColumns(table, keyColumns, row);
   const values = definedValues(row);
   const key = keyOf(keyColumns, values);
   const name = opts.name ?? `upsert ${table}`;
-  return upsertStep<R, C, Record<string, SqlValue>>({
+  return upsertStep<unknown, unknown, Record<string, SqlValue>>({
     name,
-    classify: classifySql,
+    classify,
     equals: sameValue,
     ...(opts.secret ? { secret: opts.secret } : {}),
     desired: () => values,

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { run, showCommand } from '../../../src/connectors/cmd/index.ts';
+import { showCommand } from '../../../src/connectors/cmd/exec.ts';
+import { run } from '../../../src/connectors/cmd/index.ts';
 import { formatChange } from '../../../src/core/diff.ts';
 import { Redactor } from '../../../src/core/redact.ts';
 import { makeEnv } from '../../support/step-env.ts';

@@ -1,13 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  client,
-  deriveIdempotencyKey,
-  ensureResource,
-  parseRetryAfter,
-  post,
-  resolveUrl,
-  urlPath,
-} from '../../../src/connectors/http/index.ts';
+import { resolveUrl } from '../../../src/connectors/http/client.ts';
+import { client, ensureResource, post, urlPath } from '../../../src/connectors/http/index.ts';
+import { deriveIdempotencyKey } from '../../../src/connectors/http/post.ts';
+import { parseRetryAfter } from '../../../src/connectors/http/status.ts';
 import { formatChange } from '../../../src/core/diff.ts';
 import { engineFor } from '../helpers.ts';
 import { TestApi } from './server.ts';

@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { sqlite, upsert } from '../../../src/connectors/sql/index.ts';
+import { upsert } from '../../../src/connectors/sql/index.ts';
+import { SqliteConnection } from '../../../src/connectors/sql/sqlite-connection.ts';
 import { makeEnv } from '../../support/step-env.ts';
 import { tempDir } from '../helpers.ts';
 
@@ -20,8 +21,8 @@ afterEach(() => cleanup());
 describe('two workers upserting the same keys', () => {
   it('two connections with stale checks on one file: one row per key, no errors', async () => {
     const file = join(dir, 'app.db');
-    const a = sqlite(file, { init: SCHEMA });
-    const b = sqlite(file, { init: SCHEMA });
+    const a = new SqliteConnection(file, { init: SCHEMA });
+    const b = new SqliteConnection(file, { init: SCHEMA });
     const env = makeEnv();
     const stepA = upsert('accounts', ['id'], { id: 'u1', login: 'ada', email: 'a@x.test' });
     const stepB = upsert('accounts', ['id'], { id: 'u1', login: 'ada', email: 'b@x.test' });

@@ -4,11 +4,12 @@
  * Usage: node --import tsx upsert-worker.ts <db-file> <worker-name> <count>
  */
 import { createInterface } from 'node:readline';
-import { sqlite, upsert } from '../../../src/connectors/sql/index.ts';
+import { upsert } from '../../../src/connectors/sql/index.ts';
+import { SqliteConnection } from '../../../src/connectors/sql/sqlite-connection.ts';
 import { makeEnv } from '../../support/step-env.ts';
 
 const [file, worker, count] = process.argv.slice(2) as [string, string, string];
-const conn = sqlite(file, {
+const conn = new SqliteConnection(file, {
   init: 'CREATE TABLE IF NOT EXISTS accounts (id TEXT PRIMARY KEY, login TEXT NOT NULL, email TEXT)',
   busyTimeoutMs: 20_000,
 });

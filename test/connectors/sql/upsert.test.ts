@@ -2,14 +2,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  ensureAbsentRow,
-  ensureRow,
-  quoteIdentifier,
-  sqlite,
-  upsert,
-} from '../../../src/connectors/sql/index.ts';
-import type { SqliteConnection } from '../../../src/connectors/sql/sqlite-connection.ts';
+import type { SqlConnection } from '../../../src/connectors/sql/connection.ts';
+import { quoteIdentifier } from '../../../src/connectors/sql/identifiers.ts';
+import { ensureAbsentRow, ensureRow, sqlite, upsert } from '../../../src/connectors/sql/index.ts';
 import { formatChange } from '../../../src/core/diff.ts';
 import { makeEnv } from '../../support/step-env.ts';
 import { engineFor, tempDir } from '../helpers.ts';
@@ -20,19 +15,22 @@ const SCHEMA =
 let dir: string;
 let cleanup: () => void;
 let file: string;
-let conn: SqliteConnection;
+let conn: SqlConnection;
+/** The cleanups `sql.sqlite` registered, as the engine runs them when the run ends. */
+let closers: (() => unknown)[];
 beforeEach(() => {
   ({ dir, cleanup } = tempDir('sql'));
   file = join(dir, 'app.db');
-  conn = sqlite(file, { init: SCHEMA });
+  closers = [];
+  conn = sqlite({ taskDir: dir, onClose: (fn) => closers.push(fn) }, 'app.db', { init: SCHEMA });
 });
 afterEach(async () => {
-  await conn.close();
+  for (const close of closers.reverse()) await close();
   cleanup();
 });
 
 /** Rows changed by this connection so far: SQLite's own write counter. */
-const writes = async (c: SqliteConnection) => Number((await c.query('SELECT total_changes() AS n'))[0]?.n);
+const writes = async (c: SqlConnection) => Number((await c.query('SELECT total_changes() AS n'))[0]?.n);
 const rows = (n: number) =>
   Array.from({ length: n }, (_, i) => ({
     id: `u${i + 1}`,
@@ -41,6 +39,25 @@ const rows = (n: number) =>
   }));
 const step = (r: Record<string, string>) =>
   upsert('accounts', ['id'], { id: r.id, login: r.login, email: r.email, active: true });
+
+describe('sql.sqlite', () => {
+  it('opens a relative file in the task folder, and registers its own close', async () => {
+    expect(conn.description).toBe(file);
+    expect(closers).toHaveLength(1);
+    await conn.execute('INSERT INTO accounts (id, login) VALUES (?, ?)', ['u1', 'ada']);
+    expect(existsSync(file)).toBe(true);
+    for (const close of closers.splice(0)) await close();
+    await expect(conn.query('SELECT 1')).rejects.toThrow(/was closed/);
+  });
+
+  it('the deprecated sqlite(file, options) still opens the file it names; the task closes it', async () => {
+    const old = sqlite(join(dir, 'old.db'), { init: SCHEMA });
+    expect(old.description).toBe(join(dir, 'old.db'));
+    await old.execute('INSERT INTO accounts (id, login) VALUES (?, ?)', ['u1', 'ada']);
+    await old.close();
+    expect(existsSync(join(dir, 'old.db'))).toBe(true);
+  });
+});
 
 describe('sql.upsert against a real SQLite file', () => {
   it('creates rows, then a rerun is ok with zero writes (total_changes unchanged)', async () => {
