@@ -73,17 +73,14 @@ function welcomeMail(a: Account, at: Date, messageId: string): string {
   ].join('\r\n');
 }
 
-export default defineTask<Account, Ctx>({
+export default defineTask({
   name: 'onboard-accounts',
   description: 'accounts.csv → app database row, home folder, access list line, one welcome mail',
-  source: csv('../fixtures/accounts.csv'),
+  source: csv('../fixtures/accounts.csv', { fields: ['id', 'login', 'name', 'email', 'role'] }),
   key: 'id',
-  parse: (raw) => ({
-    id: raw.id ?? '',
-    login: raw.login ?? '',
-    name: raw.name ?? '',
-    email: raw.email ?? '',
-    role: (raw.role ?? '') as Account['role'],
+  parse: (raw): Account => ({
+    ...raw,
+    role: raw.role as Account['role'],
   }),
   validate: (a) => {
     const problems: string[] = [];
@@ -95,7 +92,7 @@ export default defineTask<Account, Ctx>({
   },
   // Nothing is created here: the database file and the folders appear at the first write,
   // so a dry run on a fresh machine leaves no trace.
-  connect(setup) {
+  connect(setup): Ctx {
     const demoDir = resolve(setup.env.IDEM_DEMO_DIR || join(setup.taskDir, '..', 'demo'));
     return {
       sql: sql.sqlite(setup, join(demoDir, 'app.db'), { init: SCHEMA }),

@@ -25,7 +25,7 @@
  * idem run tasks/provision-users.ts --dry-run
  * idem run tasks/provision-users.ts
  */
-import { csv, defineTask, ldap } from 'idem';
+import { csv, defineTask, ldap, type SetupContext, UsageError } from 'idem';
 
 /** One row of the HR export, parsed. */
 export interface User {
@@ -45,29 +45,29 @@ interface Ctx extends ldap.LdapContext {
   placeholder: string;
 }
 
-const prune = process.env.IDEM_PRUNE?.trim().toLowerCase();
-if (prune !== undefined && prune !== '' && prune !== 'delete' && prune !== 'disable') {
-  throw new Error(`IDEM_PRUNE must be "delete" or "disable", not "${process.env.IDEM_PRUNE}"`);
+/** IDEM_PRUNE: unset (no prune phase), `disable` or `delete`. */
+function pruneMode(setup: SetupContext): 'delete' | 'disable' | undefined {
+  const mode = setup.env.IDEM_PRUNE?.trim().toLowerCase();
+  if (!mode) return undefined;
+  if (mode === 'delete' || mode === 'disable') return mode;
+  throw new UsageError(`IDEM_PRUNE must be "delete" or "disable", not "${setup.env.IDEM_PRUNE}"`);
 }
 
 const UID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-export default defineTask<User, Ctx>({
+export default defineTask({
   name: 'provision-users',
   description:
     'HR export → inetOrgPerson entries under ou=people and groupOfNames memberships under ou=groups',
-  source: csv('../fixtures/users.csv'),
+  source: csv('../fixtures/users.csv', {
+    fields: ['uid', 'givenName', 'sn', 'mail', 'employeeNumber', 'department', 'groups'],
+  }),
   key: 'uid',
-  parse: (raw) => ({
-    uid: raw.uid ?? '',
-    givenName: raw.givenName ?? '',
-    sn: raw.sn ?? '',
-    mail: raw.mail ?? '',
-    employeeNumber: raw.employeeNumber ?? '',
-    department: raw.department ?? '',
+  parse: (raw): User => ({
+    ...raw,
     groups: [
       ...new Set(
-        (raw.groups ?? '')
+        raw.groups
           .split(';')
           .map((g) => g.trim())
           .filter(Boolean),
@@ -82,7 +82,7 @@ export default defineTask<User, Ctx>({
     if (u.mail && !/^[^@\s]+@[^@\s]+$/.test(u.mail)) problems.push(`mail "${u.mail}" is not an address`);
     return problems;
   },
-  connect: async (setup) => {
+  connect: async (setup): Promise<Ctx> => {
     const config = ldap.configFromEnv(setup);
     const pool = await ldap.connect(setup, config);
     return {
@@ -121,23 +121,25 @@ export default defineTask<User, Ctx>({
     ];
   },
   maxDeletes: { percent: 10 },
-  prune: prune
-    ? {
-        existing: (ctx) =>
-          ldap.listValues(ctx.ldap, { base: ctx.people, attribute: 'uid', objectClass: 'inetOrgPerson' }),
-        steps: (uid, ctx) => {
-          const find = { base: ctx.people, attribute: 'uid', value: uid };
-          const dn = ldap.childDn('uid', uid, ctx.people);
-          return [
-            ldap.ensureMemberships(dn, [], { base: ctx.groups, exact: true, placeholder: ctx.placeholder }),
-            prune === 'delete'
-              ? ldap.ensureAbsent(find, { mode: 'delete' })
-              : ldap.ensureAbsent(find, {
-                  mode: 'disable',
-                  disable: { objectClass: 'shadowAccount', shadowExpire: '1' },
-                }),
-          ];
-        },
-      }
-    : undefined,
+  prune: (setup) => {
+    const mode = pruneMode(setup);
+    if (!mode) return undefined;
+    return {
+      existing: (ctx: Ctx) =>
+        ldap.listValues(ctx.ldap, { base: ctx.people, attribute: 'uid', objectClass: 'inetOrgPerson' }),
+      steps: (uid: string, ctx: Ctx) => {
+        const find = { base: ctx.people, attribute: 'uid', value: uid };
+        const dn = ldap.childDn('uid', uid, ctx.people);
+        return [
+          ldap.ensureMemberships(dn, [], { base: ctx.groups, exact: true, placeholder: ctx.placeholder }),
+          mode === 'delete'
+            ? ldap.ensureAbsent(find, { mode: 'delete' })
+            : ldap.ensureAbsent(find, {
+                mode: 'disable',
+                disable: { objectClass: 'shadowAccount', shadowExpire: '1' },
+              }),
+        ];
+      },
+    };
+  },
 });

@@ -1,9 +1,18 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { idem, ROOT, tempDir } from './support/cli.ts';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+
+/** The repository's compiler options, as a task author's editor would apply them. */
+const COMPILER = ts.parseJsonConfigFileContent(
+  ts.readConfigFile(join(ROOT, 'tsconfig.json'), ts.sys.readFile).config,
+  ts.sys,
+  ROOT,
+).options;
 
 /** The fenced block of `lang` that follows `after` in the README. */
 function block(after: string, lang: string): string {
@@ -41,5 +50,38 @@ describe('README', () => {
     const second = await idem(['run', join(dir, 'greet.ts')], { cwd: tempDir() });
     expect(second.exitCode).toBe(0);
     expect(second.stdout).toContain('changed=0 ok=2');
+  });
+
+  it('its examples type-check as a task author would write them', () => {
+    const dir = tempDir('idem-readme-');
+    writeFileSync(join(dir, 'greet.ts'), block('<!-- readme-example: tasks/greet.ts -->', 'ts'));
+    writeFileSync(join(dir, 'greet.test.ts'), block('<!-- readme-example: tasks/greet.test.ts -->', 'ts'));
+    const program = ts.createProgram([join(dir, 'greet.ts'), join(dir, 'greet.test.ts')], {
+      ...COMPILER,
+      noEmit: true,
+    });
+    const problems = ts
+      .getPreEmitDiagnostics(program)
+      .map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+    expect(problems).toEqual([]);
+  });
+
+  it('its idem/testing example passes under vitest, as a task author would run it', async () => {
+    const dir = tempDir('idem-readme-');
+    writeFileSync(join(dir, 'greet.ts'), block('<!-- readme-example: tasks/greet.ts -->', 'ts'));
+    writeFileSync(join(dir, 'greet.test.ts'), block('<!-- readme-example: tasks/greet.test.ts -->', 'ts'));
+    // The author's own (empty) vitest config, not this repository's.
+    writeFileSync(join(dir, 'vitest.config.mjs'), 'export default { test: {} };\n');
+    const r = await execa(
+      join(ROOT, 'node_modules/.bin/vitest'),
+      ['run', '--root', dir, '--reporter', 'dot'],
+      {
+        cwd: dir,
+        reject: false,
+        env: { CI: 'true' },
+      },
+    );
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/1 passed/);
   });
 });

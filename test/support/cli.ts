@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { execa, type Options } from 'execa';
+import { tempDir as makeTempDir } from './temp.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 export const BIN = join(ROOT, 'bin', 'idem.js');
@@ -31,8 +31,9 @@ export function ndjson(stdout: unknown): Record<string, any>[] {
     .map((l) => JSON.parse(l));
 }
 
+/** A temp folder under the repository's .test-tmp/, removed when the test file ends. */
 export function tempDir(prefix = 'idem-e2e-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  return makeTempDir(prefix);
 }
 
 export function writeCsv(dir: string, name: string, content: string): string {
