@@ -19,6 +19,7 @@ export interface RunFlags {
   input?: string;
   dryRun?: boolean;
   resume?: boolean;
+  strictResume?: boolean;
   concurrency?: string;
   stateDir?: string;
   json?: boolean;
@@ -101,6 +102,7 @@ export async function runCommand(
           input,
           dryRun: Boolean(flags.dryRun),
           resume: Boolean(flags.resume),
+          strictResume: Boolean(flags.strictResume),
           concurrency,
           waitForLockMs: s.waitMs,
           reporter: shown.reporter,
@@ -147,7 +149,14 @@ export function registerRun(
     .argument('<task-file>', 'the task module (TypeScript or JavaScript), e.g. tasks/provision-users.ts')
     .option('--input <file>', "read records from this file instead of the task's source path")
     .option('--dry-run', 'run only the checks and print the plan; writes nothing to any target')
-    .option('--resume', 'continue the last unfinished run of the task (starts a new run if there is none)')
+    .option(
+      '--resume',
+      'continue the last unfinished run of the task; a new run if there is none, or if its input changed (it is then superseded)',
+    )
+    .option(
+      '--strict-resume',
+      'like --resume, but refuse (exit 2) when the input changed since that run started',
+    )
     .option('--concurrency <n>', 'records processed at once (default: the task’s, else 4)')
     .option(
       '--state-dir <dir>',

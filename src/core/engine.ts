@@ -12,7 +12,14 @@ import { RecordProcessor } from './record-processor.ts';
 import type { RunSummary } from './reporter.ts';
 import type { EngineDeps, EngineOptions } from './run-options.ts';
 import { finalStatus, type RunProgress, type Stop, summarize } from './run-status.ts';
-import { findUnfinishedRun, finishRun, newRunId, reopenRun } from './runs.ts';
+import {
+  findUnfinishedRun,
+  finishRun,
+  newRunId,
+  reopenRun,
+  settleCrashedRuns,
+  supersedeRun,
+} from './runs.ts';
 import type { SourceScan } from './source.ts';
 import type { StepRunContext } from './step-runner.ts';
 
@@ -20,6 +27,8 @@ import type { StepRunContext } from './step-runner.ts';
 interface ActiveRun<C> {
   run: RunInfo;
   resumed: boolean;
+  /** The unfinished run this one replaced (`--resume` with a changed input). */
+  supersedes?: string;
   policy: RunPolicy<C>;
   journal: Journal;
   effects: Effects;
@@ -37,7 +46,9 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
   const startedAt = deps.clock.now();
   const policy = resolvePolicy(deps.task, opts, pruneOf(deps.task, deps.setup));
   const scan = await scanInput(deps);
-  const previous = policy.resume ? await resumable(deps, scan.digest) : undefined;
+  // Whoever holds the lock may say so: a run still `running` now was left by a process that died.
+  await settleCrashedRuns(deps.ledger, deps.clock, deps.task.name);
+  const previous = policy.resume ? await resumable(deps, policy, scan.digest) : undefined;
   const ctx = await connectTask(deps);
   const active = await openRun(deps, opts, policy, scan.digest, previous, startedAt);
   let prune: PrunePlan | undefined;
@@ -107,22 +118,36 @@ async function scanInput<R, C>(deps: EngineDeps<R, C>): Promise<SourceScan> {
   return scan;
 }
 
-/** The unfinished run `--resume` continues, if there is one and the input is unchanged. */
-async function resumable<R, C>(deps: EngineDeps<R, C>, digest: string): Promise<RunInfo | undefined> {
+/**
+ * The unfinished run `--resume` continues. Resuming is an optimisation, never a
+ * correctness need: when the input changed since that run started, the run is
+ * superseded by a new one that re-checks every record (strict resume refuses instead).
+ */
+async function resumable<R, C>(
+  deps: EngineDeps<R, C>,
+  policy: RunPolicy<C>,
+  digest: string,
+): Promise<RunInfo | { supersedes: RunInfo } | undefined> {
   const { task, source, reporter } = deps;
   const previous = await findUnfinishedRun(deps.ledger, task.name);
   if (!previous) {
     reporter.warn(`no unfinished run of task ${task.name} to resume; starting a new run`);
     return undefined;
   }
-  if (previous.inputDigest !== digest) {
+  if (previous.inputDigest === digest) return previous;
+  const change =
+    `the input ${source.description} changed since run ${previous.id} started ` +
+    `(sha256 ${previous.inputDigest.slice(0, 12)}… then, ${digest.slice(0, 12)}… now)`;
+  if (policy.strictResume) {
     throw new UsageError(
-      `cannot resume run ${previous.id} of task ${task.name}: the input ${source.description} changed since that run ` +
-        `started (sha256 ${previous.inputDigest.slice(0, 12)}… then, ${digest.slice(0, 12)}… now). ` +
-        'Run without --resume to start a new run; it re-checks every record, which is always safe.',
+      `cannot resume run ${previous.id} of task ${task.name}: ${change}. ` +
+        'Run without --strict-resume (or without --resume) to start a new run; it re-checks every record, which is always safe.',
     );
   }
-  return previous;
+  reporter.warn(
+    `run ${previous.id} of task ${task.name} did not finish and ${change}: it is superseded by a new run that re-checks every record`,
+  );
+  return { supersedes: previous };
 }
 
 /** Starts a new run in the ledger, or reopens the one being resumed. */
@@ -131,13 +156,13 @@ async function openRun<R, C>(
   opts: EngineOptions,
   policy: RunPolicy<C>,
   digest: string,
-  previous: RunInfo | undefined,
+  previous: RunInfo | { supersedes: RunInfo } | undefined,
   startedAt: number,
 ): Promise<ActiveRun<C>> {
   const { ledger, clock, task } = deps;
   const journal = new Journal(ledger, clock, ledger.location, opts.journal);
   const effects = new Effects(ledger, journal, clock, task.name);
-  if (previous) {
+  if (previous && !('supersedes' in previous)) {
     await reopenRun(ledger, journal, clock, { id: previous.id, pid: opts.pid, host: opts.host });
     return { run: previous, resumed: true, policy, journal, effects, startedAt };
   }
@@ -154,6 +179,10 @@ async function openRun<R, C>(
     options: opts.options ?? {},
   };
   await ledger.insertRun(run);
+  if (previous) {
+    await supersedeRun(ledger, journal, clock, previous.supersedes, run.id);
+    return { run, resumed: false, supersedes: previous.supersedes.id, policy, journal, effects, startedAt };
+  }
   return { run, resumed: false, policy, journal, effects, startedAt };
 }
 
@@ -244,6 +273,7 @@ async function closeRun<R, C>(
       task: deps.task.name,
       dryRun: active.policy.dryRun,
       resumed: active.resumed,
+      ...(active.supersedes ? { supersedes: active.supersedes } : {}),
       ledger: ledger.location,
       elapsedMs: clock.now() - active.startedAt,
     },

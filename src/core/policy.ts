@@ -14,6 +14,8 @@ export interface RunPolicy<C> {
   dryRun: boolean;
   /** Continue the last unfinished run (never for a dry run). */
   resume: boolean;
+  /** Refuse to resume a run whose input changed, instead of superseding it. */
+  strictResume: boolean;
   concurrency: number;
   retry: RetryPolicy;
   breaker: number;
@@ -37,7 +39,8 @@ export function resolvePolicy<C>(
   const dryRun = opts.dryRun ?? false;
   return {
     dryRun,
-    resume: (opts.resume ?? false) && !dryRun,
+    resume: Boolean(opts.resume || opts.strictResume) && !dryRun,
+    strictResume: opts.strictResume ?? false,
     concurrency: Math.max(1, opts.concurrency ?? task.concurrency ?? 4),
     retry: { ...DEFAULT_RETRY, ...task.retry, ...opts.retry },
     breaker: opts.breaker ?? task.breaker ?? 5,

@@ -7,6 +7,8 @@ export interface RunSummary {
   status: RunStatus;
   dryRun: boolean;
   resumed: boolean;
+  /** The unfinished run this one replaced because its input changed (`--resume`). */
+  supersedes?: string;
   counts: Counts;
   /** Records not reached (aborted or interrupted runs); a resume picks them up. */
   notProcessed: number;

@@ -12,6 +12,8 @@ export interface EngineOptions {
   dryRun?: boolean;
   /** Continue the last unfinished run instead of starting a new one. */
   resume?: boolean;
+  /** With `resume`: refuse (exit 2) when the input changed, instead of superseding the run. */
+  strictResume?: boolean;
   /** Records processed at once. @default the task's, else 4 */
   concurrency?: number;
   /** The deletion guard, overriding the task's. */

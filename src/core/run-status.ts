@@ -43,7 +43,15 @@ export function finalStatus(
 
 /** The summary a reporter and the CLI get. Pure. */
 export function summarize(
-  run: { runId: string; task: string; dryRun: boolean; resumed: boolean; ledger: string; elapsedMs: number },
+  run: {
+    runId: string;
+    task: string;
+    dryRun: boolean;
+    resumed: boolean;
+    supersedes?: string;
+    ledger: string;
+    elapsedMs: number;
+  },
   end: {
     status: RunStatus;
     counts: Counts;
@@ -58,6 +66,7 @@ export function summarize(
     status: end.status,
     dryRun: run.dryRun,
     resumed: run.resumed,
+    ...(run.supersedes ? { supersedes: run.supersedes } : {}),
     counts: end.counts,
     notProcessed: end.notProcessed,
     alreadyDone: end.alreadyDone,

@@ -68,6 +68,23 @@ export async function reopenRun(
   });
 }
 
+/** Records that a new run replaced an unfinished one (`--resume` with a changed input). */
+export async function supersedeRun(
+  store: RunStore,
+  journal: Journal,
+  clock: Clock,
+  old: RunInfo,
+  by: string,
+): Promise<void> {
+  const message = `superseded by run ${by}: the input changed before this run finished`;
+  await store.updateRun(old.id, {
+    status: 'superseded',
+    message,
+    ...(old.endedAt ? {} : { endedAt: clock.now() }),
+  });
+  await journal.event({ runId: old.id, key: '', kind: 'superseded', detail: message, at: clock.now() });
+}
+
 /** Commits what is queued, then records how the run ended. */
 export async function finishRun(
   store: RunStore,

@@ -53,6 +53,12 @@ export function summaryLines(s: RunSummary, style: Style): string[] {
   ];
   if (s.resumed)
     lines.push(`resumed run: ${s.alreadyDone} records already done before were not touched again`);
+  if (s.supersedes)
+    lines.push(
+      style.yellow(
+        `warning: run ${s.supersedes} did not finish and its input changed since; it is superseded by this run, which re-checked every record`,
+      ),
+    );
   if (s.message) lines.push(s.message);
   if (s.dryRun) lines.push('dry run: nothing was written to any target (changed* = pending change)');
   const c = s.counts;

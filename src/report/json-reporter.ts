@@ -51,6 +51,7 @@ export class JsonReporter implements Reporter {
       status: s.status,
       dryRun: s.dryRun,
       resumed: s.resumed,
+      supersedes: s.supersedes ?? null,
       counts: s.counts,
       notProcessed: s.notProcessed,
       alreadyDone: s.alreadyDone,

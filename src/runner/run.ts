@@ -28,8 +28,10 @@ export interface RunOptions {
   stateDir?: string;
   /** Only run the checks; write nothing to any target. */
   dryRun?: boolean;
-  /** Continue the last unfinished run. */
+  /** Continue the last unfinished run; one whose input changed is superseded by a new run. */
   resume?: boolean;
+  /** Continue the last unfinished run, refusing (a `usage` error) when its input changed. */
+  strictResume?: boolean;
   /** Records processed at once. @default the task's, else 4 */
   concurrency?: number;
   /** The deletion guard, overriding the task's. */
@@ -136,6 +138,7 @@ export async function run<R, C>(
         concurrency,
         dryRun: options.dryRun ?? false,
         resume: options.resume ?? false,
+        strictResume: options.strictResume ?? false,
         options: internals.recorded ?? { input: inputPath, concurrency },
         ...(options.maxDeletes ? { maxDeletes: options.maxDeletes } : {}),
         ...(options.breaker ? { breaker: options.breaker } : {}),

@@ -209,7 +209,7 @@ describe('engine: input problems', () => {
     expect(t.data.get('a')).toBe('1');
   });
 
-  it('resume refuses a changed input', async () => {
+  it('resume with a changed input supersedes the unfinished run and makes progress; strict resume refuses', async () => {
     const t = target();
     t.faults.set('k1', () => {
       throw new PermanentError('down');
@@ -217,9 +217,34 @@ describe('engine: input problems', () => {
     const ledger = new MemoryLedger();
     const first = await runInMemory(taskOver(t), rows(10), { ledger, breaker: 1, concurrency: 1 });
     expect(first.summary.status).toBe('aborted');
-    await expect(runInMemory(taskOver(t), rows(11), { ledger, resume: true })).rejects.toThrow(
-      /input .* changed/,
+    await expect(
+      runInMemory(taskOver(t), rows(11), { ledger, resume: true, strictResume: true }),
+    ).rejects.toThrow(/cannot resume run .*: the input memory changed since run/);
+    t.faults.clear();
+    const next = await runInMemory(taskOver(t), rows(11), { ledger, resume: true });
+    expect(next.summary).toMatchObject({
+      status: 'succeeded',
+      resumed: false,
+      supersedes: first.summary.runId,
+    });
+    expect(next.summary.counts.changed).toBe(11);
+    expect(next.reporter.warnings.join('\n')).toMatch(
+      /did not finish and the input memory changed .* superseded by a new run/,
     );
+    expect(ledger.runs.get(first.summary.runId)).toMatchObject({ status: 'superseded' });
+    expect(ledger.history.filter((e) => e.kind === 'superseded').map((e) => e.runId)).toEqual([
+      first.summary.runId,
+    ]);
+  });
+
+  it('a run left running by a dead process is recorded as crashed by the next run, which resumes it', async () => {
+    const t = target();
+    const ledger = new MemoryLedger();
+    const first = await runInMemory(taskOver(t), rows(3), { ledger });
+    await ledger.updateRun(first.summary.runId, { status: 'running', endedAt: null });
+    const next = await runInMemory(taskOver(t), rows(3), { ledger, resume: true });
+    expect(next.summary).toMatchObject({ resumed: true, runId: first.summary.runId, alreadyDone: 3 });
+    expect(ledger.history.some((e) => e.kind === 'crashed' && e.runId === first.summary.runId)).toBe(true);
   });
 
   it('resume with no unfinished run says so and starts a new run', async () => {

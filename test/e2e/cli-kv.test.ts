@@ -168,16 +168,29 @@ describe('idem run: crash and resume', () => {
     expect(r.stderr).toContain('no unfinished run of task kv to resume; starting a new run');
   });
 
-  it('--resume refuses a changed input with exit 2', async () => {
+  it('--resume with a changed input supersedes the unfinished run and makes progress; --strict-resume refuses with exit 2', async () => {
     const s = setup(20, 'k21,v21\n');
-    const aborted = await s.run(['--concurrency', '1'], { KV_FAULT: 'permanent:*' });
+    const aborted = await s.run(['--concurrency', '1', '--json'], { KV_FAULT: 'permanent:*' });
     expect(aborted.exitCode).toBe(4);
+    const abortedId = summaryOf(aborted.stdout).runId;
     writeCsv(s.dir, 'in.csv', 'id,value\nk1,changed\n');
-    const r = await s.run(['--resume']);
-    expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(
-      /cannot resume run r-\S+ of task kv: the input .*in\.csv changed since that run started/,
+    const strict = await s.run(['--strict-resume']);
+    expect(strict.exitCode).toBe(2);
+    expect(strict.stderr).toMatch(
+      /cannot resume run r-\S+ of task kv: the input .*in\.csv changed since run r-\S+ started/,
     );
+    const r = await s.run(['--resume']);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(r.stderr).toMatch(/did not finish and the input .*in\.csv changed .* superseded by a new run/);
+    expect(r.stdout).toMatch(
+      new RegExp(`warning: run ${abortedId} did not finish and its input changed since`),
+    );
+    expect(r.stdout).toContain('changed=1');
+    const db = openLedger(s.state);
+    expect(db.prepare('SELECT status FROM runs WHERE id = ?').get(abortedId)).toEqual({
+      status: 'superseded',
+    });
+    db.close();
   });
 
   it('SIGTERM stops taking records, finishes in-flight ones, marks the run interrupted (143); --resume completes it', async () => {
