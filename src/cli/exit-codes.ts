@@ -11,10 +11,12 @@ export const EXIT = {
   usage: 2,
   /** Finished, but some records are failed, invalid or in-doubt. */
   failures: 3,
-  /** Aborted by a guard or by the circuit breaker, or the target or the ledger could not be used. */
+  /** Stopped; resume later: the circuit breaker, a target or the ledger that could not be used. */
   aborted: 4,
   /** With --detailed-exitcode only: success, and changes were made (or are pending in a dry run). */
   changes: 5,
+  /** Refused by a guard before any change (a budget, the deletion guard): a person must look. */
+  refused: 6,
   /** The lock is held by another run. */
   locked: 75,
   sigint: 130,
@@ -29,16 +31,18 @@ export function exitCodeFor(
   switch (s.status) {
     case 'interrupted':
       return opts.signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint;
+    case 'refused':
+      return EXIT.refused;
     case 'crashed':
     case 'superseded':
     case 'aborted':
-    case 'refused':
       return EXIT.aborted;
     case 'completed-with-failures':
       return EXIT.failures;
     case 'running':
       return EXIT.internal;
     case 'succeeded':
+    case 'planned':
       return opts.detailedExitcode && s.counts.changed > 0 ? EXIT.changes : EXIT.ok;
   }
 }
@@ -51,9 +55,10 @@ export function exitCodeForError(err: unknown): number {
       return EXIT.usage;
     case 'locked':
       return EXIT.locked;
+    case 'refused':
+      return EXIT.refused;
     case 'unavailable':
     case 'ledger':
-    case 'refused':
       return EXIT.aborted;
     default:
       return EXIT.internal;

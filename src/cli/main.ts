@@ -1,15 +1,13 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { errorMessage } from '../core/errors.ts';
 import type { Ledger } from '../core/ledger.ts';
+import { IDEM_VERSION } from '../runner/version.ts';
+import { registerApply } from './apply-command.ts';
 import { registerDoubts } from './doubts-command.ts';
 import { EXIT, ExitError, exitCodeForError } from './exit-codes.ts';
+import { registerPlan } from './plan-command.ts';
 import { registerResolve } from './resolve-command.ts';
 import { registerRun } from './run-command.ts';
-
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
 
 /** What a test harness may change in a command's wiring (never set in production). */
 export interface CliOverrides {
@@ -46,7 +44,7 @@ async function finish(code: Promise<number>): Promise<never> {
 export function buildProgram(overrides: CliOverrides = {}): Command {
   const program = new Command('idem')
     .description('Batch automation that is safe to run twice: check, apply what differs, verify, remember.')
-    .version(pkg.version)
+    .version(IDEM_VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .addHelpText(
@@ -62,6 +60,8 @@ Examples:
     void finish(code);
   };
   registerRun(program, act, overrides);
+  registerPlan(program, act, overrides);
+  registerApply(program, act, overrides);
   registerDoubts(program, act);
   registerResolve(program, act);
   return program;

@@ -1,18 +1,21 @@
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { errorMessage, UsageError } from '../core/errors.ts';
+import type { ChangeBudget } from '../core/gate.ts';
 import { parseDeleteLimit } from '../core/guard.ts';
+import type { RunSummary } from '../core/reporter.ts';
 import type { DeleteLimit } from '../core/task.ts';
 import { describeHolder } from '../lock/lock.ts';
 import { chooseReporter } from '../report/choose-reporter.ts';
 import type { Verbosity } from '../report/human-reporter.ts';
-import { run } from '../runner/run.ts';
+import { type RunInternals, type RunOptions, run } from '../runner/run.ts';
 import { stateDirFor } from '../runner/state.ts';
 import { parseDuration } from './duration.ts';
 import { exitCodeFor } from './exit-codes.ts';
+import { fileDigest } from './file-digest.ts';
 import { loadTask } from './load-task.ts';
 import type { CliOverrides } from './main.ts';
-import { RunSignals } from './signals.ts';
+import { RunSignals, type StopSignal } from './signals.ts';
 
 /** The flags of `idem run`, as commander gives them. */
 export interface RunFlags {
@@ -28,6 +31,10 @@ export interface RunFlags {
   detailedExitcode?: boolean;
   wait?: string;
   maxDeletes?: string;
+  maxCreates?: string;
+  maxModifications?: string;
+  planFirst?: boolean;
+  accept?: string;
   breaker?: string;
   grace?: string;
 }
@@ -39,6 +46,7 @@ interface RunSettings {
   waitMs: number;
   graceMs: number;
   maxDeletes: DeleteLimit | undefined;
+  budget: ChangeBudget | undefined;
   verbosity: Verbosity;
 }
 
@@ -59,6 +67,14 @@ function parsed<T>(value: string | undefined, flag: string, parse: (text: string
   }
 }
 
+/** `--max-creates` and `--max-modifications`, as a budget over the task's. */
+function budgetFlags(flags: RunFlags): ChangeBudget | undefined {
+  const creates = parsed(flags.maxCreates, '--max-creates', parseDeleteLimit);
+  const modifications = parsed(flags.maxModifications, '--max-modifications', parseDeleteLimit);
+  if (!creates && !modifications) return undefined;
+  return { ...(creates ? { creates } : {}), ...(modifications ? { modifications } : {}) };
+}
+
 function settingsOf(flags: RunFlags): RunSettings {
   if (flags.verbose && flags.quiet) throw new UsageError('-v and -q cannot be used together');
   return {
@@ -67,16 +83,24 @@ function settingsOf(flags: RunFlags): RunSettings {
     waitMs: parsed(flags.wait, '--wait', parseDuration) ?? 0,
     graceMs: parsed(flags.grace, '--grace', parseDuration) ?? 10_000,
     maxDeletes: parsed(flags.maxDeletes, '--max-deletes', parseDeleteLimit),
+    budget: budgetFlags(flags),
     verbosity: flags.verbose ? 'verbose' : flags.quiet ? 'quiet' : 'normal',
   };
 }
 
-/** `idem run <task-file>`: load the task, then `run()` it with the flags, raced against a second signal. */
-export async function runCommand(
+/** What a command that runs a task adds to `run()`'s wiring (`idem plan`, `idem apply`). */
+export type RunExtras = Pick<RunInternals, 'planOnly' | 'applyPlan' | 'afterRun'>;
+
+/**
+ * Loads a task and `run()`s it with the flags, raced against a second signal:
+ * the summary, and the signal that stopped it if any.
+ */
+export async function executeRun(
   taskFile: string,
   flags: RunFlags,
   overrides: CliOverrides = {},
-): Promise<number> {
+  extras: RunExtras = {},
+): Promise<{ summary: RunSummary; signal: StopSignal | undefined }> {
   const env = process.env;
   const { task, path } = await loadTask(taskFile);
   const s = settingsOf(flags);
@@ -91,49 +115,56 @@ export async function runCommand(
   const warn = (m: string) => shown.human.warn(m);
   const signals = new RunSignals(s.graceMs, warn);
   const input = flags.input ? resolve(flags.input) : resolve(dirname(path), task.source.path);
+  const options: RunOptions = {
+    taskDir: dirname(path),
+    stateDir: stateDirFor(path, flags.stateDir, env),
+    input,
+    dryRun: Boolean(flags.dryRun),
+    resume: Boolean(flags.resume),
+    strictResume: Boolean(flags.strictResume),
+    concurrency,
+    waitForLockMs: s.waitMs,
+    reporter: shown.reporter,
+    env,
+    stopSignal: signals.stop.signal,
+    killSignal: signals.kill.signal,
+    ...(s.maxDeletes ? { maxDeletes: s.maxDeletes } : {}),
+    ...(s.breaker ? { breaker: s.breaker } : {}),
+    ...(s.budget ? { budget: s.budget } : {}),
+    ...(flags.planFirst ? { planFirst: true } : {}),
+    ...(flags.accept ? { accept: flags.accept } : {}),
+    taskDigest: await fileDigest(path),
+  };
+  const internals: RunInternals = {
+    recorded: {
+      dryRun: Boolean(flags.dryRun),
+      resume: Boolean(flags.resume),
+      concurrency,
+      input,
+      ...(s.maxDeletes ? { maxDeletes: s.maxDeletes } : {}),
+    },
+    onLockWait: (h) => warn(`${describeHolder(task.name, h)}; waiting up to ${flags.wait}`),
+    onCleanupProblem: (m) => warn(`cleanup: ${m}`),
+    ...(overrides.wrapLedger ? { wrapLedger: overrides.wrapLedger } : {}),
+    ...extras,
+  };
   try {
-    const summary = await Promise.race([
-      signals.exitNow,
-      run(
-        task,
-        {
-          taskDir: dirname(path),
-          stateDir: stateDirFor(path, flags.stateDir, env),
-          input,
-          dryRun: Boolean(flags.dryRun),
-          resume: Boolean(flags.resume),
-          strictResume: Boolean(flags.strictResume),
-          concurrency,
-          waitForLockMs: s.waitMs,
-          reporter: shown.reporter,
-          env,
-          stopSignal: signals.stop.signal,
-          killSignal: signals.kill.signal,
-          ...(s.maxDeletes ? { maxDeletes: s.maxDeletes } : {}),
-          ...(s.breaker ? { breaker: s.breaker } : {}),
-        },
-        {
-          recorded: {
-            dryRun: Boolean(flags.dryRun),
-            resume: Boolean(flags.resume),
-            concurrency,
-            input,
-            ...(s.maxDeletes ? { maxDeletes: s.maxDeletes } : {}),
-          },
-          onLockWait: (h) => warn(`${describeHolder(task.name, h)}; waiting up to ${flags.wait}`),
-          onCleanupProblem: (m) => warn(`cleanup: ${m}`),
-          ...(overrides.wrapLedger ? { wrapLedger: overrides.wrapLedger } : {}),
-        },
-      ),
-    ]);
-    return exitCodeFor(summary, {
-      detailedExitcode: Boolean(flags.detailedExitcode),
-      signal: signals.received,
-    });
+    const summary = await Promise.race([signals.exitNow, run(task, options, internals)]);
+    return { summary, signal: signals.received };
   } finally {
     shown.progress?.stop();
     signals.dispose();
   }
+}
+
+/** `idem run <task-file>`: the run, then its exit code. */
+export async function runCommand(
+  taskFile: string,
+  flags: RunFlags,
+  overrides: CliOverrides = {},
+): Promise<number> {
+  const { summary, signal } = await executeRun(taskFile, flags, overrides);
+  return exitCodeFor(summary, { detailedExitcode: Boolean(flags.detailedExitcode), signal });
 }
 
 export function registerRun(
@@ -174,6 +205,22 @@ export function registerRun(
       '--max-deletes <limit>',
       'deletion guard override: a count (50), a percentage (10%) or both (50,10%)',
     )
+    .option(
+      '--plan-first',
+      'plan every record, gate the plan, then apply it (the default for a task with budgets)',
+    )
+    .option(
+      '--max-creates <limit>',
+      'change budget override: creates, as a count (50), a percentage (10%) or both',
+    )
+    .option(
+      '--max-modifications <limit>',
+      'change budget override: modifications, as a count, a percentage or both',
+    )
+    .option(
+      '--accept <plan-hash>',
+      'let exactly the refused plan with this hash through once (the refusal prints it)',
+    )
     .option('--breaker <k>', 'stop after k consecutive records fail with the same error (default 5)')
     .option('--grace <duration>', 'on SIGINT/SIGTERM, how long in-flight records may finish (default 10s)')
     .addHelpText(
@@ -187,7 +234,8 @@ Examples:
   $ idem run tasks/provision-users.ts --dry-run --detailed-exitcode; [ $? -eq 5 ] && echo "changes pending"
 
 Exit codes: 0 ok, 1 internal error, 2 usage/config/input error, 3 some records failed/invalid/in-doubt,
-4 aborted (guard, circuit breaker, target or ledger unusable), 5 changes (only with --detailed-exitcode),
+4 stopped: resume later (circuit breaker, target or ledger unusable), 5 changes (only with --detailed-exitcode),
+6 refused by a guard before any change (a budget, the deletion guard): a person must look,
 75 lock held, 130/143 interrupted by SIGINT/SIGTERM.`,
     )
     .action((taskFile: string, flags: RunFlags) => action(runCommand(taskFile, flags, overrides)));

@@ -33,6 +33,8 @@ export interface Diff {
    * deletion guard (`maxDeletes`) before any deletion is applied.
    */
   deletes?: number;
+  /** How many entries (rows, files) `apply` would create: the change budgets tell creates from modifications. */
+  creates?: number;
 }
 
 /** A `+field: value` change. */

@@ -1,6 +1,6 @@
 import type { Clock } from './clock.ts';
 import { errorMessage, kindOf, LedgerError } from './errors.ts';
-import type { LedgerEvent, OutcomeBatch, OutcomeStore } from './ledger.ts';
+import type { LedgerEvent, OutcomeBatch, OutcomeStore, PlannedRecord } from './ledger.ts';
 import type { RecordResult } from './outcome.ts';
 
 /** When the journal commits: after this many queued writes, or this long after the first. */
@@ -19,7 +19,7 @@ export const DEFAULT_JOURNAL_POLICY: JournalPolicy = { batchSize: 64, maxDelayMs
  * it at once so the run can stop applying changes it could not record.
  */
 export class Journal {
-  private queue: OutcomeBatch = { results: [], events: [] };
+  private queue: Required<OutcomeBatch> = { results: [], events: [], planned: [] };
   private cancelTimer: (() => void) | undefined;
   private failure: LedgerError | undefined;
   private tail: Promise<void> = Promise.resolve();
@@ -45,6 +45,13 @@ export class Journal {
     await this.queued();
   }
 
+  /** Queues a record of the plan (a plan-first run's plan phase). */
+  async planned(runId: string, record: PlannedRecord): Promise<void> {
+    this.throwIfFailed();
+    this.queue.planned.push({ runId, record });
+    await this.queued();
+  }
+
   async event(event: LedgerEvent): Promise<void> {
     this.throwIfFailed();
     this.queue.events.push(event);
@@ -59,7 +66,7 @@ export class Journal {
   }
 
   private async queued(): Promise<void> {
-    const size = this.queue.results.length + this.queue.events.length;
+    const size = this.queue.results.length + this.queue.events.length + this.queue.planned.length;
     if (size >= this.policy.batchSize) {
       await this.flush();
     } else if (!this.cancelTimer) {
@@ -75,8 +82,8 @@ export class Journal {
     this.cancelTimer?.();
     this.cancelTimer = undefined;
     const batch = this.queue;
-    this.queue = { results: [], events: [] };
-    if (batch.results.length + batch.events.length === 0) return this.tail;
+    this.queue = { results: [], events: [], planned: [] };
+    if (batch.results.length + batch.events.length + batch.planned.length === 0) return this.tail;
     this.tail = this.tail.then(async () => {
       if (this.failure) return;
       try {

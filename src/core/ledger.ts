@@ -1,4 +1,4 @@
-import type { Counts, RecordResult, RunStatus } from './outcome.ts';
+import type { Counts, RecordResult, RunStatus, StepDiff } from './outcome.ts';
 import type { EffectState } from './step.ts';
 
 /**
@@ -9,7 +9,7 @@ import type { EffectState } from './step.ts';
  * in-memory twin cannot drift apart. Methods are async so that a networked
  * ledger (PostgreSQL) fits the same shape.
  */
-export interface Ledger extends RunStore, OutcomeStore, OnceStore {
+export interface Ledger extends RunStore, OutcomeStore, OnceStore, PlanStore {
   /** Where it lives, for the operator (a file path). */
   readonly location: string;
   close(): Promise<void>;
@@ -30,11 +30,23 @@ export interface RunInfo {
   options: Record<string, unknown>;
   counts?: Counts;
   message?: string;
+  /** sha256 of the task file the run was started with (`--resume` refuses another). */
+  taskDigest?: string;
+  /** The idem version that started it. */
+  idemVersion?: string;
+  /** Where a plan-first run is: `plan` (checking every record), `apply` (the gate let the plan through). */
+  phase?: RunPhase;
+  /** How many records the input held. */
+  records?: number;
 }
+
+/** The phases of a plan-first run. */
+export type RunPhase = 'plan' | 'apply';
 
 /** What changes when a run is reopened or finished. `null` clears a field. */
 export interface RunUpdate {
   status: RunStatus;
+  phase?: RunPhase;
   endedAt?: number | null;
   counts?: Counts;
   message?: string | null;
@@ -64,7 +76,6 @@ export interface RunFilter {
 
 /** What a line of the history says happened. */
 export type EventKind =
-  | 'start'
   | 'apply'
   | 'retry'
   | 'absorbed'
@@ -107,6 +118,65 @@ export interface OutcomeStore {
 export interface OutcomeBatch {
   results: { runId: string; result: RecordResult }[];
   events: LedgerEvent[];
+  /** Records with pending changes, in a plan-first run's plan phase. */
+  planned?: { runId: string; record: PlannedRecord }[];
+}
+
+/** A record of a plan: what its checks found pending, and the input to apply it from. */
+export interface PlannedRecord {
+  slot: string;
+  key: string;
+  line: number;
+  inputHash: string;
+  /** A key the prune phase removes (no input row). The apply phase reads input rows from the input again. */
+  prune: boolean;
+  /** The pending diffs, secrets masked. */
+  diff: StepDiff[];
+}
+
+/** How a refused plan was let through once (`--accept <hash>`). */
+export interface Acceptance {
+  task: string;
+  planHash: string;
+  runId: string;
+  acceptedBy: string;
+  acceptedAt: number;
+  /** The budgets it exceeded. */
+  reasons: string[];
+}
+
+/** A leaver disabled by a prune lifecycle, waiting out the grace period before deletion. */
+export interface Departure {
+  task: string;
+  key: string;
+  disabledAt: number;
+  runId: string;
+  /** Runs that have seen the key disabled since. */
+  runsSince: number;
+}
+
+/** The plan of a plan-first run (written through the journal), acceptances and leavers. */
+export interface PlanStore {
+  /** Planned records of a run in input order, `limit` at a time after `after` (a line, then a slot). */
+  planned(
+    runId: string,
+    after: { line: number; slot: string } | undefined,
+    limit: number,
+  ): Promise<PlannedRecord[]>;
+  /** The planned record of one slot, if the plan has it. */
+  plannedSlot(runId: string, slot: string): Promise<PlannedRecord | undefined>;
+  /**
+   * How far a run got: its finished outcomes (not `failed` or `in-doubt`, which a
+   * resume checks again), its planned records, and how many of those are finished.
+   */
+  planProgress(runId: string): Promise<{ done: number; planned: { total: number; done: number } }>;
+  /** Of the given keys, those that the run has a result for (its records of the input, not its prune keys). */
+  knownKeys(runId: string, keys: string[]): Promise<Set<string>>;
+  recordAcceptance(acceptance: Acceptance): Promise<void>;
+  findAcceptance(task: string, planHash: string): Promise<Acceptance | undefined>;
+  getDeparture(task: string, key: string): Promise<Departure | undefined>;
+  /** Stores (or with `null`, forgets) a leaver's departure. */
+  putDeparture(task: string, key: string, departure: Departure | null): Promise<void>;
 }
 
 /** A `once` effect as recorded across runs. */

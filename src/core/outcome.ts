@@ -12,6 +12,12 @@ export interface StepDiff {
   changes: Change[];
   /** The step's work was found done by a retry's re-check: not a fresh change. */
   absorbed?: boolean;
+  /**
+   * A pending diff (dry run, plan) checked against the target as it is, while an
+   * earlier step of the record still has a pending change (`after`): what the
+   * run would really do may differ, since it checks after that step applied.
+   */
+  provisional?: { after: string };
 }
 
 /** The final word on one record in one run. */
@@ -34,9 +40,13 @@ export interface RecordResult {
   startedAt: number;
   endedAt: number;
   notes?: string[];
+  /** Things an operator should know that are not failures (a value that changes on every run). */
+  warnings?: string[];
+  /** The target changed between the plan and the apply; the record was checked again before any write. */
+  drifted?: boolean;
 }
 
-/** Counts per outcome, plus absorbed. */
+/** Counts per outcome, plus absorbed, drifted and non-converging records. */
 export interface Counts {
   changed: number;
   ok: number;
@@ -45,6 +55,12 @@ export interface Counts {
   skipped: number;
   'in-doubt': number;
   absorbed: number;
+  /** Records whose target changed between the plan and the apply. */
+  drifted: number;
+  /** Records that changed the same way on each of the last runs (see `warnings`). */
+  'non-converging': number;
+  /** Pending records (dry run) with a provisional diff: what the run really does may differ. */
+  provisional: number;
 }
 
 export const emptyCounts = (): Counts => ({
@@ -55,16 +71,39 @@ export const emptyCounts = (): Counts => ({
   skipped: 0,
   'in-doubt': 0,
   absorbed: 0,
+  drifted: 0,
+  'non-converging': 0,
+  provisional: 0,
 });
 
-export function countOutcome(counts: Counts, r: Pick<RecordResult, 'outcome' | 'absorbed'>): void {
+export function countOutcome(
+  counts: Counts,
+  r: Pick<RecordResult, 'outcome' | 'absorbed' | 'drifted' | 'warnings' | 'diff'>,
+): void {
   counts[r.outcome]++;
   if (r.absorbed) counts.absorbed++;
+  if (r.drifted) counts.drifted++;
+  if (r.warnings?.some(isNonConverging)) counts['non-converging']++;
+  if (r.diff.some((d) => d.provisional)) counts.provisional++;
 }
 
-/** `changed=12 ok=488 failed=0 invalid=1 skipped=0 in-doubt=0 absorbed=2` */
+/** The warning a non-converging record carries starts with this. */
+export const NON_CONVERGING = 'non-converging:';
+
+export const isNonConverging = (warning: string) => warning.startsWith(NON_CONVERGING);
+
+/**
+ * `changed=12 ok=488 failed=0 invalid=1 skipped=0 in-doubt=0 absorbed=2`, then
+ * `drifted=` and `non-converging=` when there are any.
+ */
 export function formatCounts(c: Counts): string {
-  return `changed=${c.changed} ok=${c.ok} failed=${c.failed} invalid=${c.invalid} skipped=${c.skipped} in-doubt=${c['in-doubt']} absorbed=${c.absorbed}`;
+  const base = `changed=${c.changed} ok=${c.ok} failed=${c.failed} invalid=${c.invalid} skipped=${c.skipped} in-doubt=${c['in-doubt']} absorbed=${c.absorbed}`;
+  const extra = [
+    c.drifted ? ` drifted=${c.drifted}` : '',
+    c['non-converging'] ? ` non-converging=${c['non-converging']}` : '',
+    c.provisional ? ` provisional=${c.provisional}` : '',
+  ];
+  return base + extra.join('');
 }
 
 /**
@@ -81,4 +120,5 @@ export type RunStatus =
   | 'interrupted'
   | 'crashed'
   | 'refused'
-  | 'superseded';
+  | 'superseded'
+  | 'planned';

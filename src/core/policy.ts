@@ -1,3 +1,4 @@
+import { type ChangeBudget, resolveBudget } from './gate.ts';
 import type { EngineOptions } from './run-options.ts';
 import {
   DEFAULT_PRUNE_LIMIT,
@@ -23,6 +24,12 @@ export interface RunPolicy<C> {
   prune: PruneSpec<C> | undefined;
   /** One deletion limit for the prune plan and for every deletion applied. */
   deleteLimit: DeleteLimit | undefined;
+  /** Plan every record, gate the plan, then apply it. */
+  planFirst: boolean;
+  /** Plan and gate only (`idem plan`). */
+  planOnly: boolean;
+  /** The change budgets the plan is checked against; undefined when the task has none. */
+  budget: Required<ChangeBudget> | undefined;
 }
 
 /** The task's `prune`, which may depend on the run's setup (its environment). */
@@ -46,5 +53,12 @@ export function resolvePolicy<C>(
     breaker: opts.breaker ?? task.breaker ?? 5,
     prune,
     deleteLimit: opts.maxDeletes ?? task.maxDeletes ?? (prune ? DEFAULT_PRUNE_LIMIT : undefined),
+    // A task has the default budgets unless it says `budget: false`; plan-first with or without them on demand.
+    planFirst: task.budget !== false || Boolean(opts.planFirst || opts.planOnly),
+    planOnly: Boolean(opts.planOnly),
+    budget:
+      task.budget === false && !opts.budget
+        ? undefined
+        : resolveBudget(task.budget || undefined, opts.budget),
   };
 }

@@ -97,6 +97,7 @@ function planEnv(
     runId,
     attempt: 1,
     signal: new AbortController().signal,
+    pending: [],
     effects: {
       get: async () => undefined,
       intent: async () => {

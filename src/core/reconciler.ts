@@ -1,11 +1,12 @@
 import { CircuitBreaker, errorSignature } from './breaker.ts';
-import type { LedgerError } from './errors.ts';
-import { errorMessage, kindOf } from './errors.ts';
+import { errorMessage, kindOf, type LedgerError } from './errors.ts';
+import type { Baseline, PlanStats } from './gate.ts';
 import type { Journal } from './journal.ts';
-import type { OutcomeStore } from './ledger.ts';
+import type { OutcomeStore, PlannedRecord, PlanStore } from './ledger.ts';
 import { type Counts, countOutcome, emptyCounts, type RecordResult } from './outcome.ts';
-import { prepareRecord, slotOf } from './prepare.ts';
-import type { Processed, RecordProcessor } from './record-processor.ts';
+import type { PlanDigest } from './plan-digest.ts';
+import { type Prepared, prepareRecord, slotOf } from './prepare.ts';
+import type { ApplyMode, Origin, Processed, RecordProcessor } from './record-processor.ts';
 import type { Reporter } from './reporter.ts';
 import type { RunProgress, Stop } from './run-status.ts';
 import type { RecordSource } from './source.ts';
@@ -20,7 +21,7 @@ export interface ReconcilerDeps<R, C> {
   resumed: boolean;
   processor: RecordProcessor<R, C>;
   journal: Journal;
-  results: OutcomeStore;
+  results: OutcomeStore & PlanStore;
   reporter: Reporter;
   concurrency: number;
   breaker: number;
@@ -28,11 +29,28 @@ export interface ReconcilerDeps<R, C> {
   stopSignal: AbortSignal;
 }
 
+/** How the plan phase treats a record with pending changes. */
+export interface PlanPhase {
+  stats: PlanStats;
+  digest: PlanDigest;
+  /** A dry run reports pending records as `changed*` outcomes instead of storing a plan. */
+  dryRun: boolean;
+  /** The last accepted run, whose keys the input's are compared with (leading zeros lost...). */
+  baseline: Baseline | undefined;
+}
+
+/** Plans up to this many records are held as a set of slots in the apply phase; larger ones are looked up per record. */
+const SLOTS_IN_MEMORY = 200_000;
+
+/** How many keys are compared with the last accepted run's at a time. */
+const KEY_BATCH = 500;
+
 /**
  * The loop over a run's records: each record is keyed, checked for duplicates
  * and for work a resumed run already finished, then processed in the pool;
  * each outcome is journaled, reported and fed to the guards that can stop the
  * run (the circuit breaker, the deletion guard, a ledger that cannot record).
+ * One pass (`records`), or a plan phase (`plan`) then an apply phase (`applyPlan`).
  */
 export class Reconciler<R, C> {
   private readonly pool: WorkPool;
@@ -40,59 +58,119 @@ export class Reconciler<R, C> {
   private readonly firstLine = new Map<string, number>();
   private stop: Stop | undefined;
   private finished = 0;
+  private alreadyDone = 0;
+  private countSkipped = true;
   /** Outcomes this process reached: the counts when the ledger cannot be read back. */
   readonly counts: Counts = emptyCounts();
-  private alreadyDone = 0;
 
   constructor(private readonly d: ReconcilerDeps<R, C>) {
     this.pool = new WorkPool(d.concurrency);
     this.breaker = new CircuitBreaker(d.breaker);
   }
 
-  /** Every record of the source, in order, at most `concurrency` at once. */
-  async records(source: RecordSource): Promise<void> {
+  /** One pass over every record of the source: check, apply, verify (a dry run: check). */
+  async records(source: RecordSource, dryRun: boolean): Promise<void> {
+    await this.eachRecord(source, (slot, prepared) => this.d.processor.record(slot, prepared, dryRun));
+  }
+
+  /** One pass over the keys to prune, after every record. */
+  async prune(keys: string[], spec: PruneSpec<C>, dryRun: boolean): Promise<void> {
+    await this.eachKey(keys, (key) => this.d.processor.prune(key, spec, dryRun));
+  }
+
+  /** The plan phase: checks only; records with pending changes go to the plan. */
+  async plan(source: RecordSource, phase: PlanPhase): Promise<void> {
+    const keys = new KeyComparison(this.d.results, phase);
+    await this.eachRecord(
+      source,
+      (slot, prepared) => this.d.processor.planRecord(slot, prepared, phase.dryRun),
+      phase,
+      (key) => keys.add(key),
+    );
+    await keys.flush();
+  }
+
+  /** The plan phase of the keys to prune. */
+  async planPrune(keys: string[], spec: PruneSpec<C>, phase: PlanPhase): Promise<void> {
+    await this.eachKey(keys, (key) => this.d.processor.planPrune(key, spec, phase.dryRun), phase);
+  }
+
+  /**
+   * The apply phase: the input is read again (its records are not kept in the
+   * ledger, so no secret of the input lands there) and every planned record is
+   * applied; then the planned keys to prune. Nothing planned: nothing to read.
+   */
+  async applyPlan(source: RecordSource, prune: PruneSpec<C> | undefined, mode: ApplyMode): Promise<void> {
+    const { results, runId } = this.d;
+    const { planned } = await results.planProgress(runId);
+    if (planned.total === planned.done) return;
+    const inPlan = planned.total <= SLOTS_IN_MEMORY ? await this.plannedSlots() : undefined;
+    const seen = new Set<string>();
     for await (const rec of source.records(this.d.stopSignal)) {
+      const prepared = prepareRecord(this.d.task, rec);
+      // Invalid rows and duplicates ended in the plan phase; so did records without changes.
+      if (prepared.kind !== 'record' || seen.has(prepared.key)) continue;
+      seen.add(prepared.key);
+      if (inPlan && !inPlan.has(prepared.key)) continue;
+      const entry = await results.plannedSlot(runId, prepared.key);
+      if (!entry || entry.prune) continue;
       await this.pool.ready();
       if (this.halted()) break;
-      const prepared = prepareRecord(this.d.task, rec);
-      const key = prepared.key;
-      const first = key === undefined ? undefined : this.firstLine.get(key);
-      if (key !== undefined && first === undefined) this.firstLine.set(key, rec.line);
-      const slot = slotOf(key, rec.line, first !== undefined);
-      if (await this.doneBefore(slot)) continue;
-      const origin = { slot, key: key ?? `line ${rec.line}`, line: rec.line, inputHash: prepared.inputHash };
-      const { processor } = this.d;
-      if (first !== undefined) {
-        await this.launch(async () => ({
-          result: processor.stepless(
-            origin,
-            'invalid',
-            `duplicate key "${key}": first seen on line ${first}`,
-          ),
-          error: undefined,
-        }));
-      } else if (prepared.kind === 'invalid') {
-        await this.launch(async () => ({
-          result: processor.stepless(origin, 'invalid', prepared.reason),
-          error: undefined,
-        }));
-      } else {
-        await this.launch(() => processor.record(slot, prepared));
-      }
+      if (await this.doneBefore(entry.slot)) continue;
+      await this.launch(() => this.d.processor.applyPlanned(entry, prepared, mode));
     }
+    await this.pool.drain();
+    await this.eachPlanned(
+      (entry) => entry.prune,
+      (entry) => this.launch(() => this.d.processor.applyPlanned(entry, prune, mode)),
+    );
     await this.pool.drain();
   }
 
-  /** The prune phase: the keys the input no longer lists, after every record. */
-  async prune(keys: string[], spec: PruneSpec<C>): Promise<void> {
-    if (this.halted()) return;
-    for (const key of keys) {
-      await this.pool.ready();
-      if (this.halted()) break;
-      if (await this.doneBefore(key)) continue;
-      await this.launch(() => this.d.processor.prune(key, spec));
+  /** The slots of the plan, when there are few enough to hold. */
+  private async plannedSlots(): Promise<Set<string>> {
+    const slots = new Set<string>();
+    await this.eachPlanned(
+      () => true,
+      async (entry) => {
+        slots.add(entry.slot);
+      },
+      false,
+    );
+    return slots;
+  }
+
+  /** Calls `fn` for every planned record `which` selects (not yet done), in input order, a page at a time. */
+  private async eachPlanned(
+    which: (entry: PlannedRecord) => boolean,
+    fn: (entry: PlannedRecord) => Promise<void>,
+    skipDone = true,
+  ): Promise<void> {
+    let after: { line: number; slot: string } | undefined;
+    for (;;) {
+      const page = await this.d.results.planned(this.d.runId, after, 256);
+      if (page.length === 0) return;
+      for (const entry of page) {
+        if (!which(entry)) continue;
+        if (skipDone) {
+          await this.pool.ready();
+          if (this.halted()) return;
+          if (await this.doneBefore(entry.slot)) continue;
+        }
+        await fn(entry);
+      }
+      const last = page[page.length - 1] as PlannedRecord;
+      after = { line: last.line, slot: last.slot };
     }
-    await this.pool.drain();
+  }
+
+  /**
+   * Records the resumed run finished before it stopped, counted at once (its
+   * apply phase skips its plan phase): the records it skips are not counted again.
+   */
+  countAlreadyDone(n: number): void {
+    this.alreadyDone += n;
+    this.countSkipped = false;
   }
 
   /** Why the run stopped early, if it did. */
@@ -113,6 +191,68 @@ export class Reconciler<R, C> {
     };
   }
 
+  private async eachRecord(
+    source: RecordSource,
+    handle: (
+      slot: string,
+      prepared: Prepared<R> & { kind: 'record' },
+      raw: Record<string, string>,
+    ) => Promise<Processed>,
+    phase?: PlanPhase,
+    seen?: (key: string) => Promise<void>,
+  ): Promise<void> {
+    for await (const rec of source.records(this.d.stopSignal)) {
+      await this.pool.ready();
+      if (this.halted()) break;
+      const prepared = prepareRecord(this.d.task, rec);
+      const key = prepared.key;
+      const first = key === undefined ? undefined : this.firstLine.get(key);
+      if (key !== undefined && first === undefined) {
+        this.firstLine.set(key, rec.line);
+        await seen?.(key);
+      }
+      const slot = slotOf(key, rec.line, first !== undefined);
+      if (await this.doneBefore(slot)) continue;
+      const origin: Origin = {
+        slot,
+        key: key ?? `line ${rec.line}`,
+        line: rec.line,
+        inputHash: prepared.inputHash,
+      };
+      const { processor } = this.d;
+      if (first !== undefined) {
+        const why = `duplicate key "${key}": first seen on line ${first}`;
+        await this.launch(async () => ({
+          result: processor.stepless(origin, 'invalid', why),
+          error: undefined,
+        }));
+      } else if (prepared.kind === 'invalid') {
+        await this.launch(async () => ({
+          result: processor.stepless(origin, 'invalid', prepared.reason),
+          error: undefined,
+        }));
+      } else {
+        await this.launch(() => handle(slot, prepared, rec.raw), phase);
+      }
+    }
+    await this.pool.drain();
+  }
+
+  private async eachKey(
+    keys: string[],
+    handle: (key: string) => Promise<Processed>,
+    phase?: PlanPhase,
+  ): Promise<void> {
+    if (this.halted()) return;
+    for (const key of keys) {
+      await this.pool.ready();
+      if (this.halted()) break;
+      if (await this.doneBefore(key)) continue;
+      await this.launch(() => handle(key), phase);
+    }
+    await this.pool.drain();
+  }
+
   private halted(): boolean {
     if (!this.stop && this.d.stopSignal.aborted)
       this.stop = { status: 'interrupted', message: 'interrupted by a signal' };
@@ -129,11 +269,11 @@ export class Reconciler<R, C> {
     if (!this.d.resumed) return false;
     const previous = await this.d.results.getResult(this.d.runId, slot);
     if (!previous || previous.outcome === 'failed' || previous.outcome === 'in-doubt') return false;
-    this.alreadyDone++;
+    if (this.countSkipped) this.alreadyDone++;
     return true;
   }
 
-  private launch(work: () => Promise<Processed>): Promise<void> {
+  private launch(work: () => Promise<Processed>, phase?: PlanPhase): Promise<void> {
     return this.pool.add(async () => {
       let processed: Processed;
       try {
@@ -144,8 +284,21 @@ export class Reconciler<R, C> {
         processed = { result: undefined, error: err };
       }
       if (kindOf(processed.error) === 'ledger') this.ledgerFailed(processed.error as LedgerError);
+      if (processed.planned && phase) await this.planned(processed.planned, phase);
       if (processed.result) await this.finish(processed.result, processed.error);
     });
+  }
+
+  /** A record with pending changes: counted for the gate, then stored in the plan (a dry run reports it instead). */
+  private async planned(entry: NonNullable<Processed['planned']>, phase: PlanPhase): Promise<void> {
+    phase.stats.observe(entry.record.key, entry.kind, entry.fields);
+    phase.digest.add(entry.record);
+    if (phase.dryRun) return;
+    try {
+      await this.d.journal.planned(this.d.runId, entry.record);
+    } catch (err) {
+      this.ledgerFailed(err as LedgerError);
+    }
   }
 
   private async finish(result: RecordResult, error: unknown): Promise<void> {
@@ -167,5 +320,28 @@ export class Reconciler<R, C> {
         message: `aborted: ${this.breaker.threshold} consecutive records failed with the same error: ${result.error?.message}`,
       };
     }
+  }
+}
+
+/** Counts how many of the input's keys the last accepted run had, a batch at a time. */
+class KeyComparison {
+  private batch: string[] = [];
+  constructor(
+    private readonly store: PlanStore,
+    private readonly phase: PlanPhase,
+  ) {}
+
+  async add(key: string): Promise<void> {
+    if (!this.phase.baseline) return;
+    this.batch.push(key);
+    if (this.batch.length >= KEY_BATCH) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    const baseline = this.phase.baseline;
+    if (!baseline || this.batch.length === 0) return;
+    const keys = this.batch;
+    this.batch = [];
+    this.phase.stats.known += (await this.store.knownKeys(baseline.runId, keys)).size;
   }
 }

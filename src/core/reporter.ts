@@ -17,6 +17,23 @@ export interface RunSummary {
   elapsedMs: number;
   ledger: string;
   message?: string;
+  /** A plan-first run's plan: its hash, what it does, and what the gate said. */
+  plan?: PlanSummary;
+}
+
+/** What a plan does and what the gate said of it. */
+export interface PlanSummary {
+  /** The plan's hash: `--accept <hash>` lets exactly this plan through once. */
+  hash: string;
+  creates: number;
+  modifications: number;
+  deletions: number;
+  /** The budgets it exceeds (empty when it went through). */
+  exceeded: string[];
+  /** Who let it through with `--accept`, when it exceeded budgets. */
+  acceptedBy?: string;
+  /** The last accepted run, when the input is identical to its input. */
+  identicalTo?: string;
 }
 
 /** A run begins: its id, and how many records (and prune keys) it will go through. */

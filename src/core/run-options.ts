@@ -1,6 +1,7 @@
 import type { Clock } from './clock.ts';
+import type { ChangeBudget } from './gate.ts';
 import type { JournalPolicy } from './journal.ts';
-import type { Ledger } from './ledger.ts';
+import type { Ledger, PlannedRecord } from './ledger.ts';
 import type { Redactor } from './redact.ts';
 import type { Reporter } from './reporter.ts';
 import type { RecordSource } from './source.ts';
@@ -35,6 +36,33 @@ export interface EngineOptions {
   runId?: string;
   /** When outcomes are committed. @default 64 writes or 200 ms */
   journal?: JournalPolicy;
+  /** Plan every record, gate the plan, then apply it, even for a task with `budget: false`. */
+  planFirst?: boolean;
+  /** Plan and gate only, store the plan, apply nothing (`idem plan`). */
+  planOnly?: boolean;
+  /** Change budgets overriding the task's (flags). */
+  budget?: ChangeBudget;
+  /** Let exactly the plan with this hash through the gate once. */
+  accept?: string;
+  /** Who accepts it, for the ledger (user@host). */
+  acceptedBy?: string;
+  /** sha256 of the task file: `--resume` will not continue a run started with another. */
+  taskDigest?: string;
+  /** The idem version: `--resume` will not continue a run started by another. */
+  idemVersion?: string;
+  /** Apply exactly this saved plan (`idem apply`): records that no longer match it are refused. */
+  applyPlan?: SavedPlan;
+}
+
+/** A plan saved by `idem plan`, to apply exactly (`idem apply`). */
+export interface SavedPlan {
+  hash: string;
+  /** The input it was made from: the apply refuses another. */
+  inputDigest: string;
+  /** The records the plan changes, in input order. */
+  records: () => AsyncIterable<PlannedRecord>;
+  /** Who applies it, for the ledger. */
+  appliedBy: string;
 }
 
 /** What the engine talks to: each an interface with an in-memory twin. */

@@ -9,6 +9,7 @@ const FINISHED: ReadonlySet<RunStatus> = new Set([
   'completed-with-failures',
   'refused',
   'superseded',
+  'planned',
 ]);
 
 export function isFinished(status: RunStatus): boolean {
@@ -99,4 +100,21 @@ export async function finishRun(
     counts: end.counts,
     message: end.message ?? null,
   });
+}
+
+/** Statuses of a run whose outcome a later plan may be compared with. */
+const ACCEPTED: ReadonlySet<RunStatus> = new Set(['succeeded', 'completed-with-failures']);
+
+/** The newest real run of the task that went through (the baseline of the change budgets). */
+export async function lastAcceptedRun(
+  store: RunStore,
+  task: string,
+  except: string,
+): Promise<RunInfo | undefined> {
+  for (const limit of [20, 1000]) {
+    const runs = await store.listRuns({ task, limit });
+    const found = runs.find((r) => r.id !== except && !r.dryRun && ACCEPTED.has(r.status));
+    if (found || runs.length < limit) return found;
+  }
+  return undefined;
 }

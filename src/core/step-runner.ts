@@ -54,6 +54,7 @@ class StepAttempts<R, C> {
     private readonly ctx: C,
     private readonly baseEnv: Omit<StepEnv, 'attempt' | 'step'>,
     private readonly run: StepRunContext,
+    private readonly onFirstApply: ((diff: Diff) => void) | undefined,
   ) {}
 
   get key(): string {
@@ -68,6 +69,7 @@ class StepAttempts<R, C> {
     if (this.run.dryRun) return { kind: 'pending', diff, attempts: n };
     // The guard charges a deletion once per step: a retry re-applies it, it does not add one.
     this.run.beforeApply(diff, this.baseEnv.key, this.step as Step, this.applyTried === undefined);
+    if (this.applyTried === undefined) this.onFirstApply?.(diff);
     this.applyTried = diff;
     await this.history('apply', n, this.run.redact(diff.changes.map(formatChange).join('; ')));
     await this.step.apply(this.record, this.ctx, diff, env);
@@ -111,8 +113,9 @@ export async function runStep<R, C>(
   baseEnv: Omit<StepEnv, 'attempt' | 'step'>,
   run: StepRunContext,
   budgetEndsAt: number,
+  onFirstApply?: (diff: Diff) => void,
 ): Promise<StepResult> {
-  const attempts = new StepAttempts(step, record, ctx, baseEnv, run);
+  const attempts = new StepAttempts(step, record, ctx, baseEnv, run, onFirstApply);
   try {
     return await pRetry(
       async (n) => {

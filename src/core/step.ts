@@ -42,6 +42,13 @@ export interface StepEnv {
   signal: AbortSignal;
   /** `once` effects and idempotency keys, backed by the ledger. */
   effects: EffectStore;
+  /**
+   * In a dry run or a plan: the pending diffs of this record's earlier steps,
+   * which have not been applied. A step whose check takes them into account
+   * (`predicts: true`) reports what the run would really do; other steps'
+   * pending diffs after a pending one are marked provisional. Empty when applying.
+   */
+  pending: readonly { step: string; diff: Diff }[];
   /** Replaces declared secret values in a string with `<secret>`. */
   redact(text: string): string;
   /** Attaches a note (captured command output, say) to the record's outcome. */
@@ -77,6 +84,11 @@ export interface Step<R = any, C = any, D extends Diff = Diff> {
   classify?: Classifier;
   /** Its deletions count toward the deletion guard (`maxDeletes`). */
   destructive?: boolean;
+  /**
+   * Its check predicts the state the earlier steps' pending diffs (`env.pending`)
+   * would leave, so its pending diff in a dry run or a plan is not provisional.
+   */
+  predicts?: boolean;
 }
 
 /** Options for {@link checkThenAct}. */
@@ -188,7 +200,13 @@ export function upsertStep<R = any, C = any, V extends Record<string, unknown> =
         }
       }
       if (current !== undefined && changes.length === 0) return undefined;
-      return { create: current === undefined, values, changed, changes };
+      return {
+        create: current === undefined,
+        values,
+        changed,
+        changes,
+        ...(current === undefined ? { creates: 1 } : {}),
+      };
     },
     apply(record, ctx, diff, env) {
       return opts.write(record, ctx, diff.values, diff.changed, env);

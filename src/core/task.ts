@@ -1,4 +1,5 @@
 import type { Classifier } from './errors.ts';
+import type { ChangeBudget } from './gate.ts';
 import type { SourceSpec } from './source.ts';
 import type { Step, StepEnv } from './step.ts';
 
@@ -133,6 +134,13 @@ export interface TaskDefinition<R = Record<string, string>, C = unknown, Raw = R
   prune?: PruneSpec<C> | ((setup: SetupContext) => PruneSpec<C> | undefined) | undefined;
   /** Default for `--concurrency`. @default 4 */
   concurrency?: number;
+  /**
+   * Change budgets: the whole night's plan is checked against them (and against
+   * the last accepted run) before the first write, and refused past them (exit 6).
+   * `false` switches them off and the run makes one pass. @default {@link DEFAULT_BUDGET}
+   * @example budget: { modifications: { percent: 10 }, attributes: { mail: { percent: 5 } } }
+   */
+  budget?: ChangeBudget | false;
 }
 
 /** Steps that need a context (`ctx.fs`, `ctx.ldap`...) need the `connect` that makes it. */

@@ -1,9 +1,12 @@
 import type {
+  Acceptance,
+  Departure,
   EffectId,
   EffectRecord,
   Ledger,
   LedgerEvent,
   OutcomeBatch,
+  PlannedRecord,
   RunFilter,
   RunInfo,
   RunUpdate,
@@ -12,6 +15,8 @@ import { type Counts, countOutcome, emptyCounts, type RecordResult } from '../co
 import type { EffectState } from '../core/step.ts';
 
 const effectKey = (id: EffectId) => `${id.task}\0${id.key}\0${id.effect}`;
+const byLineThenSlot = (a: { line: number; slot: string }, b: { line: number; slot: string }) =>
+  a.line - b.line || (a.slot < b.slot ? -1 : a.slot > b.slot ? 1 : 0);
 
 /** The in-memory twin of the ledger, for unit tests: plain maps, no policy of its own. */
 export class MemoryLedger implements Ledger {
@@ -21,6 +26,9 @@ export class MemoryLedger implements Ledger {
   readonly history: LedgerEvent[] = [];
   readonly effects = new Map<string, EffectRecord>();
   readonly idempotencyKeys = new Map<string, string>();
+  readonly plans = new Map<string, Map<string, PlannedRecord>>();
+  readonly acceptances = new Map<string, Acceptance>();
+  readonly departures = new Map<string, Departure>();
 
   async insertRun(run: RunInfo): Promise<void> {
     if (this.runs.has(run.id)) throw new Error(`run ${run.id} exists`);
@@ -68,6 +76,63 @@ export class MemoryLedger implements Ledger {
       results.set(result.slot, structuredClone(result));
     }
     for (const e of batch.events) this.history.push(structuredClone(e));
+    for (const { runId, record } of batch.planned ?? []) {
+      const plan = this.plans.get(runId) ?? new Map<string, PlannedRecord>();
+      this.plans.set(runId, plan);
+      plan.set(record.slot, structuredClone(record));
+    }
+  }
+
+  async planned(
+    runId: string,
+    after: { line: number; slot: string } | undefined,
+    limit: number,
+  ): Promise<PlannedRecord[]> {
+    const all = [...(this.plans.get(runId)?.values() ?? [])].sort(byLineThenSlot);
+    const start = after ? all.findIndex((p) => byLineThenSlot(p, after) > 0) : 0;
+    return (start < 0 ? [] : all.slice(start, start + limit)).map((p) => structuredClone(p));
+  }
+
+  async plannedSlot(runId: string, slot: string): Promise<PlannedRecord | undefined> {
+    const p = this.plans.get(runId)?.get(slot);
+    return p && structuredClone(p);
+  }
+
+  async planProgress(runId: string): Promise<{ done: number; planned: { total: number; done: number } }> {
+    const finished = new Set(
+      [...(this.results.get(runId)?.values() ?? [])]
+        .filter((r) => r.outcome !== 'failed' && r.outcome !== 'in-doubt')
+        .map((r) => r.slot),
+    );
+    const plan = [...(this.plans.get(runId)?.keys() ?? [])];
+    return {
+      done: finished.size,
+      planned: { total: plan.length, done: plan.filter((s) => finished.has(s)).length },
+    };
+  }
+
+  async knownKeys(runId: string, keys: string[]): Promise<Set<string>> {
+    const results = this.results.get(runId);
+    return new Set(keys.filter((k) => (results?.get(k)?.line ?? 0) > 0));
+  }
+
+  async recordAcceptance(a: Acceptance): Promise<void> {
+    this.acceptances.set(`${a.task}\0${a.planHash}`, structuredClone(a));
+  }
+
+  async findAcceptance(task: string, planHash: string): Promise<Acceptance | undefined> {
+    const a = this.acceptances.get(`${task}\0${planHash}`);
+    return a && structuredClone(a);
+  }
+
+  async getDeparture(task: string, key: string): Promise<Departure | undefined> {
+    const d = this.departures.get(`${task}\0${key}`);
+    return d && structuredClone(d);
+  }
+
+  async putDeparture(task: string, key: string, departure: Departure | null): Promise<void> {
+    if (departure) this.departures.set(`${task}\0${key}`, structuredClone(departure));
+    else this.departures.delete(`${task}\0${key}`);
   }
 
   async getResult(runId: string, slot: string): Promise<RecordResult | undefined> {

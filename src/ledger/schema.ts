@@ -1,5 +1,44 @@
-/** The ledger's tables. Versioned through `PRAGMA user_version`. */
-export const SCHEMA_VERSION = 1;
+/**
+ * The ledger's tables. Versioned through `PRAGMA user_version`: a new ledger gets
+ * `SCHEMA` and the latest version; an older one gets the `MIGRATIONS` it lacks,
+ * in order, in one transaction.
+ */
+export const SCHEMA_VERSION = 2;
+
+/** Version 2: the plan of a plan-first run, acceptances of refused plans, and leavers in their grace period. */
+const V2_TABLES = `
+CREATE TABLE IF NOT EXISTS planned (
+  run_id     TEXT NOT NULL,
+  slot       TEXT NOT NULL,
+  key        TEXT NOT NULL,
+  line       INTEGER NOT NULL,
+  input_hash TEXT NOT NULL,
+  prune      INTEGER NOT NULL,
+  diff       TEXT NOT NULL,
+  PRIMARY KEY (run_id, slot)
+);
+CREATE INDEX IF NOT EXISTS planned_by_line ON planned (run_id, line, slot);
+
+CREATE TABLE IF NOT EXISTS acceptances (
+  task        TEXT NOT NULL,
+  plan_hash   TEXT NOT NULL,
+  run_id      TEXT NOT NULL,
+  accepted_by TEXT NOT NULL,
+  accepted_at INTEGER NOT NULL,
+  reasons     TEXT NOT NULL,
+  PRIMARY KEY (task, plan_hash)
+);
+
+CREATE TABLE IF NOT EXISTS departures (
+  task        TEXT NOT NULL,
+  key         TEXT NOT NULL,
+  disabled_at INTEGER NOT NULL,
+  run_id      TEXT NOT NULL,
+  runs_since  INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (task, key)
+);
+
+`;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -15,7 +54,11 @@ CREATE TABLE IF NOT EXISTS runs (
   pid          INTEGER NOT NULL,
   options      TEXT NOT NULL,
   counts       TEXT,
-  message      TEXT
+  message      TEXT,
+  task_digest  TEXT,
+  idem_version TEXT,
+  phase        TEXT,
+  records      INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_by_task ON runs (task, started_at);
 
@@ -33,6 +76,8 @@ CREATE TABLE IF NOT EXISTS results (
   started_at  INTEGER NOT NULL,
   ended_at    INTEGER NOT NULL,
   notes       TEXT,
+  warnings    TEXT,
+  drifted     INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (run_id, slot)
 );
 
@@ -71,4 +116,16 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
   payload_hash TEXT NOT NULL,
   created_at   INTEGER NOT NULL
 );
-`;
+${V2_TABLES}`;
+
+/** What a ledger of version N-1 needs to become version N (index 0: 1 -> 2). */
+export const MIGRATIONS: string[] = [
+  `
+ALTER TABLE runs ADD COLUMN task_digest TEXT;
+ALTER TABLE runs ADD COLUMN idem_version TEXT;
+ALTER TABLE runs ADD COLUMN phase TEXT;
+ALTER TABLE runs ADD COLUMN records INTEGER;
+ALTER TABLE results ADD COLUMN warnings TEXT;
+ALTER TABLE results ADD COLUMN drifted INTEGER NOT NULL DEFAULT 0;
+${V2_TABLES}`,
+];

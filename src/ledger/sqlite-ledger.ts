@@ -1,20 +1,29 @@
 import type Database from 'better-sqlite3';
 import { errorMessage, LedgerError } from '../core/errors.ts';
 import type {
+  Acceptance,
+  Departure,
   EffectId,
   EffectRecord,
   Ledger,
   LedgerEvent,
   OutcomeBatch,
+  PlannedRecord,
   RunFilter,
   RunInfo,
   RunUpdate,
 } from '../core/ledger.ts';
-import { type Counts, emptyCounts, type RecordResult } from '../core/outcome.ts';
+import {
+  type Counts,
+  emptyCounts,
+  NON_CONVERGING,
+  type Outcome,
+  type RecordResult,
+} from '../core/outcome.ts';
 import type { EffectState } from '../core/step.ts';
-import { SCHEMA, SCHEMA_VERSION } from './schema.ts';
+import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema.ts';
 import { openSqliteFile } from './sqlite-file.ts';
-import { toEffect, toEvent, toResult, toRun } from './sqlite-rows.ts';
+import { toEffect, toEvent, toPlanned, toResult, toRun } from './sqlite-rows.ts';
 
 /**
  * The checkpoint ledger in a SQLite file (better-sqlite3): WAL, `synchronous=FULL`,
@@ -35,8 +44,9 @@ export class SqliteLedger implements Ledger {
         `ledger ${location} has schema version ${version}, newer than this idem understands (${SCHEMA_VERSION}); upgrade idem`,
       );
     }
-    this.write('create the tables', () => {
-      this.db.exec(SCHEMA);
+    this.write('create or upgrade the tables', () => {
+      if (version === 0) this.db.exec(SCHEMA);
+      else for (const step of MIGRATIONS.slice(version - 1)) this.db.exec(step);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     });
   }
@@ -67,8 +77,9 @@ export class SqliteLedger implements Ledger {
   async insertRun(run: RunInfo): Promise<void> {
     this.write('record the start of a run', () =>
       this.stmt(
-        `INSERT INTO runs (id, task, started_at, status, dry_run, input_digest, input_path, host, pid, options)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO runs (id, task, started_at, status, dry_run, input_digest, input_path, host, pid, options,
+             task_digest, idem_version, phase, records)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         run.id,
         run.task,
@@ -80,6 +91,10 @@ export class SqliteLedger implements Ledger {
         run.host,
         run.pid,
         JSON.stringify(run.options),
+        run.taskDigest ?? null,
+        run.idemVersion ?? null,
+        run.phase ?? null,
+        run.records ?? null,
       ),
     );
   }
@@ -87,7 +102,14 @@ export class SqliteLedger implements Ledger {
   async updateRun(runId: string, u: RunUpdate): Promise<void> {
     const sets = ['status = @status'];
     const params: Record<string, unknown> = { id: runId, status: u.status };
-    const column = { endedAt: 'ended_at', counts: 'counts', message: 'message', pid: 'pid', host: 'host' };
+    const column = {
+      endedAt: 'ended_at',
+      counts: 'counts',
+      message: 'message',
+      pid: 'pid',
+      host: 'host',
+      phase: 'phase',
+    };
     for (const [field, col] of Object.entries(column)) {
       const value = u[field as keyof RunUpdate];
       if (value === undefined) continue;
@@ -130,8 +152,14 @@ export class SqliteLedger implements Ledger {
 
   async commit(batch: OutcomeBatch): Promise<void> {
     const insertResult = this.stmt(
-      `INSERT OR REPLACE INTO results (run_id, slot, key, line, outcome, absorbed, diff, error, attempts, input_hash, started_at, ended_at, notes)
-       VALUES (@runId, @slot, @key, @line, @outcome, @absorbed, @diff, @error, @attempts, @inputHash, @startedAt, @endedAt, @notes)`,
+      `INSERT OR REPLACE INTO results (run_id, slot, key, line, outcome, absorbed, diff, error, attempts, input_hash,
+         started_at, ended_at, notes, warnings, drifted)
+       VALUES (@runId, @slot, @key, @line, @outcome, @absorbed, @diff, @error, @attempts, @inputHash,
+         @startedAt, @endedAt, @notes, @warnings, @drifted)`,
+    );
+    const insertPlanned = this.stmt(
+      `INSERT OR REPLACE INTO planned (run_id, slot, key, line, input_hash, prune, diff)
+       VALUES (@runId, @slot, @key, @line, @inputHash, @prune, @diff)`,
     );
     this.write('record outcomes', () => {
       for (const { runId, result: r } of batch.results) {
@@ -149,9 +177,22 @@ export class SqliteLedger implements Ledger {
           startedAt: r.startedAt,
           endedAt: r.endedAt,
           notes: r.notes ? JSON.stringify(r.notes) : null,
+          warnings: r.warnings ? JSON.stringify(r.warnings) : null,
+          drifted: r.drifted ? 1 : 0,
         });
       }
       for (const e of batch.events) this.insertEvent(e);
+      for (const { runId, record: p } of batch.planned ?? []) {
+        insertPlanned.run({
+          runId,
+          slot: p.slot,
+          key: p.key,
+          line: p.line,
+          inputHash: p.inputHash,
+          prune: p.prune ? 1 : 0,
+          diff: JSON.stringify(p.diff),
+        });
+      }
     });
   }
 
@@ -180,13 +221,18 @@ export class SqliteLedger implements Ledger {
   async countResults(runId: string): Promise<Counts> {
     const rows = this.guard('count outcomes', () =>
       this.stmt(
-        `SELECT outcome, count(*) AS n, sum(absorbed) AS a FROM results WHERE run_id = ? GROUP BY outcome`,
+        `SELECT outcome, count(*) AS n, sum(absorbed) AS a, sum(drifted) AS d,
+           sum(warnings LIKE '%"${NON_CONVERGING}%') AS nc, sum(diff LIKE '%"provisional":%') AS p
+         FROM results WHERE run_id = ? GROUP BY outcome`,
       ).all(runId),
-    ) as { outcome: keyof Counts; n: number; a: number }[];
+    ) as { outcome: Outcome; n: number; a: number; d: number; nc: number; p: number }[];
     const counts = emptyCounts();
     for (const row of rows) {
       counts[row.outcome] = row.n;
       counts.absorbed += row.a;
+      counts.drifted += row.d;
+      counts['non-converging'] += row.nc;
+      counts.provisional += row.p;
     }
     return counts;
   }
@@ -261,6 +307,96 @@ export class SqliteLedger implements Ledger {
         c.idempotencyKey,
       ) as { payload_hash: string };
       return row.payload_hash;
+    });
+  }
+
+  async planned(
+    runId: string,
+    after: { line: number; slot: string } | undefined,
+    limit: number,
+  ): Promise<PlannedRecord[]> {
+    const rows = this.guard('read the plan', () =>
+      this.stmt(
+        `SELECT * FROM planned WHERE run_id = @runId AND (line > @line OR (line = @line AND slot > @slot))
+           ORDER BY line, slot LIMIT @limit`,
+      ).all({ runId, line: after?.line ?? -1, slot: after?.slot ?? '', limit }),
+    );
+    return rows.map(toPlanned);
+  }
+
+  async plannedSlot(runId: string, slot: string): Promise<PlannedRecord | undefined> {
+    const row = this.guard('read the plan', () =>
+      this.stmt(`SELECT * FROM planned WHERE run_id = ? AND slot = ?`).get(runId, slot),
+    );
+    return row ? toPlanned(row) : undefined;
+  }
+
+  async planProgress(runId: string): Promise<{ done: number; planned: { total: number; done: number } }> {
+    const row = this.guard('read how far a run got', () =>
+      this.stmt(
+        `SELECT (SELECT count(*) FROM results WHERE run_id = @runId AND outcome NOT IN ('failed', 'in-doubt')) AS done,
+                (SELECT count(*) FROM planned WHERE run_id = @runId) AS total,
+                (SELECT count(*) FROM planned p JOIN results r ON r.run_id = p.run_id AND r.slot = p.slot
+                   WHERE p.run_id = @runId AND r.outcome NOT IN ('failed', 'in-doubt')) AS planned_done`,
+      ).get({ runId }),
+    ) as { done: number; total: number; planned_done: number };
+    return { done: row.done, planned: { total: row.total, done: row.planned_done } };
+  }
+
+  async knownKeys(runId: string, keys: string[]): Promise<Set<string>> {
+    const rows = this.guard('compare keys with an earlier run', () =>
+      this.stmt(
+        `SELECT slot FROM results WHERE run_id = ? AND line > 0 AND slot IN (SELECT value FROM json_each(?))`,
+      ).all(runId, JSON.stringify(keys)),
+    ) as { slot: string }[];
+    return new Set(rows.map((r) => r.slot));
+  }
+
+  async recordAcceptance(a: Acceptance): Promise<void> {
+    this.write('record an acceptance', () =>
+      this.stmt(
+        `INSERT OR REPLACE INTO acceptances (task, plan_hash, run_id, accepted_by, accepted_at, reasons)
+           VALUES (?, ?, ?, ?, ?, ?)`,
+      ).run(a.task, a.planHash, a.runId, a.acceptedBy, a.acceptedAt, JSON.stringify(a.reasons)),
+    );
+  }
+
+  async findAcceptance(task: string, planHash: string): Promise<Acceptance | undefined> {
+    const row = this.guard('read an acceptance', () =>
+      this.stmt(`SELECT * FROM acceptances WHERE task = ? AND plan_hash = ?`).get(task, planHash),
+    ) as Record<string, unknown> | undefined;
+    if (!row) return undefined;
+    return {
+      task: row.task as string,
+      planHash: row.plan_hash as string,
+      runId: row.run_id as string,
+      acceptedBy: row.accepted_by as string,
+      acceptedAt: row.accepted_at as number,
+      reasons: JSON.parse(row.reasons as string),
+    };
+  }
+
+  async getDeparture(task: string, key: string): Promise<Departure | undefined> {
+    const row = this.guard('read a departure', () =>
+      this.stmt(`SELECT * FROM departures WHERE task = ? AND key = ?`).get(task, key),
+    ) as Record<string, unknown> | undefined;
+    if (!row) return undefined;
+    return {
+      task: row.task as string,
+      key: row.key as string,
+      disabledAt: row.disabled_at as number,
+      runId: row.run_id as string,
+      runsSince: row.runs_since as number,
+    };
+  }
+
+  async putDeparture(task: string, key: string, d: Departure | null): Promise<void> {
+    this.write(`record the departure of ${key}`, () => {
+      if (!d) this.stmt(`DELETE FROM departures WHERE task = ? AND key = ?`).run(task, key);
+      else
+        this.stmt(
+          `INSERT OR REPLACE INTO departures (task, key, disabled_at, run_id, runs_since) VALUES (?, ?, ?, ?, ?)`,
+        ).run(task, key, d.disabledAt, d.runId, d.runsSince);
     });
   }
 

@@ -1,4 +1,4 @@
-import type { EffectRecord, LedgerEvent, RunInfo } from '../core/ledger.ts';
+import type { EffectRecord, LedgerEvent, PlannedRecord, RunInfo } from '../core/ledger.ts';
 import type { RecordResult } from '../core/outcome.ts';
 
 /** Rows of the ledger's tables as the core's types. */
@@ -22,6 +22,10 @@ export function toRun(row: unknown): RunInfo {
     options: JSON.parse(r.options as string),
     ...(r.counts ? { counts: JSON.parse(r.counts as string) } : {}),
     ...(r.message ? { message: r.message as string } : {}),
+    ...(present(r.task_digest) ? { taskDigest: r.task_digest as string } : {}),
+    ...(present(r.idem_version) ? { idemVersion: r.idem_version as string } : {}),
+    ...(present(r.phase) ? { phase: r.phase as RunInfo['phase'] & string } : {}),
+    ...(present(r.records) ? { records: r.records as number } : {}),
   };
 }
 
@@ -40,6 +44,20 @@ export function toResult(row: unknown): RecordResult {
     startedAt: r.started_at as number,
     endedAt: r.ended_at as number,
     ...(r.notes ? { notes: JSON.parse(r.notes as string) } : {}),
+    ...(r.warnings ? { warnings: JSON.parse(r.warnings as string) } : {}),
+    ...(r.drifted === 1 ? { drifted: true } : {}),
+  };
+}
+
+export function toPlanned(row: unknown): PlannedRecord {
+  const r = row as Row;
+  return {
+    slot: r.slot as string,
+    key: r.key as string,
+    line: r.line as number,
+    inputHash: r.input_hash as string,
+    prune: r.prune === 1,
+    diff: JSON.parse(r.diff as string),
   };
 }
 

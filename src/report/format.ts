@@ -1,6 +1,6 @@
 import { formatChange } from '../core/diff.ts';
 import { formatCounts, type RecordResult } from '../core/outcome.ts';
-import type { RunSummary } from '../core/reporter.ts';
+import type { PlanSummary, RunSummary } from '../core/reporter.ts';
 import { formatDuration, type Style } from './style.ts';
 
 /** The lines a human sees for one record: a head line, then one indented line per step diff. */
@@ -25,7 +25,8 @@ export function recordLines(r: RecordResult, style: Style, dryRun: boolean): str
   const lines = [`${label} ${r.key}${where}`];
   for (const d of r.diff) {
     const tag = d.absorbed ? style.yellow(' [absorbed: a retry found it already done]') : '';
-    lines.push(`    ${d.step}: ${d.changes.map(formatChange).join(', ')}${tag}`);
+    const after = d.provisional ? style.dim(` (after ${d.provisional.after}: provisional)`) : '';
+    lines.push(`    ${d.step}${after}: ${d.changes.map(formatChange).join(', ')}${tag}`);
   }
   if (r.error) {
     let cls = '';
@@ -38,15 +39,27 @@ export function recordLines(r: RecordResult, style: Style, dryRun: boolean): str
   return lines;
 }
 
+/** `plan 1a2b3c4d5e6f: creates=3 modifications=12 deletions=0`, with what the gate said. */
+function planLine(p: PlanSummary, style: Style): string {
+  const what = `plan ${p.hash.slice(0, 12)}: creates=${p.creates} modifications=${p.modifications} deletions=${p.deletions}`;
+  if (p.exceeded.length === 0) return what;
+  const over = `over budget: ${p.exceeded.join(', ')}`;
+  return p.acceptedBy
+    ? `${what}; ${over}; accepted by ${p.acceptedBy} (--accept)`
+    : `${what}; ${style.red(over)}`;
+}
+
 /** The recap printed at the end of a run. */
 export function summaryLines(s: RunSummary, style: Style): string[] {
   const head = s.dryRun ? `dry run of task ${s.task}` : `task ${s.task}`;
   const verdict =
-    s.status === 'succeeded'
-      ? style.green(s.dryRun ? 'planned' : 'succeeded')
-      : s.status === 'completed-with-failures'
-        ? style.red('finished with failures')
-        : style.red(s.status);
+    s.status === 'planned'
+      ? style.green('planned')
+      : s.status === 'succeeded'
+        ? style.green(s.dryRun ? 'planned' : 'succeeded')
+        : s.status === 'completed-with-failures'
+          ? style.red('finished with failures')
+          : style.red(s.status);
   const lines = [
     `${head}: ${verdict} in ${formatDuration(s.elapsedMs)}`,
     `${style.bold(formatCounts(s.counts))}${s.notProcessed ? ` not-processed=${s.notProcessed}` : ''}`,
@@ -59,6 +72,7 @@ export function summaryLines(s: RunSummary, style: Style): string[] {
         `warning: run ${s.supersedes} did not finish and its input changed since; it is superseded by this run, which re-checked every record`,
       ),
     );
+  if (s.plan) lines.push(planLine(s.plan, style));
   if (s.message) lines.push(s.message);
   if (s.dryRun) lines.push('dry run: nothing was written to any target (changed* = pending change)');
   const c = s.counts;

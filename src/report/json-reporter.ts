@@ -58,6 +58,7 @@ export class JsonReporter implements Reporter {
       elapsedMs: s.elapsedMs,
       ledger: s.ledger,
       message: s.message ?? null,
+      plan: s.plan ?? null,
     });
   }
 }

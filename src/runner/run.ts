@@ -1,18 +1,21 @@
 import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { systemClock } from '../core/clock.ts';
 import { runTask } from '../core/engine.ts';
 import { UsageError } from '../core/errors.ts';
+import type { ChangeBudget } from '../core/gate.ts';
 import type { Ledger } from '../core/ledger.ts';
 import { Redactor } from '../core/redact.ts';
 import type { Reporter, RunSummary } from '../core/reporter.ts';
+import type { SavedPlan } from '../core/run-options.ts';
 import type { DeleteLimit, RetryPolicy, TaskDefinition } from '../core/task.ts';
 import { SqliteLedger } from '../ledger/sqlite-ledger.ts';
 import { LockHeldError, type LockHolder } from '../lock/lock.ts';
 import { SqliteLock } from '../lock/sqlite-lock.ts';
 import { createSetupContext } from './setup-context.ts';
 import { ledgerPath, lockDir } from './state.ts';
+import { IDEM_VERSION } from './version.ts';
 
 /**
  * Options of {@link run}: what `idem run` takes as flags.
@@ -38,6 +41,16 @@ export interface RunOptions {
   maxDeletes?: DeleteLimit;
   /** Consecutive identical failures that stop the run. */
   breaker?: number;
+  /** Change budgets overriding the task's. */
+  budget?: ChangeBudget;
+  /** Plan every record, gate the plan, then apply it, even for a task with `budget: false`. */
+  planFirst?: boolean;
+  /** Let exactly the refused plan with this hash through once (see the refusal's message). */
+  accept?: string;
+  /** Who accepts it, kept in the ledger. @default user@host */
+  acceptedBy?: string;
+  /** sha256 of the task's source, so that `resume` will not continue a run started with another. */
+  taskDigest?: string;
   /** Retry bounds, overriding the task's. */
   retry?: Partial<RetryPolicy>;
   /** Wait this long for the lock, in ms. @default 0: throw a `locked` error at once */
@@ -60,6 +73,21 @@ export interface RunInternals {
   wrapLedger?: (ledger: Ledger) => Ledger;
   /** Cleanup problems (a connection that would not close), redacted. */
   onCleanupProblem?: (message: string) => void;
+  /** Plan and gate only (`idem plan`). */
+  planOnly?: boolean;
+  /** Apply exactly this saved plan (`idem apply`). */
+  applyPlan?: SavedPlan;
+  /** Called with the ledger once the run ended, before it is closed (`idem plan` exports the plan). */
+  afterRun?: (ledger: Ledger, summary: RunSummary) => Promise<void>;
+}
+
+/** `user@host`, for the ledger's record of who accepted a plan. */
+export function whoAmI(): string {
+  try {
+    return `${userInfo().username}@${hostname()}`;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}@${hostname()}`;
+  }
 }
 
 const silent: Reporter = { runStarted() {}, recordFinished() {}, retrying() {}, warn() {}, runFinished() {} };
@@ -130,7 +158,7 @@ export async function run<R, C>(
     ledger = new SqliteLedger(ledgerPath(stateDir));
     const wrapped = internals.wrapLedger ? internals.wrapLedger(ledger) : ledger;
     const source = task.source.open(inputPath);
-    return await runTask(
+    const summary = await runTask(
       { task, source, ledger: wrapped, reporter, clock: systemClock, setup, redactor },
       {
         host: holder.host,
@@ -142,11 +170,20 @@ export async function run<R, C>(
         options: internals.recorded ?? { input: inputPath, concurrency },
         ...(options.maxDeletes ? { maxDeletes: options.maxDeletes } : {}),
         ...(options.breaker ? { breaker: options.breaker } : {}),
+        ...(options.budget ? { budget: options.budget } : {}),
+        ...(options.planFirst ? { planFirst: true } : {}),
+        ...(options.accept ? { accept: options.accept, acceptedBy: options.acceptedBy ?? whoAmI() } : {}),
+        ...(options.taskDigest ? { taskDigest: options.taskDigest } : {}),
+        idemVersion: IDEM_VERSION,
         ...(options.retry ? { retry: options.retry } : {}),
         ...(options.stopSignal ? { stopSignal: options.stopSignal } : {}),
         ...(options.killSignal ? { killSignal: options.killSignal } : {}),
+        ...(internals.planOnly ? { planOnly: true } : {}),
+        ...(internals.applyPlan ? { applyPlan: internals.applyPlan } : {}),
       },
     );
+    await internals.afterRun?.(wrapped, summary);
+    return summary;
   } finally {
     for (const problem of await close()) internals.onCleanupProblem?.(redactor.redact(problem));
     await ledger?.close();

@@ -87,7 +87,8 @@ describe('engine: retries, absorbed, permanent, breaker', () => {
     const { summary, reporter, ledger } = await runInMemory(taskOver(t), rows(3));
     expect(summary.counts).toMatchObject({ changed: 3, failed: 0 });
     expect(reporter.byKey('k2')?.attempts).toBe(3);
-    expect(ledger.history.filter((e) => e.key === 'k2' && e.kind === 'retry')).toHaveLength(2);
+    // Its check is retried twice in the plan phase, and twice again before its apply.
+    expect(ledger.history.filter((e) => e.key === 'k2' && e.kind === 'retry')).toHaveLength(4);
   });
 
   it('a fault after the apply landed is absorbed by the re-check, not counted as a change', async () => {
@@ -219,7 +220,9 @@ describe('engine: input problems', () => {
     expect(first.summary.status).toBe('aborted');
     await expect(
       runInMemory(taskOver(t), rows(11), { ledger, resume: true, strictResume: true }),
-    ).rejects.toThrow(/cannot resume run .*: the input memory changed since run/);
+    ).rejects.toThrow(
+      /cannot resume run .*: the input memory changed \(sha256 \S+ then, \S+ now\) since run/,
+    );
     t.faults.clear();
     const next = await runInMemory(taskOver(t), rows(11), { ledger, resume: true });
     expect(next.summary).toMatchObject({

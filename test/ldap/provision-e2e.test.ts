@@ -106,7 +106,12 @@ describeLdap('provision-users: first run, rerun, an edited CSV', () => {
         .sort();
     expect(changedKeys(planned)).toEqual(['u0003', 'u0008', 'u0010', 'u0021']);
     expect(changedKeys(done)).toEqual(['u0003', 'u0008', 'u0010', 'u0021']);
-    for (const key of changedKeys(done)) expect(done.get(key)?.diff).toEqual(planned.get(key)?.diff);
+    // A step checked after a pending one is marked provisional in the preview (it checked the target as it
+    // is, not as the pending step would leave it); the changes themselves are the same.
+    const unmarked = (diff: Record<string, unknown>[] | undefined) =>
+      diff?.map(({ provisional: _, ...d }) => d);
+    for (const key of changedKeys(done))
+      expect(done.get(key)?.diff).toEqual(unmarked(planned.get(key)?.diff));
 
     const groups = 'ou=groups,dc=example,dc=com';
     expect(done.get('u0003')?.diff).toEqual([
@@ -159,12 +164,12 @@ describeLdap('provision-users: the deletion guard and the prune phase', () => {
     if (f) rmSync(f.dir, { recursive: true, force: true });
   });
 
-  it('a truncated CSV with prune on deletes nothing, exits 4 and names the number refused', async () => {
+  it('a truncated CSV with prune on deletes nothing, exits 6 and names the number refused', async () => {
     const truncated = writeUsers(join(f.dir, 'truncated.csv'), users.slice(0, 3));
     for (const mode of ['disable', 'delete']) {
       const writes = f.slapd.writes();
       const r = await f.run(['--input', truncated, '--json'], { IDEM_PRUNE: mode });
-      expect(r.exitCode, String(r.stderr)).toBe(4);
+      expect(r.exitCode, String(r.stderr)).toBe(6);
       const summary = summaryOf(r.stdout);
       expect(summary.status).toBe('refused');
       expect(summary.message).toMatch(/would delete 197 of 200 entries/);

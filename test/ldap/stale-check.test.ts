@@ -56,6 +56,7 @@ async function engineRun(step: Step<unknown, LdapContext>, ctx: LdapContext, led
       runId: 'r1',
       signal: new AbortController().signal,
       effects: makeEnv().effects,
+      pending: [],
       redact: (t) => t,
       note: () => {},
     },

@@ -118,7 +118,7 @@ describe.each(implementations)('Ledger contract: %s', (_name, make) => {
     const { journal, effects } = session(l);
     await l.insertRun(run('r1'));
     expect(await effects.get('a', 'mail')).toBeUndefined();
-    await journal.event({ runId: 'r1', key: 'a', kind: 'start', at: 1 });
+    await journal.event({ runId: 'r1', key: 'a', kind: 'retry', at: 1 });
     await effects.intent('r1', 'a', 'mail', 'to a@x');
     expect(await effects.get('a', 'mail')).toEqual({
       task: 'accounts',
@@ -155,7 +155,7 @@ describe.each(implementations)('Ledger contract: %s', (_name, make) => {
     expect((await effects.get('c', 'mail'))?.state).toBe('done');
     await journal.flush();
     expect(await l.events({})).toEqual([
-      { runId: 'r1', key: 'a', kind: 'start', at: 1 },
+      { runId: 'r1', key: 'a', kind: 'retry', at: 1 },
       { runId: 'r1', key: 'a', step: 'mail', kind: 'effect-intent', detail: 'to a@x', at: 10_000 },
       { runId: 'r1', key: 'a', step: 'mail', kind: 'effect-done', at: 10_001 },
       { runId: 'r1', key: 'b', step: 'mail', kind: 'effect-intent', at: 10_002 },

@@ -45,6 +45,7 @@ export function makeEnv(over: Partial<StepEnv> = {}): StepEnv & { notes: string[
     attempt: 1,
     signal: new AbortController().signal,
     effects: memoryEffects(),
+    pending: [],
     redact: (t) => redactor.redact(t),
     note: (t) => notes.push(t),
     notes,

@@ -78,7 +78,7 @@ export function ensureResource(opts: EnsureResourceOptions): Step<unknown, unkno
       );
       if (res.status === 404 || res.status === 410) {
         const changes = Object.entries(opts.desired).map(([f, v]) => added(f, v, hide(f)));
-        return { changes, create: true, body: { ...opts.desired } };
+        return { changes, create: true, creates: 1, body: { ...opts.desired } };
       }
       const current = res.json();
       if (typeof current !== 'object' || current === null || Array.isArray(current)) {

@@ -117,6 +117,7 @@ export function ensureEntry(
         return {
           action: 'create',
           dn,
+          creates: 1,
           modifications: [],
           changes: [added('entry', dn), ...creationChanges(attrs, options)],
         };

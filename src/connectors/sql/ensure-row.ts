@@ -65,6 +65,7 @@ export function ensureRow(
       const current = await readRow(connectionOf(ctx, opts, name), table, keyColumns, key);
       if (current) return undefined;
       return diffOf({
+        creates: 1,
         changes: Object.entries(values)
           .filter(([, v]) => v !== null)
           .map(([col, v]) => added(col, v, { secret: secret.has(col) })),

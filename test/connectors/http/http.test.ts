@@ -78,7 +78,8 @@ describe('http.ensureResource against a real server', () => {
     const engine = engineFor(ctx(), userSteps);
     const r = await engine.run([people[0]!]);
     expect(r.reporter.records[0]).toMatchObject({ outcome: 'changed', attempts: 2 });
-    expect(api.log.map((x) => x.method)).toEqual(['GET', 'PUT', 'GET', 'PUT', 'GET']);
+    // The plan phase's GET, then the apply phase: GET, PUT (412), GET, PUT, the verifying GET.
+    expect(api.log.map((x) => x.method)).toEqual(['GET', 'GET', 'PUT', 'GET', 'PUT', 'GET']);
     expect(api.resources.get('/users/ada')?.body).toEqual({ name: 'Ada', mail: 'ada@x.test', shell: 'fish' });
   });
 

@@ -1,0 +1,123 @@
+import { type Baseline, judgePlan, PlanStats } from './gate.ts';
+import type { ActiveRun } from './open-run.ts';
+import { PlanDigest } from './plan-digest.ts';
+import type { PrunePlan } from './prune-plan.ts';
+import type { Reconciler } from './reconciler.ts';
+import type { PlanSummary } from './reporter.ts';
+import type { EngineDeps, EngineOptions } from './run-options.ts';
+import type { Stop } from './run-status.ts';
+import { lastAcceptedRun } from './runs.ts';
+import type { SourceScan } from './source.ts';
+
+/** How the plan phase ended: the plan, and whether the run goes on to apply it. */
+export interface PlanVerdict {
+  plan?: PlanSummary;
+  /** The run stops here: refused by the gate, or stopped while planning (`interrupted`, `aborted`). */
+  stop?: Stop;
+  /** The stop is the gate's refusal: nothing is left to resume. */
+  refused?: boolean;
+  /** The input is identical to the last accepted run's (said in the recap; skipped when the task asks). */
+  note?: string;
+  skip?: boolean;
+}
+
+/**
+ * The plan phase and the gate: every record (and key to prune) is checked,
+ * what it would change is counted and stored as the plan, and the plan is
+ * checked against the change budgets and the last accepted run before any
+ * write. A plan past a budget is refused, unless `--accept` names its hash.
+ */
+export async function planAndGate<R, C>(
+  deps: EngineDeps<R, C>,
+  active: ActiveRun<C>,
+  reconciler: Reconciler<R, C>,
+  prune: PrunePlan | undefined,
+  scan: SourceScan,
+  opts: EngineOptions,
+): Promise<PlanVerdict> {
+  const { policy, run } = active;
+  const last = await lastAcceptedRun(deps.ledger, deps.task.name, run.id);
+  const baseline: Baseline | undefined = last && {
+    runId: last.id,
+    records: last.records ?? 0,
+    inputDigest: last.inputDigest,
+  };
+  const identical = baseline && baseline.inputDigest === scan.digest ? baseline.runId : undefined;
+  const note = identical ? `the input is identical to the last accepted run ${identical}'s` : undefined;
+  if (identical && policy.budget?.identicalInput === 'skip') {
+    return { skip: true, note: `${note}: skipped, as the task asks (budget.identicalInput: 'skip')` };
+  }
+  const stats = new PlanStats();
+  stats.records = scan.count;
+  const digest = new PlanDigest();
+  const phase = { stats, digest, dryRun: policy.dryRun, baseline };
+  await reconciler.plan(deps.source, phase);
+  if (prune && policy.prune) await reconciler.planPrune(prune.keys, policy.prune, phase);
+  const stopped = reconciler.stopped();
+  if (stopped) return { stop: stopped };
+  const hash = digest.hash({
+    task: deps.task.name,
+    inputDigest: scan.digest,
+    taskDigest: opts.taskDigest,
+    idemVersion: opts.idemVersion,
+  });
+  const exceeded = policy.budget ? judgePlan({ stats, budget: policy.budget, baseline }) : [];
+  const plan: PlanSummary = {
+    hash,
+    ...stats.summary(),
+    exceeded: exceeded.map((e) => e.budget),
+    ...(identical ? { identicalTo: identical } : {}),
+  };
+  const withNote = note ? { note: `${note}; reconciled anyway (the target may have drifted)` } : {};
+  if (exceeded.length === 0 || policy.planOnly) return { plan, ...withNote };
+  if (opts.accept && opts.accept.length >= 12 && hash.startsWith(opts.accept.toLowerCase())) {
+    const who = opts.acceptedBy ?? 'an operator';
+    if (!policy.dryRun) {
+      await deps.ledger.recordAcceptance({
+        task: deps.task.name,
+        planHash: hash,
+        runId: run.id,
+        acceptedBy: who,
+        acceptedAt: deps.clock.now(),
+        reasons: exceeded.map((e) => e.message),
+      });
+    }
+    return { plan: { ...plan, acceptedBy: who }, ...withNote };
+  }
+  return {
+    plan,
+    refused: true,
+    stop: {
+      status: 'refused',
+      message: refusal(
+        exceeded.map((e) => e.message),
+        hash,
+        opts.accept,
+      ),
+    },
+  };
+}
+
+/** The refusal: every budget exceeded, the plan's hash, and how to let exactly this plan through once. */
+function refusal(reasons: string[], hash: string, accepted: string | undefined): string {
+  const lines = [
+    `refused by the change budgets before any write: nothing was changed.`,
+    ...reasons.map((r) => `  - ${r}`),
+  ];
+  if (accepted)
+    lines.push(
+      `  the plan is not the one accepted with --accept ${accepted}: it changed since (its hash is now ${hash})`,
+    );
+  lines.push(
+    `Check the input first. If this plan is intended, apply exactly this plan once with: --accept ${hash}`,
+  );
+  return lines.join('\n');
+}
+
+/** Moves a plan-first run to its apply phase, in the ledger, so that a resume continues there. */
+export async function enterApplyPhase<R, C>(deps: EngineDeps<R, C>, active: ActiveRun<C>): Promise<void> {
+  // The whole plan is committed before the first write: it is the intent mark a resume relies on.
+  await active.journal.flush();
+  await deps.ledger.updateRun(active.run.id, { status: 'running', phase: 'apply' });
+  active.run.phase = 'apply';
+}
