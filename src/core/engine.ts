@@ -1,6 +1,8 @@
 import { closeRun } from './close-run.ts';
 import { connectTask } from './connect.ts';
+import { ConvergenceWatch, DEFAULT_CONVERGENCE } from './convergence.ts';
 import { errorMessage, UsageError } from './errors.ts';
+import { Lifecycle } from './lifecycle.ts';
 import { type ActiveRun, openRun, resumable, scanInput } from './open-run.ts';
 import { enterApplyPhase, planAndGate } from './plan-first.ts';
 import { pruneOf, resolvePolicy } from './policy.ts';
@@ -32,14 +34,22 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
   const previous = policy.resume ? await resumable(deps, policy, opts, scan.digest) : undefined;
   const ctx = await connectTask(deps);
   const active = await openRun(deps, opts, policy, scan, previous, startedAt);
+  const lifecycle = await Lifecycle.open(
+    policy.prune,
+    deps.ledger,
+    active.effects,
+    deps.clock,
+    active.run.id,
+  );
+  if (lifecycle) active.policy = { ...policy, prune: lifecycle.effective() };
   const applying = active.run.phase === 'apply';
   let prune: PrunePlan | undefined;
-  if (policy.prune && !applying) {
+  if (active.policy.prune && !applying) {
     const planned = await planDeletions(deps, ctx, active);
     if ('stop' in planned) return closeRun(deps, active, { stopped: () => planned.stop });
     prune = planned;
   }
-  const reconciler = reconcilerFor(deps, ctx, active, opts, prune?.population ?? scan.count);
+  const reconciler = await reconcilerFor(deps, ctx, active, opts, prune?.population ?? scan.count, lifecycle);
   const total = await announce(deps, active, reconciler, scan.count + (prune?.keys.length ?? 0));
   const end = {
     stopped: () => reconciler.stopped(),
@@ -48,7 +58,7 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
   };
   if (!policy.planFirst) {
     await reconciler.records(deps.source, policy.dryRun);
-    if (prune && policy.prune) await reconciler.prune(prune.keys, policy.prune, policy.dryRun);
+    if (prune && active.policy.prune) await reconciler.prune(prune.keys, active.policy.prune, policy.dryRun);
     return closeRun(deps, active, { ...end, progress: end.progress() });
   }
   if (!applying) {
@@ -62,10 +72,10 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
     if (policy.planOnly)
       return closeRun(deps, active, { stopped: end.stopped, counts: end.counts, planned: true, ...extra });
     await enterApplyPhase(deps, active);
-    await reconciler.applyPlan(deps.source, policy.prune, { strict: false, resumed: active.resumed });
+    await reconciler.applyPlan(deps.source, active.policy.prune, { strict: false, resumed: active.resumed });
     return closeRun(deps, active, { ...end, progress: end.progress(), ...extra });
   }
-  await reconciler.applyPlan(deps.source, policy.prune, { strict: false, resumed: true });
+  await reconciler.applyPlan(deps.source, active.policy.prune, { strict: false, resumed: true });
   return closeRun(deps, active, { ...end, progress: end.progress() });
 }
 
@@ -101,7 +111,7 @@ async function applySavedPlan<R, C>(
     reasons: ['applied as a saved plan (idem apply)'],
   });
   const { planned } = await deps.ledger.planProgress(active.run.id);
-  const reconciler = reconcilerFor(deps, ctx, active, opts, scan.count);
+  const reconciler = await reconcilerFor(deps, ctx, active, opts, scan.count);
   deps.reporter.runStarted({
     runId: active.run.id,
     task: deps.task.name,
@@ -117,14 +127,23 @@ async function applySavedPlan<R, C>(
   });
 }
 
-/** The record loop of this run, with its processor and step contexts. */
-function reconcilerFor<R, C>(
+/** The record loop of this run, with its processor, step contexts and convergence watch. */
+async function reconcilerFor<R, C>(
   deps: EngineDeps<R, C>,
   ctx: C,
   active: ActiveRun<C>,
   opts: EngineOptions,
   population: number,
-): Reconciler<R, C> {
+  lifecycle?: Lifecycle<C>,
+): Promise<Reconciler<R, C>> {
+  const convergence = active.policy.dryRun
+    ? undefined
+    : await ConvergenceWatch.open(
+        deps.ledger,
+        deps.task.name,
+        active.run.id,
+        deps.task.convergence ?? DEFAULT_CONVERGENCE,
+      );
   const contexts = stepContexts(deps, active, opts, population);
   const { journal, effects, policy } = active;
   const processor = new RecordProcessor({
@@ -147,6 +166,9 @@ function reconcilerFor<R, C>(
     concurrency: policy.concurrency,
     breaker: policy.breaker,
     stopSignal: opts.stopSignal ?? new AbortController().signal,
+    convergence,
+    // A dry run or a plan only looks: the ledger's leavers stay as they are.
+    lifecycle: policy.dryRun || policy.planOnly ? undefined : lifecycle,
   });
   journal.onFailure = (err) => reconciler.ledgerFailed(err);
   return reconciler;

@@ -151,7 +151,7 @@ export interface Departure {
   key: string;
   disabledAt: number;
   runId: string;
-  /** Runs that have seen the key disabled since. */
+  /** Runs that have seen the key disabled, the one that disabled it included. */
   runsSince: number;
 }
 
@@ -174,7 +174,8 @@ export interface PlanStore {
   knownKeys(runId: string, keys: string[]): Promise<Set<string>>;
   recordAcceptance(acceptance: Acceptance): Promise<void>;
   findAcceptance(task: string, planHash: string): Promise<Acceptance | undefined>;
-  getDeparture(task: string, key: string): Promise<Departure | undefined>;
+  /** The task's leavers in their grace period. */
+  listDepartures(task: string): Promise<Departure[]>;
   /** Stores (or with `null`, forgets) a leaver's departure. */
   putDeparture(task: string, key: string, departure: Departure | null): Promise<void>;
 }

@@ -1,8 +1,10 @@
 import { CircuitBreaker, errorSignature } from './breaker.ts';
+import type { ConvergenceWatch } from './convergence.ts';
 import { errorMessage, kindOf, type LedgerError } from './errors.ts';
 import type { Baseline, PlanStats } from './gate.ts';
 import type { Journal } from './journal.ts';
 import type { OutcomeStore, PlannedRecord, PlanStore } from './ledger.ts';
+import type { Lifecycle } from './lifecycle.ts';
 import { type Counts, countOutcome, emptyCounts, type RecordResult } from './outcome.ts';
 import type { PlanDigest } from './plan-digest.ts';
 import { type Prepared, prepareRecord, slotOf } from './prepare.ts';
@@ -27,6 +29,10 @@ export interface ReconcilerDeps<R, C> {
   breaker: number;
   /** Stop taking new records (a first SIGINT/SIGTERM). */
   stopSignal: AbortSignal;
+  /** Flags records that change the same way on every run. */
+  convergence?: ConvergenceWatch | undefined;
+  /** The soft-delete lifecycle's bookkeeping (not in a dry run). */
+  lifecycle?: Lifecycle<C> | undefined;
 }
 
 /** How the plan phase treats a record with pending changes. */
@@ -193,11 +199,7 @@ export class Reconciler<R, C> {
 
   private async eachRecord(
     source: RecordSource,
-    handle: (
-      slot: string,
-      prepared: Prepared<R> & { kind: 'record' },
-      raw: Record<string, string>,
-    ) => Promise<Processed>,
+    handle: (slot: string, prepared: Prepared<R> & { kind: 'record' }) => Promise<Processed>,
     phase?: PlanPhase,
     seen?: (key: string) => Promise<void>,
   ): Promise<void> {
@@ -232,7 +234,8 @@ export class Reconciler<R, C> {
           error: undefined,
         }));
       } else {
-        await this.launch(() => handle(slot, prepared, rec.raw), phase);
+        await this.d.lifecycle?.beforeRecord(prepared.key);
+        await this.launch(() => handle(slot, prepared), phase);
       }
     }
     await this.pool.drain();
@@ -301,9 +304,14 @@ export class Reconciler<R, C> {
     }
   }
 
-  private async finish(result: RecordResult, error: unknown): Promise<void> {
+  private async finish(outcome: RecordResult, error: unknown): Promise<void> {
+    const result = this.d.convergence ? await this.d.convergence.annotate(outcome) : outcome;
     this.finished++;
     countOutcome(this.counts, result);
+    await this.d.lifecycle?.after(result, result.line === 0).catch((err: unknown) => {
+      if (kindOf(err) !== 'ledger') throw err;
+      this.ledgerFailed(err as LedgerError);
+    });
     try {
       await this.d.journal.result(this.d.runId, result);
     } catch (err) {

@@ -135,8 +135,14 @@ export interface UpsertOptions<R, C, V extends Record<string, unknown>> {
     changed: (keyof V & string)[],
     env: StepEnv,
   ): Promise<unknown> | unknown;
-  /** Fields whose values are never printed. */
+  /**
+   * Fields whose values are never printed and never compared: written when the
+   * target is created, and left alone after (a password the target stores
+   * hashed would otherwise differ on every run), unless `rotateSecrets`.
+   */
   secret?: (keyof V & string)[];
+  /** Compare and rewrite the `secret` fields on every run too (a password rotation). @default false */
+  rotateSecrets?: boolean;
   /** Compares two values (default: equal after `String()`; arrays as sets). */
   equals?: (a: unknown, b: unknown) => boolean;
   classify?: Classifier;
@@ -187,6 +193,8 @@ export function upsertStep<R = any, C = any, V extends Record<string, unknown> =
       const changes: Diff['changes'] = [];
       for (const [field, to] of Object.entries(values) as [keyof V & string, unknown][]) {
         const s = secret.has(field) ? { secret: true } : {};
+        // A secret is set on create; comparing it would report a change on every run.
+        if (current !== undefined && secret.has(field) && !opts.rotateSecrets) continue;
         if (current === undefined) {
           if (to === undefined || to === null) continue;
           changed.push(field);

@@ -1,3 +1,4 @@
+import type { ConvergencePolicy } from './convergence.ts';
 import type { Classifier } from './errors.ts';
 import type { ChangeBudget } from './gate.ts';
 import type { SourceSpec } from './source.ts';
@@ -70,8 +71,33 @@ export interface PruneSpec<C> {
    * does not hold are pruned; their count is also the base of `maxDeletes.percent`.
    */
   existing(ctx: C): AsyncIterable<string> | Iterable<string> | Promise<Iterable<string>>;
-  /** The steps for one key to prune (usually one destructive step). */
+  /**
+   * The steps for one key to prune (usually one destructive step). With a
+   * `lifecycle`, these disable the entry, and the lifecycle's `delete` removes it
+   * after the grace period.
+   */
   steps(key: string, ctx: C): Step<PruneRecord, C>[];
+  /**
+   * Soft delete: leavers are disabled (`steps`) first and deleted only after a
+   * grace period; one who comes back within it is re-enabled by the task's own
+   * steps (which set the desired, enabled state), and `once` effects already done
+   * for them (the welcome mail) are not sent again. Disables and deletes both
+   * count toward the deletion guard.
+   * @example lifecycle: { graceDays: 30, delete: (uid) => [ldap.ensureAbsent(find(uid), { mode: 'delete' })] }
+   */
+  lifecycle?: PruneLifecycle<C>;
+}
+
+/** The soft-delete lifecycle of a prune phase. */
+export interface PruneLifecycle<C> {
+  /** Delete a disabled entry once it has been disabled this many days… */
+  graceDays?: number;
+  /** …or during this many runs, the one that disabled it included (whichever comes first). */
+  graceRuns?: number;
+  /** The steps that delete a leaver after the grace period. */
+  delete(key: string, ctx: C): Step<PruneRecord, C>[];
+  /** `once` effects to run again when a leaver comes back within the grace period. @default none */
+  resendOnRehire?: string[];
 }
 
 /** The record a prune step receives. */
@@ -141,6 +167,12 @@ export interface TaskDefinition<R = Record<string, string>, C = unknown, Raw = R
    * @example budget: { modifications: { percent: 10 }, attributes: { mail: { percent: 5 } } }
    */
   budget?: ChangeBudget | false;
+  /**
+   * Flag records whose same step changes the same field on each of the last
+   * `runs` runs (a value written every run, normalised by the target, fought
+   * over by another writer). `false` switches it off. @default { runs: 3 }
+   */
+  convergence?: ConvergencePolicy | false;
 }
 
 /** Steps that need a context (`ctx.fs`, `ctx.ldap`...) need the `connect` that makes it. */

@@ -125,9 +125,8 @@ export class MemoryLedger implements Ledger {
     return a && structuredClone(a);
   }
 
-  async getDeparture(task: string, key: string): Promise<Departure | undefined> {
-    const d = this.departures.get(`${task}\0${key}`);
-    return d && structuredClone(d);
+  async listDepartures(task: string): Promise<Departure[]> {
+    return [...this.departures.values()].filter((d) => d.task === task).map((d) => structuredClone(d));
   }
 
   async putDeparture(task: string, key: string, departure: Departure | null): Promise<void> {

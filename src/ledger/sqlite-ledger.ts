@@ -376,18 +376,17 @@ export class SqliteLedger implements Ledger {
     };
   }
 
-  async getDeparture(task: string, key: string): Promise<Departure | undefined> {
-    const row = this.guard('read a departure', () =>
-      this.stmt(`SELECT * FROM departures WHERE task = ? AND key = ?`).get(task, key),
-    ) as Record<string, unknown> | undefined;
-    if (!row) return undefined;
-    return {
+  async listDepartures(task: string): Promise<Departure[]> {
+    const rows = this.guard('read the leavers', () =>
+      this.stmt(`SELECT * FROM departures WHERE task = ? ORDER BY disabled_at`).all(task),
+    ) as Record<string, unknown>[];
+    return rows.map((row) => ({
       task: row.task as string,
       key: row.key as string,
       disabledAt: row.disabled_at as number,
       runId: row.run_id as string,
       runsSince: row.runs_since as number,
-    };
+    }));
   }
 
   async putDeparture(task: string, key: string, d: Departure | null): Promise<void> {

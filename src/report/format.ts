@@ -36,6 +36,7 @@ export function recordLines(r: RecordResult, style: Style, dryRun: boolean): str
     lines.push(`    ${cls}${r.error.message}`);
   }
   for (const note of r.notes ?? []) lines.push(style.dim(`    ${note.split('\n').join('\n    ')}`));
+  for (const warning of r.warnings ?? []) lines.push(style.yellow(`    warning: ${warning}`));
   return lines;
 }
 
@@ -81,6 +82,10 @@ export function summaryLines(s: RunSummary, style: Style): string[] {
       `next: fix the cause of the ${c.failed} failed record(s) above and run again; every record is re-checked, done work is not redone`,
     );
   if (c.invalid > 0) lines.push(`next: correct the ${c.invalid} invalid line(s) named above in the input`);
+  if (c['non-converging'] > 0)
+    lines.push(
+      `next: ${c['non-converging']} record(s) changed the same way on every recent run (warnings above): find what undoes the change, or compare the value as the target stores it`,
+    );
   if (c['in-doubt'] > 0)
     lines.push(
       `next: ${c['in-doubt']} record(s) in doubt: list them with 'idem doubts', check by hand, settle with 'idem resolve'`,

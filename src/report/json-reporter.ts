@@ -31,6 +31,8 @@ export class JsonReporter implements Reporter {
       line: r.line > 0 ? r.line : null,
       attempts: r.attempts,
       ...(r.notes ? { notes: r.notes } : {}),
+      ...(r.warnings ? { warnings: r.warnings } : {}),
+      ...(r.drifted ? { drifted: true } : {}),
     });
   }
 

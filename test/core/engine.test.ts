@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { added, modified } from '../../src/core/diff.ts';
+import { added, modified, removed } from '../../src/core/diff.ts';
 import { AmbiguousError, PermanentError, TransientError, UsageError } from '../../src/core/errors.ts';
 import { once } from '../../src/core/once.ts';
 import { findUnfinishedRun } from '../../src/core/runs.ts';
@@ -466,5 +466,123 @@ describe('engine: review findings', () => {
     expect(resumed.reporter.byKey('k1')?.outcome).toBe('changed');
     expect(resumed.summary.counts).toMatchObject({ changed: 2, 'in-doubt': 0 });
     expect(sent).toEqual(['k2', 'k1']);
+  });
+});
+
+describe('engine: convergence', () => {
+  it('a record whose value another writer reverts every night is flagged non-converging on the third run, with the values', async () => {
+    const t = target();
+    const ledger = new MemoryLedger();
+    const night = async () => {
+      const r = await runInMemory(taskOver(t), rows(25), { ledger });
+      t.data.set('k7', 'theirs'); // the other system puts its value back
+      return r;
+    };
+    const first = await night();
+    expect(first.reporter.byKey('k7')?.warnings).toBeUndefined();
+    const second = await night();
+    expect(second.reporter.byKey('k7')).toMatchObject({ outcome: 'changed' });
+    expect(second.reporter.byKey('k7')?.warnings).toBeUndefined();
+    const third = await night();
+    const k7 = third.reporter.byKey('k7');
+    expect(k7?.warnings).toEqual([
+      'non-converging: step put changed v on each of the last 3 runs (∅ -> v7; theirs -> v7; theirs -> v7): a value written every run, normalised by the target, or fought over by another writer',
+    ]);
+    expect(third.summary.counts).toMatchObject({ changed: 1, ok: 24, 'non-converging': 1 });
+    expect((await ledger.getResult(third.summary.runId, 'k7'))?.warnings).toEqual(k7?.warnings);
+    // A record that changed once and then stayed put is never flagged.
+    expect(third.reporter.records.filter((r) => r.warnings)).toHaveLength(1);
+  });
+
+  it('can be switched off', async () => {
+    const t = target();
+    const ledger = new MemoryLedger();
+    for (let i = 0; i < 3; i++) {
+      const r = await runInMemory(taskOver(t, { convergence: false }), rows(3), { ledger });
+      expect(r.summary.counts['non-converging']).toBe(0);
+      t.data.set('k1', 'theirs');
+    }
+  });
+});
+
+describe('engine: the soft-delete lifecycle of leavers', () => {
+  it('disables a leaver, re-enables one who comes back within the grace period without a second welcome mail, deletes after it', async () => {
+    const accounts = new Map<string, 'active' | 'disabled'>();
+    const mails: string[] = [];
+    const ensureActive: Step<Row> = {
+      name: 'account',
+      check: (r) =>
+        accounts.get(r.id) === 'active'
+          ? undefined
+          : { changes: [modified('status', accounts.get(r.id), 'active')] },
+      apply: (r) => {
+        accounts.set(r.id, 'active');
+      },
+    };
+    const welcome = once<Row>('welcome', (r) => {
+      mails.push(r.id);
+    });
+    const disable = (key: string): Step<{ key: string }> => ({
+      name: 'disable',
+      destructive: true,
+      check: () =>
+        accounts.get(key) === 'disabled'
+          ? undefined
+          : { changes: [modified('status', 'active', 'disabled')] },
+      apply: () => {
+        accounts.set(key, 'disabled');
+      },
+    });
+    const remove = (key: string): Step<{ key: string }> => ({
+      name: 'delete',
+      destructive: true,
+      check: () => (accounts.has(key) ? { changes: [removed('account', key)] } : undefined),
+      apply: () => {
+        accounts.delete(key);
+      },
+    });
+    const task = defineTask<Row>({
+      name: 't',
+      source: { kind: 'memory', path: '-', open: () => ({}) as never },
+      key: 'id',
+      steps: [ensureActive, welcome],
+      maxDeletes: { count: 5 },
+      prune: {
+        existing: () => [...accounts.keys()],
+        steps: (key) => [disable(key)],
+        lifecycle: { graceRuns: 2, delete: (key) => [remove(key)] },
+      },
+    });
+    const ledger = new MemoryLedger();
+    const night = (ids: string[]) =>
+      runInMemory(
+        task,
+        ids.map((id) => ({ id, v: id })),
+        { ledger },
+      );
+
+    await night(['a', 'b', 'c']);
+    expect(mails).toEqual(['a', 'b', 'c']);
+    const left = await night(['a', 'b']);
+    expect(left.reporter.byKey('c')).toMatchObject({ outcome: 'changed', diff: [{ step: 'disable' }] });
+    expect(accounts.get('c')).toBe('disabled');
+    expect((await ledger.listDepartures('t')).map((d) => d.key)).toEqual(['c']);
+
+    const back = await night(['a', 'b', 'c']);
+    expect(back.reporter.byKey('c')).toMatchObject({
+      outcome: 'changed',
+      diff: [{ step: 'account', changes: [{ op: '~', field: 'status', from: 'disabled', to: 'active' }] }],
+    });
+    expect(accounts.get('c')).toBe('active');
+    expect(mails).toEqual(['a', 'b', 'c']);
+    expect(await ledger.listDepartures('t')).toEqual([]);
+
+    await night(['a', 'b']); // disabled again: the grace period (two runs) starts over
+    expect(accounts.get('c')).toBe('disabled');
+    await night(['a', 'b']); // still disabled: its second run
+    expect(accounts.get('c')).toBe('disabled');
+    await night(['a', 'b']); // the grace period is over: deleted
+    expect(accounts.has('c')).toBe(false);
+    expect(await ledger.listDepartures('t')).toEqual([]);
   });
 });

@@ -43,13 +43,14 @@ export function upsertRow(
   table: string,
   keyColumns: readonly string[],
   row: Record<string, SqlValue>,
-  opts: { update: boolean },
+  opts: { update: boolean; keep?: readonly string[] },
 ): Statement {
   const cols = Object.keys(row);
   const quoted = cols.map((c) => quoteIdentifier(c));
   const values = cols.map((_, i) => marker(dialect, i));
   const target = keyColumns.map((c) => quoteIdentifier(c)).join(', ');
-  const rest = cols.filter((c) => !keyColumns.includes(c)).map((c) => quoteIdentifier(c));
+  const keep = new Set(opts.keep ?? []);
+  const rest = cols.filter((c) => !keyColumns.includes(c) && !keep.has(c)).map((c) => quoteIdentifier(c));
   let action = 'DO NOTHING';
   if (opts.update && rest.length > 0) {
     const set = rest.map((c) => `${c} = excluded.${c}`).join(', ');

@@ -17,10 +17,16 @@ import { definedValues, describeKey, keyOf, selectByKey, upsertRow } from './sta
  */
 export interface UpsertRowOptions extends SqlStepOptions {
   /**
-   * Columns whose values are never printed (`~password_hash: <secret> -> <secret>`).
+   * Columns whose values are never printed (`+password_hash: <secret>`), and written only when the row is created.
    * @example secret: ['password_hash']
    */
   secret?: string[];
+  /**
+   * The `secret` columns are written when the row is created and left alone
+   * after (never compared: a stored hash would differ on every run); `true`
+   * compares and rewrites them on every run (a rotation). @default false
+   */
+  rotateSecrets?: boolean;
 }
 
 /**
@@ -90,6 +96,7 @@ export function upsert(
     classify,
     equals: sameValue,
     ...(opts.secret ? { secret: opts.secret } : {}),
+    ...(opts.rotateSecrets ? { rotateSecrets: true } : {}),
     desired: () => values,
     read: async (_record, ctx) =>
       (await readRow(connectionOf(ctx, opts, name), table, Object.keys(values), key)) as
@@ -97,7 +104,8 @@ export function upsert(
         | undefined,
     async write(_record, ctx) {
       const conn = connectionOf(ctx, opts, name);
-      const { sql, params } = upsertRow(conn.dialect, table, keyColumns, values, { update: true });
+      const keep = opts.rotateSecrets ? [] : (opts.secret ?? []);
+      const { sql, params } = upsertRow(conn.dialect, table, keyColumns, values, { update: true, keep });
       await conn.execute(sql, params);
     },
   });

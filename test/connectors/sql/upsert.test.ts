@@ -179,6 +179,43 @@ describe('sql.upsert against a real SQLite file', () => {
     const diff = await s.check({}, { sql: conn }, makeEnv());
     expect(diff?.changes.map(formatChange)).toContain('+email: <secret>');
   });
+
+  it('a secret column is written on create only: the target may store it otherwise, and a rerun changes nothing', async () => {
+    const withSecret = (r: Record<string, string>, opts = {}) =>
+      upsert(
+        'accounts',
+        ['id'],
+        { id: r.id, login: r.login, email: 'initial-pw' },
+        { secret: ['email'], ...opts },
+      );
+    const engine = engineFor({ sql: conn }, (r) => [withSecret(r)]);
+    const first = await engine.run(rows(2));
+    expect(first.summary.counts.changed).toBe(2);
+    expect(first.reporter.records[0]?.diff[0]?.changes).toContainEqual({
+      op: '+',
+      field: 'email',
+      to: '<secret>',
+      secret: true,
+    });
+    // The application stores it its own way (as a hash would be): a comparison would differ on every run.
+    await conn.execute(`UPDATE accounts SET email = 'stored-as-hash'`, []);
+    const second = await engine.run(rows(2));
+    expect(second.summary.counts).toMatchObject({ changed: 0, ok: 2 });
+    // Another column changes: the row is updated, the secret is left as the target keeps it.
+    const renamed = await engine.run(rows(2).map((r) => ({ ...r, login: `${r.login}-x` })));
+    expect(renamed.summary.counts.changed).toBe(2);
+    expect(renamed.reporter.records[0]?.diff[0]?.changes.map(formatChange)).toEqual([
+      '~login: user1 -> user1-x',
+    ]);
+    expect(await conn.query(`SELECT DISTINCT email FROM accounts`)).toEqual([{ email: 'stored-as-hash' }]);
+    // A rotation is asked for explicitly, and still never shows the values.
+    const rotate = engineFor({ sql: conn }, (r) => [withSecret(r, { rotateSecrets: true })]);
+    const rotated = await rotate.run(rows(1));
+    expect(rotated.reporter.records[0]?.diff[0]?.changes.map(formatChange)).toEqual([
+      '~login: user1-x -> user1',
+      '~email: <secret> -> <secret>',
+    ]);
+  });
 });
 
 describe('sql.ensureRow and sql.ensureAbsentRow', () => {
