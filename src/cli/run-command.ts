@@ -35,6 +35,7 @@ export interface RunFlags {
   maxModifications?: string;
   planFirst?: boolean;
   accept?: string;
+  adoptEffects?: boolean;
   breaker?: string;
   grace?: string;
 }
@@ -133,6 +134,7 @@ export async function executeRun(
     ...(s.budget ? { budget: s.budget } : {}),
     ...(flags.planFirst ? { planFirst: true } : {}),
     ...(flags.accept ? { accept: flags.accept } : {}),
+    ...(flags.adoptEffects ? { adoptEffects: true } : {}),
     taskDigest: await fileDigest(path),
   };
   const internals: RunInternals = {
@@ -220,6 +222,10 @@ export function registerRun(
     .option(
       '--accept <plan-hash>',
       'let exactly the refused plan with this hash through once (the refusal prints it)',
+    )
+    .option(
+      '--adopt-effects',
+      'adopt an existing population: once effects the ledger has no record of, for records the target already holds, are recorded as done, not held',
     )
     .option('--breaker <k>', 'stop after k consecutive records fail with the same error (default 5)')
     .option('--grace <duration>', 'on SIGINT/SIGTERM, how long in-flight records may finish (default 10s)')

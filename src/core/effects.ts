@@ -4,6 +4,18 @@ import type { Journal } from './journal.ts';
 import type { EffectId, EffectRecord, LedgerEvent, OnceStore } from './ledger.ts';
 import type { EffectStore } from './step.ts';
 
+/** What a run knows of the ledger's memory of effects. */
+export interface EffectMemory {
+  /** The ledger has no earlier real run of the task: it was created fresh, moved, lost or rebuilt. */
+  fresh: boolean;
+  dryRun: boolean;
+  /** `--adopt-effects`: who adopts the existing population's effects as done. */
+  adoptedBy?: string | undefined;
+}
+
+/** How a held effect's intent detail begins. */
+const HELD = 'held: ';
+
 /**
  * The rules for `once` effects, in one place for every ledger: an intent is
  * written durably before the effect and never over a completed one; a
@@ -11,12 +23,63 @@ import type { EffectStore } from './step.ts';
  * effect certainly did not happen, or an operator says so) leaves a history line.
  */
 export class Effects {
+  /** What this run knows of the ledger's memory (see `firstTime`). */
+  private memory: EffectMemory = { fresh: false, dryRun: false };
+
   constructor(
     private readonly store: OnceStore,
     private readonly journal: Journal,
     private readonly clock: Clock,
     readonly task: string,
   ) {}
+
+  /** Tells the rules what the run knows: a ledger with no earlier run of the task, a dry run, an adoption. */
+  remember(memory: EffectMemory): void {
+    this.memory = memory;
+  }
+
+  /**
+   * An effect the ledger has no record of, for a record the target already holds
+   * (no earlier step of it had anything to do): in a ledger that looks lost or
+   * rebuilt (no earlier run of the task; or the history says the effect was
+   * intended or done) it is held in doubt, or adopted as done; else it runs.
+   */
+  private async firstTime(
+    runId: string,
+    key: string,
+    effect: string,
+    targetHeld: boolean,
+  ): Promise<'run' | 'held' | 'adopted'> {
+    if (!targetHeld) return 'run';
+    const lost = this.memory.fresh || (await this.store.effectHistory(this.id(key, effect)));
+    if (!lost) return 'run';
+    if (this.memory.dryRun) return this.memory.adoptedBy ? 'adopted' : 'held';
+    const id = this.id(key, effect);
+    if (this.memory.adoptedBy) {
+      const detail = `adopted by ${this.memory.adoptedBy}: the target already held ${key} and the ledger had no record of ${effect}`;
+      const event = this.line(runId, key, effect, 'resolved', detail);
+      await this.store.putEffect(
+        id,
+        { ...id, state: 'done', runId, intentAt: event.at, doneAt: event.at, detail },
+        event,
+      );
+      return 'adopted';
+    }
+    const detail = `${HELD}the ledger had no record of ${effect}, yet the target already held ${key}`;
+    const event = this.line(runId, key, effect, 'effect-intent', detail);
+    await this.store.putEffect(id, { ...id, state: 'intent', runId, intentAt: event.at, detail }, event);
+    return 'held';
+  }
+
+  /** With `--adopt-effects`: an effect held in doubt by an earlier run is adopted as done too. */
+  private async adoptHeld(runId: string, key: string, effect: string): Promise<boolean> {
+    const who = this.memory.adoptedBy;
+    if (!who || this.memory.dryRun) return false;
+    const held = await this.get(key, effect);
+    if (held?.state !== 'intent' || !held.detail?.startsWith(HELD)) return false;
+    await this.settle(held, 'done', `${who} (--adopt-effects)`);
+    return true;
+  }
 
   private id(key: string, effect: string): EffectId {
     return { task: this.task, key, effect };
@@ -101,10 +164,17 @@ export class Effects {
     );
   }
 
-  /** The effect store one record's steps see. */
-  forRecord(runId: string, key: string): EffectStore {
+  /**
+   * The effect store one record's steps see. `targetHeld` tells whether the
+   * target already held the record (no earlier step of it had anything to do).
+   */
+  forRecord(runId: string, key: string, targetHeld: () => boolean = () => false): EffectStore {
     return {
-      get: async (effect) => (await this.get(key, effect))?.state,
+      get: async (effect) => {
+        if (await this.adoptHeld(runId, key, effect)) return 'done';
+        return (await this.get(key, effect))?.state;
+      },
+      firstTime: (effect) => this.firstTime(runId, key, effect, targetHeld()),
       intent: (effect, detail) => this.intent(runId, key, effect, detail),
       done: (effect, detail) => this.done(runId, key, effect, detail),
       abandon: (effect, reason) => this.abandon(runId, key, effect, reason),

@@ -34,6 +34,7 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
   const previous = policy.resume ? await resumable(deps, policy, opts, scan.digest) : undefined;
   const ctx = await connectTask(deps);
   const active = await openRun(deps, opts, policy, scan, previous, startedAt);
+  await rememberEffects(deps, active, opts);
   const lifecycle = await Lifecycle.open(
     policy.prune,
     deps.ledger,
@@ -125,6 +126,21 @@ async function applySavedPlan<R, C>(
     progress: reconciler.progress(planned.total),
     counts: reconciler.counts,
   });
+}
+
+/**
+ * What the `once` rules must know: whether the ledger has any earlier real run of
+ * the task (if not, it was created fresh, moved, lost or rebuilt, and effects for
+ * records the target already holds are held in doubt or adopted, never repeated).
+ */
+async function rememberEffects<R, C>(
+  deps: EngineDeps<R, C>,
+  active: ActiveRun<C>,
+  opts: EngineOptions,
+): Promise<void> {
+  const runs = await deps.ledger.listRuns({ task: deps.task.name, limit: 50 });
+  const earlier = active.resumed || runs.some((r) => r.id !== active.run.id && !r.dryRun);
+  active.effects.remember({ fresh: !earlier, dryRun: active.policy.dryRun, adoptedBy: opts.adoptEffects });
 }
 
 /** The record loop of this run, with its processor, step contexts and convergence watch. */

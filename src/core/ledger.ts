@@ -207,6 +207,8 @@ export interface OnceStore {
    * history line, in one durable transaction.
    */
   putEffect(id: EffectId, record: EffectRecord | null, event: LedgerEvent): Promise<void>;
+  /** Whether the history says this effect was ever intended or done (for a ledger whose effects were lost). */
+  effectHistory(id: EffectId): Promise<boolean>;
   /** Effects of a task in one state, oldest intent first. */
   listEffects(task: string, state: EffectState): Promise<EffectRecord[]>;
   /**

@@ -69,6 +69,18 @@ export function once<R = any, C = any>(
           name,
         );
       }
+      // Safe to send again (an idempotency key the far side honours): nothing to hold.
+      const first = options.resendable ? 'run' : await env.effects.firstTime(name);
+      if (first === 'adopted') return undefined;
+      if (first === 'held') {
+        throw new InDoubtError(
+          `effect ${name} for ${env.key} is held: the ledger has no record of it, yet the target already holds ` +
+            `${env.key}, and the ledger looks lost or rebuilt (no earlier run of this task, or its history says the effect ` +
+            `happened). If the population was onboarded before, adopt it: idem run <task> --adopt-effects; or settle ` +
+            `this one: idem resolve <task> ${env.key} --effect ${name} --done (it happened) or --retry (send it)`,
+          name,
+        );
+      }
       return { changes: [added(`once:${name}`)] };
     },
     async apply(record, ctx, _diff, env) {

@@ -100,6 +100,7 @@ function planEnv(
     pending: [],
     effects: {
       get: async () => undefined,
+      firstTime: async () => 'run' as const,
       intent: async () => {
         throw new UsageError('a prune plan cannot run effects');
       },

@@ -77,7 +77,14 @@ class Tally {
   error: RecordResult['error'];
   cause: unknown;
   stopped = false;
+  /** Steps found with nothing to do. */
+  okSteps = 0;
   constructor(readonly startedAt: number) {}
+
+  /** The target already held the record: earlier steps were checked and none had anything to do. */
+  held(): boolean {
+    return this.okSteps > 0 && !this.changed && !this.absorbed;
+  }
 }
 
 type Build<T, C> = () => Step<T, C>[];
@@ -295,7 +302,8 @@ export class RecordProcessor<R, C> {
       key: origin.key,
       runId: run.runId,
       signal: run.signal,
-      effects: this.p.effects.forRecord(run.runId, origin.key),
+      // The target held the record when no earlier step of it had anything to do.
+      effects: this.p.effects.forRecord(run.runId, origin.key, () => tally.held()),
       pending: tally.pending,
       redact: (t: string) => this.p.redactor.redact(t),
       note: (t: string) => {
@@ -341,7 +349,10 @@ export class RecordProcessor<R, C> {
     runId: string,
   ): Promise<boolean> {
     tally.attempts += r.attempts;
-    if (r.kind === 'ok') return true;
+    if (r.kind === 'ok') {
+      tally.okSteps++;
+      return true;
+    }
     if (r.kind === 'changed' || r.kind === 'pending' || r.kind === 'absorbed') {
       const absorbed = r.kind === 'absorbed';
       if (absorbed) tally.absorbed = true;

@@ -50,6 +50,12 @@ export interface EngineOptions {
   taskDigest?: string;
   /** The idem version: `--resume` will not continue a run started by another. */
   idemVersion?: string;
+  /**
+   * Adopt an existing population: a `once` effect the ledger has no record of,
+   * for a record the target already holds, is recorded as done by this person
+   * instead of being held in doubt (a ledger created fresh over a populated target).
+   */
+  adoptEffects?: string;
   /** Apply exactly this saved plan (`idem apply`): records that no longer match it are refused. */
   applyPlan?: SavedPlan;
 }

@@ -8,6 +8,15 @@ import type { Classifier } from './errors.ts';
 export interface EffectStore {
   /** The state of an effect for (task, record key, effect name), across all runs. */
   get(effect: string): Promise<EffectState | undefined>;
+  /**
+   * The ledger has no record of this effect for this record: may it run? `run`
+   * normally. When the ledger looks lost or rebuilt (it has no earlier run of the
+   * task, or its history says the effect happened) while the target already holds
+   * the record, `held`: the effect is recorded in doubt for a person to settle,
+   * never silently repeated; or `adopted` when the run adopts an existing
+   * population (`--adopt-effects`): recorded as done without running it.
+   */
+  firstTime(effect: string): Promise<'run' | 'held' | 'adopted'>;
   /** Durably records the intent to run an effect, before running it. */
   intent(effect: string, detail?: string): Promise<void>;
   /** Durably records that the effect completed. */

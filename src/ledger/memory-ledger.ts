@@ -166,6 +166,17 @@ export class MemoryLedger implements Ledger {
     this.history.push(structuredClone(event));
   }
 
+  async effectHistory(id: EffectId): Promise<boolean> {
+    const runs = new Set([...this.runs.values()].filter((r) => r.task === id.task).map((r) => r.id));
+    return this.history.some(
+      (e) =>
+        runs.has(e.runId) &&
+        e.key === id.key &&
+        e.step === id.effect &&
+        (e.kind === 'effect-done' || e.kind === 'effect-intent'),
+    );
+  }
+
   async listEffects(task: string, state: EffectState): Promise<EffectRecord[]> {
     return [...this.effects.values()]
       .filter((e) => e.task === task && e.state === state)

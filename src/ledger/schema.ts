@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS planned (
   PRIMARY KEY (run_id, slot)
 );
 CREATE INDEX IF NOT EXISTS planned_by_line ON planned (run_id, line, slot);
+CREATE INDEX IF NOT EXISTS events_by_slot ON events (slot, step);
 
 CREATE TABLE IF NOT EXISTS acceptances (
   task        TEXT NOT NULL,

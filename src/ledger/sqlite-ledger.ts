@@ -284,6 +284,16 @@ export class SqliteLedger implements Ledger {
     });
   }
 
+  async effectHistory(id: EffectId): Promise<boolean> {
+    const row = this.guard('read the history of a once effect', () =>
+      this.stmt(
+        `SELECT 1 FROM events e JOIN runs r ON r.id = e.run_id
+           WHERE e.slot = ? AND e.step = ? AND r.task = ? AND e.kind IN ('effect-done', 'effect-intent') LIMIT 1`,
+      ).get(id.key, id.effect, id.task),
+    );
+    return row !== undefined;
+  }
+
   async listEffects(task: string, state: EffectState): Promise<EffectRecord[]> {
     const rows = this.guard('list once effects', () =>
       this.stmt(`SELECT * FROM effects WHERE task = ? AND state = ? ORDER BY intent_at`).all(task, state),

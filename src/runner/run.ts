@@ -49,6 +49,11 @@ export interface RunOptions {
   accept?: string;
   /** Who accepts it, kept in the ledger. @default user@host */
   acceptedBy?: string;
+  /**
+   * Adopt an existing population: `once` effects the ledger has no record of, for
+   * records the target already holds, are recorded as done instead of held in doubt.
+   */
+  adoptEffects?: boolean;
   /** sha256 of the task's source, so that `resume` will not continue a run started with another. */
   taskDigest?: string;
   /** Retry bounds, overriding the task's. */
@@ -174,6 +179,7 @@ export async function run<R, C>(
         ...(options.planFirst ? { planFirst: true } : {}),
         ...(options.accept ? { accept: options.accept, acceptedBy: options.acceptedBy ?? whoAmI() } : {}),
         ...(options.taskDigest ? { taskDigest: options.taskDigest } : {}),
+        ...(options.adoptEffects ? { adoptEffects: whoAmI() } : {}),
         idemVersion: IDEM_VERSION,
         ...(options.retry ? { retry: options.retry } : {}),
         ...(options.stopSignal ? { stopSignal: options.stopSignal } : {}),

@@ -141,3 +141,48 @@ describe('the embedded demo (tasks/onboard-accounts.ts)', () => {
     for (const login of LOGINS) expect(m.count.get(login), login).toBe(1);
   });
 });
+
+describe('the demo when the ledger is lost, moved or rebuilt', () => {
+  it('a new state folder over a populated target holds every welcome mail in doubt instead of sending it again; --adopt-effects adopts them', async () => {
+    const d = demo();
+    expect((await d.run()).exitCode).toBe(0);
+    expect(d.mails().total).toBe(50);
+    const moved = join(d.dir, 'moved-state');
+    const held = await d.run(['--state-dir', moved]);
+    expect(held.exitCode, String(held.stderr)).toBe(3);
+    const s = d.summary(held.stdout);
+    expect(s.counts).toMatchObject({ 'in-doubt': 50, changed: 0 });
+    const doubt = d.records(held.stdout).find((r) => r.key === 'u0001');
+    expect(doubt?.error.message).toMatch(
+      /welcome-mail for u0001 is held: the ledger has no record of it, yet the target already holds u0001/,
+    );
+    expect(doubt?.error.message).toMatch(/--adopt-effects/);
+    expect(d.mails().total).toBe(50);
+
+    const adopted = await d.run(['--state-dir', moved, '--adopt-effects']);
+    expect(adopted.exitCode, String(adopted.stderr)).toBe(0);
+    expect(d.summary(adopted.stdout).counts).toMatchObject({ ok: 50, 'in-doubt': 0 });
+    const again = await d.run(['--state-dir', moved]);
+    expect(d.summary(again.stdout).counts).toMatchObject({ ok: 50, changed: 0 });
+    expect(d.mails().total).toBe(50);
+  });
+
+  it('a ledger rebuilt without its effects (the history says they happened) sends no mail twice', async () => {
+    const d = demo();
+    expect((await d.run()).exitCode).toBe(0);
+    const db = new Database(join(d.state, 'ledger.db'));
+    db.exec('DELETE FROM effects');
+    db.close();
+    const r = await d.run();
+    expect(r.exitCode).toBe(3);
+    expect(d.summary(r.stdout).counts).toMatchObject({ 'in-doubt': 50 });
+    expect(d.mails().total).toBe(50);
+    // A new account still gets its mail: the target does not hold it yet.
+    const more = join(d.dir, 'more.csv');
+    writeFileSync(more, `${ACCOUNTS.trim()}\nu0051,newbie,New Bie,new.bie@example.org,user\n`);
+    const next = await d.run(['--input', more]);
+    expect(d.records(next.stdout).find((x) => x.key === 'u0051')).toMatchObject({ outcome: 'changed' });
+    expect(d.mails().count.get('newbie')).toBe(1);
+    expect(d.mails().total).toBe(51);
+  });
+});

@@ -15,6 +15,9 @@ export function memoryEffects(): EffectStore & {
     async get(effect) {
       return states.get(effect);
     },
+    async firstTime() {
+      return 'run' as const;
+    },
     async intent(effect) {
       states.set(effect, 'intent');
     },
