@@ -59,6 +59,8 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
   };
   if (!policy.planFirst) {
     await reconciler.records(deps.source, policy.dryRun);
+    const keys = policy.dryRun ? undefined : reconciler.keyHashes();
+    if (keys) await deps.ledger.putRunKeys(active.run.id, keys);
     if (prune && active.policy.prune) await reconciler.prune(prune.keys, active.policy.prune, policy.dryRun);
     return closeRun(deps, active, { ...end, progress: end.progress() });
   }

@@ -95,9 +95,9 @@ export class PlanStats {
     delete: new Examples(),
   };
   readonly attributes = new Map<string, Examples>();
-  /** Records of the input with a usable key, and of those, how many the last accepted run had. */
+  /** Records of the input, and how many of its keys the last accepted run had (unknown when its keys were not kept). */
   records = 0;
-  known = 0;
+  known: number | undefined;
 
   observe(key: string, kind: PlanKind, fields: Iterable<string>): void {
     this.kinds[kind].add(key);
@@ -169,7 +169,12 @@ export function judgePlan(input: {
       });
     }
   }
-  if (budget.keyChurn !== false && baseline.records >= min && stats.records > 0) {
+  if (
+    budget.keyChurn !== false &&
+    stats.known !== undefined &&
+    baseline.records >= min &&
+    stats.records > 0
+  ) {
     const gone = baseline.records - stats.known;
     const fresh = stats.records - stats.known;
     const goneShare = (gone / baseline.records) * 100;

@@ -1,3 +1,4 @@
+import type { LineRange } from './line-ranges.ts';
 import type { Counts, RecordResult, RunStatus, StepDiff } from './outcome.ts';
 import type { EffectState } from './step.ts';
 
@@ -102,14 +103,24 @@ export interface LedgerEvent {
   at: number;
 }
 
-/** Record outcomes and the history, committed in batches (a re-check is always safe). */
+/**
+ * Record outcomes and the history, committed in batches (a re-check is always
+ * safe). A record whose outcome has something to tell (a change, a failure, a
+ * note) gets a result row; every finished record's line goes into the run's
+ * finished line ranges, so a plain no-op costs no row at all.
+ */
 export interface OutcomeStore {
-  /** Commits results and events together, in one transaction, in order. */
+  /** Commits results, finished lines and events together, in one transaction, in order. */
   commit(batch: OutcomeBatch): Promise<void>;
-  /** The final outcome of a record in a run, if one was committed. */
+  /** The outcome of a record in a run, if a row was committed (a plain `ok` has none). */
   getResult(runId: string, slot: string): Promise<RecordResult | undefined>;
-  /** Counts of the outcomes committed so far in a run. */
+  /**
+   * Counts of the outcomes committed so far in a run: the rows, plus the
+   * finished lines that have no row, which are plain `ok`s (see `countOutcomes`).
+   */
   countResults(runId: string): Promise<Counts>;
+  /** The line ranges of the records a run finished (not failed, not in doubt), overlaps possible. */
+  finishedLines(runId: string): Promise<LineRange[]>;
   /** History lines, oldest first. */
   events(filter: { runId?: string; key?: string }): Promise<LedgerEvent[]>;
 }
@@ -117,6 +128,8 @@ export interface OutcomeStore {
 /** What one commit of the journal writes. */
 export interface OutcomeBatch {
   results: { runId: string; result: RecordResult }[];
+  /** Lines of records that reached a final outcome (not failed, not in doubt), as ranges. */
+  finished?: { runId: string; first: number; last: number }[];
   events: LedgerEvent[];
   /** Records with pending changes, in a plan-first run's plan phase. */
   planned?: { runId: string; record: PlannedRecord }[];
@@ -170,8 +183,10 @@ export interface PlanStore {
    * resume checks again), its planned records, and how many of those are finished.
    */
   planProgress(runId: string): Promise<{ done: number; planned: { total: number; done: number } }>;
-  /** Of the given keys, those that the run has a result for (its records of the input, not its prune keys). */
-  knownKeys(runId: string, keys: string[]): Promise<Set<string>>;
+  /** Stores the keys of a run's input (64-bit hashes, see `KeySet`), the baseline of a later run's key comparison. */
+  putRunKeys(runId: string, hashes: Uint32Array): Promise<void>;
+  /** The keys of a run's input, as stored by `putRunKeys`. */
+  runKeys(runId: string): Promise<Uint32Array | undefined>;
   recordAcceptance(acceptance: Acceptance): Promise<void>;
   findAcceptance(task: string, planHash: string): Promise<Acceptance | undefined>;
   /** The task's leavers in their grace period. */

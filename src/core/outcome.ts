@@ -92,6 +92,46 @@ export const NON_CONVERGING = 'non-converging:';
 
 export const isNonConverging = (warning: string) => warning.startsWith(NON_CONVERGING);
 
+/** A finished outcome: not `failed` or `in-doubt` (those a resume checks again). */
+export const isFinal = (outcome: Outcome) => outcome !== 'failed' && outcome !== 'in-doubt';
+
+/**
+ * A plain no-op: nothing to tell beyond `ok`. It gets no result row, only its
+ * line in the run's finished ranges.
+ */
+export function isPlainOk(r: RecordResult): boolean {
+  return (
+    r.outcome === 'ok' &&
+    r.line > 0 &&
+    !r.absorbed &&
+    !r.drifted &&
+    r.diff.length === 0 &&
+    !r.notes?.length &&
+    !r.warnings?.length &&
+    r.error === undefined
+  );
+}
+
+/**
+ * The counts of a run from its result rows and its finished line ranges: every
+ * finished line without a row is a plain `ok`. Pure.
+ */
+export function countOutcomes(rows: Iterable<RecordResult>, finishedLines: number): Counts {
+  const counts = emptyCounts();
+  let finalRows = 0;
+  for (const r of rows) {
+    countOutcome(counts, r);
+    if (r.line > 0 && isFinal(r.outcome)) finalRows++;
+  }
+  return addPlainOks(counts, finishedLines, finalRows);
+}
+
+/** Adds the plain `ok`s: finished lines (`finishedLines`) that have no final result row (`finalRows`). */
+export function addPlainOks(counts: Counts, finishedLines: number, finalRows: number): Counts {
+  counts.ok += Math.max(0, finishedLines - finalRows);
+  return counts;
+}
+
 /**
  * `changed=12 ok=488 failed=0 invalid=1 skipped=0 in-doubt=0 absorbed=2`, then
  * `drifted=` and `non-converging=` when there are any.

@@ -1,4 +1,5 @@
 import { type Baseline, judgePlan, PlanStats } from './gate.ts';
+import { commonKeys } from './key-set.ts';
 import type { ActiveRun } from './open-run.ts';
 import { PlanDigest } from './plan-digest.ts';
 import type { PrunePlan } from './prune-plan.ts';
@@ -52,6 +53,7 @@ export async function planAndGate<R, C>(
   const digest = new PlanDigest();
   const phase = { stats, digest, dryRun: policy.dryRun, baseline };
   await reconciler.plan(deps.source, phase);
+  await compareKeys(deps, active, reconciler, stats, baseline);
   if (prune && policy.prune) await reconciler.planPrune(prune.keys, policy.prune, phase);
   const stopped = reconciler.stopped();
   if (stopped) return { stop: stopped };
@@ -96,6 +98,27 @@ export async function planAndGate<R, C>(
       ),
     },
   };
+}
+
+/**
+ * Compares the input's keys with the last accepted run's (kept as hashes in the
+ * ledger) and keeps this run's for the next night. A run that did not read every
+ * key, or a baseline whose keys were not kept, leaves the comparison out.
+ */
+async function compareKeys<R, C>(
+  deps: EngineDeps<R, C>,
+  active: ActiveRun<C>,
+  reconciler: Reconciler<R, C>,
+  stats: PlanStats,
+  baseline: Baseline | undefined,
+): Promise<void> {
+  const keys = reconciler.keyHashes();
+  if (!keys) return;
+  if (!active.policy.dryRun && !active.policy.planOnly) await deps.ledger.putRunKeys(active.run.id, keys);
+  const before = baseline && (await deps.ledger.runKeys(baseline.runId));
+  if (!baseline || !before) return;
+  stats.known = commonKeys(keys, before);
+  baseline.records = before.length / 2;
 }
 
 /** The refusal: every budget exceeded, the plan's hash, and how to let exactly this plan through once. */

@@ -3,9 +3,11 @@ import type { ConvergenceWatch } from './convergence.ts';
 import { errorMessage, kindOf, type LedgerError } from './errors.ts';
 import type { Baseline, PlanStats } from './gate.ts';
 import type { Journal } from './journal.ts';
+import { KeySet } from './key-set.ts';
 import type { OutcomeStore, PlannedRecord, PlanStore } from './ledger.ts';
 import type { Lifecycle } from './lifecycle.ts';
-import { type Counts, countOutcome, emptyCounts, type RecordResult } from './outcome.ts';
+import { LineSet } from './line-ranges.ts';
+import { type Counts, countOutcome, emptyCounts, isFinal, type RecordResult } from './outcome.ts';
 import type { PlanDigest } from './plan-digest.ts';
 import { type Prepared, prepareRecord, slotOf } from './prepare.ts';
 import type { ApplyMode, Origin, Processed, RecordProcessor } from './record-processor.ts';
@@ -61,11 +63,14 @@ const KEY_BATCH = 500;
 export class Reconciler<R, C> {
   private readonly pool: WorkPool;
   private readonly breaker: CircuitBreaker;
-  private readonly firstLine = new Map<string, number>();
+  /** The keys seen in this pass, with their first line, in constant memory per key. */
+  private keys = new KeySet();
   private stop: Stop | undefined;
   private finished = 0;
   private alreadyDone = 0;
   private countSkipped = true;
+  /** The lines the resumed run had finished before it stopped, loaded once. */
+  private finishedBefore: LineSet | undefined;
   /** Outcomes this process reached: the counts when the ledger cannot be read back. */
   readonly counts: Counts = emptyCounts();
 
@@ -86,14 +91,16 @@ export class Reconciler<R, C> {
 
   /** The plan phase: checks only; records with pending changes go to the plan. */
   async plan(source: RecordSource, phase: PlanPhase): Promise<void> {
-    const keys = new KeyComparison(this.d.results, phase);
     await this.eachRecord(
       source,
       (slot, prepared) => this.d.processor.planRecord(slot, prepared, phase.dryRun),
       phase,
-      (key) => keys.add(key),
     );
-    await keys.flush();
+  }
+
+  /** The hashes of the keys the record pass read (sorted), or none if it did not read them all. */
+  keyHashes(): Uint32Array | undefined {
+    return this.stopped() ? undefined : this.keys.sorted();
   }
 
   /** The plan phase of the keys to prune. */
@@ -111,18 +118,17 @@ export class Reconciler<R, C> {
     const { planned } = await results.planProgress(runId);
     if (planned.total === planned.done) return;
     const inPlan = planned.total <= SLOTS_IN_MEMORY ? await this.plannedSlots() : undefined;
-    const seen = new Set<string>();
+    const seen = new KeySet();
     for await (const rec of source.records(this.d.stopSignal)) {
       const prepared = prepareRecord(this.d.task, rec);
       // Invalid rows and duplicates ended in the plan phase; so did records without changes.
-      if (prepared.kind !== 'record' || seen.has(prepared.key)) continue;
-      seen.add(prepared.key);
+      if (prepared.kind !== 'record' || seen.add(prepared.key, rec.line) !== undefined) continue;
       if (inPlan && !inPlan.has(prepared.key)) continue;
       const entry = await results.plannedSlot(runId, prepared.key);
       if (!entry || entry.prune) continue;
       await this.pool.ready();
       if (this.halted()) break;
-      if (await this.doneBefore(entry.slot)) continue;
+      if (await this.doneBefore(entry.slot, entry.line)) continue;
       await this.launch(() => this.d.processor.applyPlanned(entry, prepared, mode));
     }
     await this.pool.drain();
@@ -161,7 +167,7 @@ export class Reconciler<R, C> {
         if (skipDone) {
           await this.pool.ready();
           if (this.halted()) return;
-          if (await this.doneBefore(entry.slot)) continue;
+          if (await this.doneBefore(entry.slot, entry.line)) continue;
         }
         await fn(entry);
       }
@@ -201,20 +207,15 @@ export class Reconciler<R, C> {
     source: RecordSource,
     handle: (slot: string, prepared: Prepared<R> & { kind: 'record' }) => Promise<Processed>,
     phase?: PlanPhase,
-    seen?: (key: string) => Promise<void>,
   ): Promise<void> {
     for await (const rec of source.records(this.d.stopSignal)) {
       await this.pool.ready();
       if (this.halted()) break;
       const prepared = prepareRecord(this.d.task, rec);
       const key = prepared.key;
-      const first = key === undefined ? undefined : this.firstLine.get(key);
-      if (key !== undefined && first === undefined) {
-        this.firstLine.set(key, rec.line);
-        await seen?.(key);
-      }
+      const first = key === undefined ? undefined : this.keys.add(key, rec.line);
       const slot = slotOf(key, rec.line, first !== undefined);
-      if (await this.doneBefore(slot)) continue;
+      if (await this.doneBefore(slot, rec.line)) continue;
       const origin: Origin = {
         slot,
         key: key ?? `line ${rec.line}`,
@@ -250,7 +251,7 @@ export class Reconciler<R, C> {
     for (const key of keys) {
       await this.pool.ready();
       if (this.halted()) break;
-      if (await this.doneBefore(key)) continue;
+      if (await this.doneBefore(key, 0)) continue;
       await this.launch(() => handle(key), phase);
     }
     await this.pool.drain();
@@ -268,12 +269,19 @@ export class Reconciler<R, C> {
    * or settled the effect with `idem resolve`), which is always safe: a check
    * never repeats a `once` effect that may have happened.
    */
-  private async doneBefore(slot: string): Promise<boolean> {
+  private async doneBefore(slot: string, line: number): Promise<boolean> {
     if (!this.d.resumed) return false;
-    const previous = await this.d.results.getResult(this.d.runId, slot);
-    if (!previous || previous.outcome === 'failed' || previous.outcome === 'in-doubt') return false;
-    if (this.countSkipped) this.alreadyDone++;
-    return true;
+    let done: boolean;
+    if (line > 0) {
+      this.finishedBefore ??= new LineSet(await this.d.results.finishedLines(this.d.runId));
+      done = this.finishedBefore.has(line);
+    } else {
+      // A key to prune has no line: its result row says.
+      const previous = await this.d.results.getResult(this.d.runId, slot);
+      done = previous !== undefined && isFinal(previous.outcome);
+    }
+    if (done && this.countSkipped) this.alreadyDone++;
+    return done;
   }
 
   private launch(work: () => Promise<Processed>, phase?: PlanPhase): Promise<void> {
@@ -328,28 +336,5 @@ export class Reconciler<R, C> {
         message: `aborted: ${this.breaker.threshold} consecutive records failed with the same error: ${result.error?.message}`,
       };
     }
-  }
-}
-
-/** Counts how many of the input's keys the last accepted run had, a batch at a time. */
-class KeyComparison {
-  private batch: string[] = [];
-  constructor(
-    private readonly store: PlanStore,
-    private readonly phase: PlanPhase,
-  ) {}
-
-  async add(key: string): Promise<void> {
-    if (!this.phase.baseline) return;
-    this.batch.push(key);
-    if (this.batch.length >= KEY_BATCH) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    const baseline = this.phase.baseline;
-    if (!baseline || this.batch.length === 0) return;
-    const keys = this.batch;
-    this.batch = [];
-    this.phase.stats.known += (await this.store.knownKeys(baseline.runId, keys)).size;
   }
 }

@@ -11,7 +11,8 @@ import type {
   RunInfo,
   RunUpdate,
 } from '../core/ledger.ts';
-import { type Counts, countOutcome, emptyCounts, type RecordResult } from '../core/outcome.ts';
+import { type LineRange, linesIn } from '../core/line-ranges.ts';
+import { type Counts, countOutcomes, isFinal, type RecordResult } from '../core/outcome.ts';
 import type { EffectState } from '../core/step.ts';
 
 const effectKey = (id: EffectId) => `${id.task}\0${id.key}\0${id.effect}`;
@@ -29,6 +30,8 @@ export class MemoryLedger implements Ledger {
   readonly plans = new Map<string, Map<string, PlannedRecord>>();
   readonly acceptances = new Map<string, Acceptance>();
   readonly departures = new Map<string, Departure>();
+  readonly finished = new Map<string, LineRange[]>();
+  readonly keys = new Map<string, Uint32Array>();
 
   async insertRun(run: RunInfo): Promise<void> {
     if (this.runs.has(run.id)) throw new Error(`run ${run.id} exists`);
@@ -76,6 +79,11 @@ export class MemoryLedger implements Ledger {
       results.set(result.slot, structuredClone(result));
     }
     for (const e of batch.events) this.history.push(structuredClone(e));
+    for (const { runId, first, last } of batch.finished ?? []) {
+      const ranges = this.finished.get(runId) ?? [];
+      this.finished.set(runId, ranges);
+      ranges.push([first, last]);
+    }
     for (const { runId, record } of batch.planned ?? []) {
       const plan = this.plans.get(runId) ?? new Map<string, PlannedRecord>();
       this.plans.set(runId, plan);
@@ -99,21 +107,14 @@ export class MemoryLedger implements Ledger {
   }
 
   async planProgress(runId: string): Promise<{ done: number; planned: { total: number; done: number } }> {
-    const finished = new Set(
-      [...(this.results.get(runId)?.values() ?? [])]
-        .filter((r) => r.outcome !== 'failed' && r.outcome !== 'in-doubt')
-        .map((r) => r.slot),
-    );
+    const rows = [...(this.results.get(runId)?.values() ?? [])].filter((r) => isFinal(r.outcome));
+    const pruned = rows.filter((r) => r.line === 0).length;
+    const finished = new Set(rows.map((r) => r.slot));
     const plan = [...(this.plans.get(runId)?.keys() ?? [])];
     return {
-      done: finished.size,
+      done: linesIn(this.finished.get(runId) ?? []) + pruned,
       planned: { total: plan.length, done: plan.filter((s) => finished.has(s)).length },
     };
-  }
-
-  async knownKeys(runId: string, keys: string[]): Promise<Set<string>> {
-    const results = this.results.get(runId);
-    return new Set(keys.filter((k) => (results?.get(k)?.line ?? 0) > 0));
   }
 
   async recordAcceptance(a: Acceptance): Promise<void> {
@@ -140,9 +141,19 @@ export class MemoryLedger implements Ledger {
   }
 
   async countResults(runId: string): Promise<Counts> {
-    const counts = emptyCounts();
-    for (const r of this.results.get(runId)?.values() ?? []) countOutcome(counts, r);
-    return counts;
+    return countOutcomes(this.results.get(runId)?.values() ?? [], linesIn(this.finished.get(runId) ?? []));
+  }
+
+  async finishedLines(runId: string): Promise<LineRange[]> {
+    return [...(this.finished.get(runId) ?? [])];
+  }
+
+  async putRunKeys(runId: string, hashes: Uint32Array): Promise<void> {
+    this.keys.set(runId, hashes.slice());
+  }
+
+  async runKeys(runId: string): Promise<Uint32Array | undefined> {
+    return this.keys.get(runId)?.slice();
   }
 
   async events(filter: { runId?: string; key?: string }): Promise<LedgerEvent[]> {

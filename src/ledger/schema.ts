@@ -20,6 +20,18 @@ CREATE TABLE IF NOT EXISTS planned (
 CREATE INDEX IF NOT EXISTS planned_by_line ON planned (run_id, line, slot);
 CREATE INDEX IF NOT EXISTS events_by_slot ON events (slot, step);
 
+CREATE TABLE IF NOT EXISTS finished (
+  run_id TEXT NOT NULL,
+  first  INTEGER NOT NULL,
+  last   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS finished_by_run ON finished (run_id, first);
+
+CREATE TABLE IF NOT EXISTS run_keys (
+  run_id TEXT PRIMARY KEY,
+  hashes BLOB NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS acceptances (
   task        TEXT NOT NULL,
   plan_hash   TEXT NOT NULL,

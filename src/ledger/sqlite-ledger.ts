@@ -13,7 +13,9 @@ import type {
   RunInfo,
   RunUpdate,
 } from '../core/ledger.ts';
+import { type LineRange, linesIn } from '../core/line-ranges.ts';
 import {
+  addPlainOks,
   type Counts,
   emptyCounts,
   NON_CONVERGING,
@@ -26,7 +28,8 @@ import { openSqliteFile } from './sqlite-file.ts';
 import { toEffect, toEvent, toPlanned, toResult, toRun } from './sqlite-rows.ts';
 
 /**
- * The checkpoint ledger in a SQLite file (better-sqlite3): WAL, `synchronous=FULL`,
+ * The checkpoint ledger in a SQLite file (better-sqlite3): WAL; outcomes in
+ * batches with `synchronous=NORMAL`, everything else with `synchronous=FULL`;
  * `BEGIN IMMEDIATE` writes, 0600 files. It stores and reads; when to commit and
  * what to write is decided in the core. Every failure is a `LedgerError` naming
  * the file.
@@ -70,8 +73,35 @@ export class SqliteLedger implements Ledger {
     }
   }
 
+  private synchronous: 'FULL' | 'NORMAL' = 'FULL';
+
+  /**
+   * A durable write (`synchronous=FULL`: the WAL is fsynced at commit, and with
+   * it every batch before): runs, `once` effects, idempotency keys, acceptances.
+   */
   private write<T>(what: string, fn: () => T): T {
-    return this.guard(what, () => this.db.transaction(fn).immediate());
+    return this.guard(what, () => {
+      this.sync('FULL');
+      return this.db.transaction(fn).immediate();
+    });
+  }
+
+  /**
+   * A batch of outcomes and history (`synchronous=NORMAL`: atomic, not fsynced
+   * until the next durable write or checkpoint). A power cut may lose the last
+   * batches; their records are checked again on resume, which is always safe.
+   */
+  private batch<T>(what: string, fn: () => T): T {
+    return this.guard(what, () => {
+      this.sync('NORMAL');
+      return this.db.transaction(fn).immediate();
+    });
+  }
+
+  private sync(mode: 'FULL' | 'NORMAL'): void {
+    if (this.synchronous === mode) return;
+    this.db.pragma(`synchronous = ${mode}`);
+    this.synchronous = mode;
   }
 
   async insertRun(run: RunInfo): Promise<void> {
@@ -161,7 +191,7 @@ export class SqliteLedger implements Ledger {
       `INSERT OR REPLACE INTO planned (run_id, slot, key, line, input_hash, prune, diff)
        VALUES (@runId, @slot, @key, @line, @inputHash, @prune, @diff)`,
     );
-    this.write('record outcomes', () => {
+    this.batch('record outcomes', () => {
       for (const { runId, result: r } of batch.results) {
         insertResult.run({
           runId,
@@ -182,6 +212,8 @@ export class SqliteLedger implements Ledger {
         });
       }
       for (const e of batch.events) this.insertEvent(e);
+      const finished = this.stmt(`INSERT INTO finished (run_id, first, last) VALUES (?, ?, ?)`);
+      for (const f of batch.finished ?? []) finished.run(f.runId, f.first, f.last);
       for (const { runId, record: p } of batch.planned ?? []) {
         insertPlanned.run({
           runId,
@@ -222,19 +254,29 @@ export class SqliteLedger implements Ledger {
     const rows = this.guard('count outcomes', () =>
       this.stmt(
         `SELECT outcome, count(*) AS n, sum(absorbed) AS a, sum(drifted) AS d,
-           sum(warnings LIKE '%"${NON_CONVERGING}%') AS nc, sum(diff LIKE '%"provisional":%') AS p
+           sum(warnings LIKE '%"${NON_CONVERGING}%') AS nc, sum(diff LIKE '%"provisional":%') AS p,
+           sum(line > 0 AND outcome NOT IN ('failed', 'in-doubt')) AS f
          FROM results WHERE run_id = ? GROUP BY outcome`,
       ).all(runId),
-    ) as { outcome: Outcome; n: number; a: number; d: number; nc: number; p: number }[];
+    ) as { outcome: Outcome; n: number; a: number; d: number; nc: number; p: number; f: number }[];
     const counts = emptyCounts();
+    let finalRows = 0;
     for (const row of rows) {
       counts[row.outcome] = row.n;
       counts.absorbed += row.a;
       counts.drifted += row.d;
       counts['non-converging'] += row.nc;
       counts.provisional += row.p;
+      finalRows += row.f;
     }
-    return counts;
+    return addPlainOks(counts, linesIn(await this.finishedLines(runId)), finalRows);
+  }
+
+  async finishedLines(runId: string): Promise<LineRange[]> {
+    const rows = this.guard('read the finished lines', () =>
+      this.stmt(`SELECT first, last FROM finished WHERE run_id = ? ORDER BY first`).raw().all(runId),
+    ) as [number, number][];
+    return rows;
   }
 
   async events(filter: { runId?: string; key?: string }): Promise<LedgerEvent[]> {
@@ -344,22 +386,32 @@ export class SqliteLedger implements Ledger {
   async planProgress(runId: string): Promise<{ done: number; planned: { total: number; done: number } }> {
     const row = this.guard('read how far a run got', () =>
       this.stmt(
-        `SELECT (SELECT count(*) FROM results WHERE run_id = @runId AND outcome NOT IN ('failed', 'in-doubt')) AS done,
+        `SELECT (SELECT count(*) FROM results WHERE run_id = @runId AND line = 0 AND outcome NOT IN ('failed', 'in-doubt')) AS pruned,
                 (SELECT count(*) FROM planned WHERE run_id = @runId) AS total,
                 (SELECT count(*) FROM planned p JOIN results r ON r.run_id = p.run_id AND r.slot = p.slot
                    WHERE p.run_id = @runId AND r.outcome NOT IN ('failed', 'in-doubt')) AS planned_done`,
       ).get({ runId }),
-    ) as { done: number; total: number; planned_done: number };
-    return { done: row.done, planned: { total: row.total, done: row.planned_done } };
+    ) as { pruned: number; total: number; planned_done: number };
+    const done = linesIn(await this.finishedLines(runId)) + row.pruned;
+    return { done, planned: { total: row.total, done: row.planned_done } };
   }
 
-  async knownKeys(runId: string, keys: string[]): Promise<Set<string>> {
-    const rows = this.guard('compare keys with an earlier run', () =>
-      this.stmt(
-        `SELECT slot FROM results WHERE run_id = ? AND line > 0 AND slot IN (SELECT value FROM json_each(?))`,
-      ).all(runId, JSON.stringify(keys)),
-    ) as { slot: string }[];
-    return new Set(rows.map((r) => r.slot));
+  async putRunKeys(runId: string, hashes: Uint32Array): Promise<void> {
+    this.write(`record the keys of run ${runId}`, () =>
+      this.stmt(`INSERT OR REPLACE INTO run_keys (run_id, hashes) VALUES (?, ?)`).run(
+        runId,
+        Buffer.from(hashes.buffer, hashes.byteOffset, hashes.byteLength),
+      ),
+    );
+  }
+
+  async runKeys(runId: string): Promise<Uint32Array | undefined> {
+    const row = this.guard('read the keys of a run', () =>
+      this.stmt(`SELECT hashes FROM run_keys WHERE run_id = ?`).get(runId),
+    ) as { hashes: Buffer } | undefined;
+    if (!row) return undefined;
+    const copy = new Uint8Array(row.hashes);
+    return new Uint32Array(copy.buffer, 0, copy.byteLength / 4);
   }
 
   async recordAcceptance(a: Acceptance): Promise<void> {
