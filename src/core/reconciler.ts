@@ -51,6 +51,17 @@ export class Reconciler<R, C> {
 
   /** Every record of the source, in order, at most `concurrency` at once. */
   async records(source: RecordSource): Promise<void> {
+    try {
+      await this.each(source);
+    } catch (err) {
+      // The source refused to go on (its input changed under the run): stop, finish the records in flight.
+      if (kindOf(err) !== 'refused') throw err;
+      this.stop ??= { status: 'refused', message: `refused: ${errorMessage(err)}` };
+    }
+    await this.pool.drain();
+  }
+
+  private async each(source: RecordSource): Promise<void> {
     for await (const rec of source.records(this.d.stopSignal)) {
       await this.pool.ready();
       if (this.halted()) break;
@@ -80,7 +91,6 @@ export class Reconciler<R, C> {
         await this.launch(() => processor.record(slot, prepared));
       }
     }
-    await this.pool.drain();
   }
 
   /** The prune phase: the keys the input no longer lists, after every record. */
