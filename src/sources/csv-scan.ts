@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { UsageError } from '../core/errors.ts';
 import { type Dialect, describeFault, fieldName } from './csv-dialect.ts';
 import { checkHeader } from './csv-header.ts';
-import { CsvTokenizer, type TokenizedRecord } from './csv-tokenizer.ts';
+import { CsvTokenizer, MAX_COLUMNS, type TokenizedRecord } from './csv-tokenizer.ts';
 import { type FileIdentity, GuardedFile } from './guarded-file.ts';
 import { type EncodingFault, InputDecoder } from './input-encoding.ts';
 
@@ -137,6 +137,12 @@ class HeaderCheck {
     if (rec.fault) {
       throw new UsageError(
         `input ${this.path}: the header (line ${rec.line}) is malformed: ${describeFault(rec.fault, this.d, undefined)}. Nothing was changed.`,
+      );
+    }
+    if (rec.fieldCount > MAX_COLUMNS) {
+      throw new UsageError(
+        `input ${this.path}: the header (line ${rec.line}) has ${rec.fieldCount} columns, more than ${MAX_COLUMNS}; ` +
+          'is this a CSV file? Nothing was changed.',
       );
     }
     this.columns = rec.fields;

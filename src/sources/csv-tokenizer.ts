@@ -26,6 +26,9 @@ const CR = 4;
 const BLANK = 5;
 const NUL = 6;
 
+/** The widest header read: Excel's column limit. */
+export const MAX_COLUMNS = 16_384;
+
 const START = 0;
 const UNQUOTED = 1;
 const QUOTED = 2;
@@ -119,7 +122,7 @@ export class CsvTokenizer {
   /** Records with an index below this are materialized. */
   materializeUntil: number;
   /** At most this many fields of a record are decoded (the rest are counted). */
-  maxFields = Number.POSITIVE_INFINITY;
+  maxFields = MAX_COLUMNS + 1;
 
   private readonly outside: Uint8Array;
   private readonly inside: Uint8Array;

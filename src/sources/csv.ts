@@ -147,7 +147,8 @@ export class CsvSource implements RecordSource {
       const decoder = new InputDecoder(d.encoding);
       const tok = tokenizerFor(d, Number.POSITIVE_INFINITY);
       let columns = d.columns;
-      if (columns) tok.maxFields = columns.length + 1;
+      // The scan knows the width: no record decodes more than one field past it.
+      if (scan.columns) tok.maxFields = scan.columns.length + 1;
       const out: TokenizedRecord[] = [];
       const chunks = file.chunks();
       for (let done = false; !done; ) {
@@ -164,7 +165,6 @@ export class CsvSource implements RecordSource {
         for (const t of out) {
           if (!columns) {
             columns = t.fields;
-            tok.maxFields = columns.length + 1;
           } else if (t.line !== scan.trailerLine) {
             if (signal?.aborted) return;
             yielded++;

@@ -246,6 +246,12 @@ describe('CsvSource: structural faults refuse the whole file before any record',
     );
   });
 
+  it('a header wider than 16,384 columns (a file of delimiters, say) is refused', async () => {
+    expect((await refusal(`${','.repeat(20_000)}\n`)).message).toMatch(
+      /the header \(line 1\) has 20001 columns, more than 16384; is this a CSV file\?/,
+    );
+  });
+
   it('options that cannot work are refused when the source is made', () => {
     expect(() => new CsvSource('x.csv', { delimiter: ';;' })).toThrow(
       /delimiter must be one ASCII character/,
