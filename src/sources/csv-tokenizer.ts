@@ -83,6 +83,19 @@ export interface UnclosedQuote {
   field: number;
 }
 
+/** The bytes (1) that end a run of a state's ordinary bytes, from a class table. */
+function stops(table: Uint8Array, stop: readonly number[]): Uint8Array {
+  return table.map((k) => (stop.includes(k) ? 1 : 0));
+}
+
+/** The first byte from `from` on that `stop` marks, or the end of the chunk. */
+function skipTo(buf: Buffer, from: number, stop: Uint8Array): number {
+  const n = buf.length;
+  let i = from;
+  while (i < n && stop[buf[i] as number] === 0) i++;
+  return i;
+}
+
 /** Builds the byte class table, outside and inside quotes. */
 function classes(o: TokenizerOptions): { outside: Uint8Array; inside: Uint8Array } {
   const outside = new Uint8Array(256);
@@ -126,6 +139,10 @@ export class CsvTokenizer {
 
   private readonly outside: Uint8Array;
   private readonly inside: Uint8Array;
+  /** Where an unquoted value, a quoted one and a broken field stop being ordinary bytes. */
+  private readonly unquotedStop: Uint8Array;
+  private readonly quotedStop: Uint8Array;
+  private readonly junkStop: Uint8Array;
   private readonly trim: boolean;
   private readonly maxFieldBytes: number;
 
@@ -156,6 +173,9 @@ export class CsvTokenizer {
     const { outside, inside } = classes(options);
     this.outside = outside;
     this.inside = inside;
+    this.unquotedStop = stops(outside, [DELIM, QUOTE, LF, CR, NUL]);
+    this.quotedStop = stops(inside, [QUOTE, LF, CR, NUL]);
+    this.junkStop = stops(outside, [DELIM, LF, CR]);
     this.trim = options.trim;
     this.maxFieldBytes = options.maxFieldBytes;
     this.materializeUntil = options.materializeUntil;
@@ -197,15 +217,9 @@ export class CsvTokenizer {
 
   /** Inside an unquoted value: up to the delimiter or the line end. */
   private unquoted(buf: Buffer, from: number, out: TokenizedRecord[]): number {
-    const outside = this.outside;
-    const n = buf.length;
-    let i = from;
-    let k = ORD;
-    for (; i < n; i++) {
-      k = outside[buf[i] as number] as number;
-      if (k !== ORD && k !== BLANK) break;
-    }
-    if (i === n) return n;
+    const i = skipTo(buf, from, this.unquotedStop);
+    if (i === buf.length) return i;
+    const k = this.outside[buf[i] as number] as number;
     if (k === DELIM) {
       this.endUnquoted(buf, i);
       return i + 1;
@@ -252,15 +266,9 @@ export class CsvTokenizer {
 
   /** Inside quotes: everything is content up to a quote; line ends are counted. */
   private quoted(buf: Buffer, from: number): number {
-    const inside = this.inside;
-    const n = buf.length;
-    let i = from;
-    let k = ORD;
-    for (; i < n; i++) {
-      k = inside[buf[i] as number] as number;
-      if (k !== ORD) break;
-    }
-    if (i === n) return n;
+    const i = skipTo(buf, from, this.quotedStop);
+    if (i === buf.length) return i;
+    const k = this.inside[buf[i] as number] as number;
     if (k === QUOTE) {
       this.segEnd = i;
       this.state = QUOTE_SEEN;
@@ -311,15 +319,9 @@ export class CsvTokenizer {
 
   /** The rest of a broken field, up to the next delimiter or line end. */
   private junk(buf: Buffer, from: number, out: TokenizedRecord[]): number {
-    const outside = this.outside;
-    const n = buf.length;
-    let i = from;
-    let k = ORD;
-    for (; i < n; i++) {
-      k = outside[buf[i] as number] as number;
-      if (k === DELIM || k === LF || k === CR) break;
-    }
-    if (i === n) return n;
+    const i = skipTo(buf, from, this.junkStop);
+    if (i === buf.length) return i;
+    const k = this.outside[buf[i] as number] as number;
     this.dropField();
     this.pushField('');
     return k === DELIM ? i + 1 : this.endRecord(buf, i, k, out);
