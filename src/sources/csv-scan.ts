@@ -79,6 +79,9 @@ export async function scanCsv(path: string, d: Dialect, checks: ScanChecks): Pro
       if (fault) throw encodingError(path, d, tok.line, fault);
     }
     const end = decoder.end();
+    tok.push(end.bytes, out);
+    tail?.keep(end.bytes, tok.offset);
+    header.take(out, tok);
     if (end.fault) throw encodingError(path, d, tok.line, end.fault);
     const unclosed = tok.finish(out);
     if (unclosed) {

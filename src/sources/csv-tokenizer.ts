@@ -1,3 +1,4 @@
+import { FieldBytes } from './csv-field.ts';
 import { Fnv1a64 } from './record-hash.ts';
 
 /**
@@ -144,7 +145,6 @@ export class CsvTokenizer {
   private readonly quotedStop: Uint8Array;
   private readonly junkStop: Uint8Array;
   private readonly trim: boolean;
-  private readonly maxFieldBytes: number;
 
   private state = START;
   /** Absolute offset of the current chunk's first byte, and of the last CR seen. */
@@ -161,10 +161,8 @@ export class CsvTokenizer {
   /** Where the unhashed bytes of the current record start, in the current chunk. */
   private hashFrom = 0;
 
-  // The field being read: its bytes so far in earlier chunks, and where it starts in this one.
-  private parts: Buffer[] = [];
-  private partBytes = 0;
-  private oversize = false;
+  // The field being read: its bytes in earlier chunks, and where it starts in this one.
+  private readonly field: FieldBytes;
   private segStart = 0;
   private segEnd = 0;
   private quoteLine = 0;
@@ -177,7 +175,7 @@ export class CsvTokenizer {
     this.quotedStop = stops(inside, [QUOTE, LF, CR, NUL]);
     this.junkStop = stops(outside, [DELIM, LF, CR]);
     this.trim = options.trim;
-    this.maxFieldBytes = options.maxFieldBytes;
+    this.field = new FieldBytes(options.maxFieldBytes);
     this.materializeUntil = options.materializeUntil;
   }
 
@@ -375,58 +373,31 @@ export class CsvTokenizer {
 
   /** Keeps `buf[from..to)` of the field being read (it continues past this piece). */
   private keepPiece(buf: Buffer, from: number, to: number): void {
-    if (to <= from) return;
-    this.partBytes += to - from;
-    if (!this.materializing() || this.oversize) return;
-    if (this.partBytes > this.maxFieldBytes) {
-      this.oversize = true;
-      this.parts = [];
-      return;
-    }
-    this.parts.push(Buffer.from(buf.subarray(from, to)));
+    this.field.add(buf, from, to, this.materializing());
   }
 
   private endUnquoted(buf: Buffer, end: number): void {
-    if (!this.materializing()) {
-      this.dropField();
-      this.fieldIndex++;
-      this.state = START;
-      return;
-    }
-    const bytes = this.partBytes + end - this.segStart;
-    let value = '';
-    if (this.oversize || bytes > this.maxFieldBytes) this.setFault('too-large', bytes);
-    else if (this.parts.length === 0) value = buf.toString('utf8', this.segStart, end);
-    else value = this.joined(buf, this.segStart, end);
-    this.dropField();
-    this.pushField(this.trim ? trimBlankEnd(value) : value);
+    this.endField(buf, this.segStart, end, this.trim);
   }
 
   private endQuoted(buf: Buffer): void {
-    if (!this.materializing()) {
-      this.dropField();
-      this.fieldIndex++;
-      this.state = START;
-      return;
-    }
-    const bytes = this.partBytes + this.segEnd - this.segStart;
+    this.endField(buf, this.segStart, this.segEnd, false);
+  }
+
+  /** Ends the field whose last bytes are `buf[from..to)`. */
+  private endField(buf: Buffer, from: number, to: number, trimEnd: boolean): void {
     let value = '';
-    if (this.oversize || bytes > this.maxFieldBytes) this.setFault('too-large', bytes);
-    else if (this.parts.length === 0) value = buf.toString('utf8', this.segStart, this.segEnd);
-    else value = this.joined(buf, this.segStart, this.segEnd);
+    if (this.materializing()) {
+      const text = this.field.text(buf, from, to);
+      if (text === undefined) this.setFault('too-large', this.field.size(from, to));
+      else value = trimEnd ? trimBlankEnd(text) : text;
+    }
     this.dropField();
     this.pushField(value);
   }
 
-  private joined(buf: Buffer, from: number, to: number): string {
-    if (to > from) this.parts.push(buf.subarray(from, to));
-    return Buffer.concat(this.parts).toString('utf8');
-  }
-
   private dropField(): void {
-    if (this.parts.length > 0) this.parts = [];
-    this.partBytes = 0;
-    this.oversize = false;
+    this.field.reset();
     this.segStart = 0;
     this.segEnd = 0;
   }

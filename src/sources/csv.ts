@@ -155,8 +155,9 @@ export class CsvSource implements RecordSource {
         const next = await chunks.next();
         if (next.done) {
           done = true;
-          if (decoder.end().fault || tok.finish(out))
-            throw changed(`it is no longer valid ${d.encoding} CSV`);
+          const end = decoder.end();
+          tok.push(end.bytes, out);
+          if (end.fault || tok.finish(out)) throw changed(`it is no longer valid ${d.encoding} CSV`);
         } else {
           const { bytes, fault } = decoder.decode(next.value);
           if (fault) throw changed(`it is no longer valid ${d.encoding}`);

@@ -1,5 +1,4 @@
 import { isUtf8 } from 'node:buffer';
-import { StringDecoder } from 'node:string_decoder';
 
 /**
  * The encodings a CSV file may declare. Anything else is turned into UTF-8
@@ -29,6 +28,10 @@ export interface Decoded {
 
 const BOM_UTF8 = [0xef, 0xbb, 0xbf];
 const EMPTY = Buffer.alloc(0);
+const LONE_SURROGATE_FAULT: EncodingFault = {
+  what: 'a UTF-16 surrogate has no partner, so the file is not valid UTF-16',
+  hint: "declare the file's encoding, or export it again as UTF-8",
+};
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 // Windows-1252 where it differs from ISO-8859-1 (0x80-0x9F); undefined slots stay as they are.
@@ -109,48 +112,67 @@ export function firstInvalidUtf8(b: Buffer, start: number, end: number): number 
 
 /** Turns chunks of a file in a declared encoding into UTF-8, refusing what is not text in it. */
 export class InputDecoder {
-  private first = true;
+  /** The first bytes, held until there are enough to tell a byte order mark (undefined after). */
+  private head: Buffer | undefined = EMPTY;
   private carry: Buffer | undefined;
-  private readonly utf16 = new StringDecoder('utf16le');
   private bytesIn = 0;
   private utf16Started = false;
 
   constructor(readonly encoding: CsvEncoding) {}
 
   decode(chunk: Buffer): Decoded {
-    let buf = chunk;
-    if (this.first) {
-      this.first = false;
-      const fault = bomFault(this.encoding, buf);
-      if (fault) return { bytes: EMPTY, fault };
-      if (this.encoding === 'utf8' && startsWith(buf, BOM_UTF8)) buf = buf.subarray(3);
-    }
     this.bytesIn += chunk.length;
+    if (this.head === undefined) return this.convert(chunk);
+    const head = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]);
+    if (head.length < 4) {
+      this.head = Buffer.from(head);
+      return { bytes: EMPTY };
+    }
+    this.head = undefined;
+    return this.start(head);
+  }
+
+  /**
+   * The end of the input: what was held back (a file of fewer than 4 bytes), or
+   * the fault of a character cut off by the end.
+   */
+  end(): Decoded {
+    let bytes: Buffer = EMPTY;
+    if (this.head !== undefined) {
+      const held = this.start(this.head);
+      this.head = undefined;
+      if (held.fault) return held;
+      bytes = held.bytes;
+    }
+    if (this.encoding === 'utf8' && this.carry) {
+      return { bytes, fault: { what: 'the file ends in the middle of a UTF-8 character', hint: DECLARE } };
+    }
+    if (this.encoding === 'utf16le' && this.bytesIn % 2 === 1) {
+      return {
+        bytes,
+        fault: { what: 'the file has an odd number of bytes, so it is not UTF-16', hint: DECLARE },
+      };
+    }
+    if (this.encoding === 'utf16le' && this.carry) return { bytes, fault: LONE_SURROGATE_FAULT };
+    return { bytes };
+  }
+
+  /** The first bytes of the input: a byte order mark is checked, and a UTF-8 one dropped. */
+  private start(head: Buffer): Decoded {
+    const fault = bomFault(this.encoding, head);
+    if (fault) return { bytes: EMPTY, fault };
+    return this.convert(this.encoding === 'utf8' && startsWith(head, BOM_UTF8) ? head.subarray(3) : head);
+  }
+
+  private convert(buf: Buffer): Decoded {
     switch (this.encoding) {
       case 'utf8':
         return this.utf8(buf);
       case 'utf16le':
-        return this.fromUtf16(this.utf16.write(buf));
+        return this.fromUtf16(buf);
       default:
         return { bytes: Buffer.from(this.singleByte(buf), 'utf8') };
     }
-  }
-
-  /** The end of the input: a character cut off by it is a fault. */
-  end(): Decoded {
-    if (this.encoding === 'utf8' && this.carry) {
-      return {
-        bytes: EMPTY,
-        fault: { what: 'the file ends in the middle of a UTF-8 character', hint: DECLARE },
-      };
-    }
-    if (this.encoding === 'utf16le' && this.bytesIn % 2 === 1) {
-      return {
-        bytes: EMPTY,
-        fault: { what: 'the file has an odd number of bytes, so it is not UTF-16', hint: DECLARE },
-      };
-    }
-    return { bytes: EMPTY };
   }
 
   private utf8(chunk: Buffer): Decoded {
@@ -179,17 +201,21 @@ export class InputDecoder {
     return text.replace(/[\u0080-\u009f]/g, (c) => CP1252[c.charCodeAt(0) - 0x80] as string);
   }
 
-  private fromUtf16(text: string): Decoded {
-    let s = text;
+  /** UTF-16 LE: an odd byte or a high surrogate at the end of a chunk waits for the next one. */
+  private fromUtf16(chunk: Buffer): Decoded {
+    const buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
+    this.carry = undefined;
+    let whole = buf.length - (buf.length % 2);
+    const lastUnit = whole >= 2 ? buf.readUInt16LE(whole - 2) : 0;
+    if (lastUnit >= 0xd800 && lastUnit <= 0xdbff) whole -= 2;
+    if (whole < buf.length) this.carry = Buffer.from(buf.subarray(whole));
+    let s = buf.toString('utf16le', 0, whole);
     if (!this.utf16Started) {
       this.utf16Started = s.length > 0;
       if (s.charCodeAt(0) === 0xfeff) s = s.slice(1);
     }
     const bad = s.search(LONE_SURROGATE);
     if (bad < 0) return { bytes: Buffer.from(s, 'utf8') };
-    return {
-      bytes: Buffer.from(s.slice(0, bad), 'utf8'),
-      fault: { what: 'a UTF-16 surrogate has no partner, so the file is not valid UTF-16', hint: DECLARE },
-    };
+    return { bytes: Buffer.from(s.slice(0, bad), 'utf8'), fault: LONE_SURROGATE_FAULT };
   }
 }

@@ -1,6 +1,6 @@
 /**
  * CSV fuzzing for `npm run test:chaos` (issue 9): properties of the CSV source over
- * generated files, 12,000 cases by default (IDEM_CHAOS_SCALE=10 for the long run;
+ * generated files, 15,000 cases by default (IDEM_CHAOS_SCALE=10 for the long run;
  * IDEM_CHAOS_SEED to replay a failure fast-check reported).
  *
  * - round trip: well-formed files of random cells (delimiters, quotes, CR, LF, blanks,
@@ -13,6 +13,8 @@
  *   else; when it accepts, records() yields exactly the count, every invalid record
  *   naming its line;
  * - differential: well-formed files read as csv-parse reads them;
+ * - chunks: reading the bytes cut at any points (a quote, a CRLF, a UTF-8 character or an
+ *   oversized field across two reads) gives the same records as reading them whole;
  * - bound: no file takes more than a second of CPU to scan and read (a generous
  *   bound on small files, not a speed measurement: CPU time, so load does not matter).
  */
@@ -23,7 +25,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { kindOf } from '../../src/core/errors.ts';
 import type { SourceRecord } from '../../src/core/source.ts';
-import { type CsvOptions, CsvSource } from '../../src/sources/csv.ts';
+import { type CsvEncoding, type CsvOptions, CsvSource } from '../../src/sources/csv.ts';
+import { CsvTokenizer, type TokenizedRecord } from '../../src/sources/csv-tokenizer.ts';
+import { InputDecoder } from '../../src/sources/input-encoding.ts';
 import { tempDir } from '../support/temp.ts';
 
 const SCALE = Number(process.env.IDEM_CHAOS_SCALE ?? 1);
@@ -133,6 +137,13 @@ const wellFormed = fc
     return { ...g, columns, rows, text, starts };
   });
 
+const byteAlphabet = [
+  0x2c, 0x22, 0x0a, 0x0d, 0x20, 0x09, 0x61, 0x62, 0x00, 0xc3, 0xa9, 0xff, 0xef, 0xbb, 0xbf,
+];
+const noise = fc.array(fc.oneof(fc.constantFrom(...byteAlphabet), fc.integer({ min: 0, max: 255 })), {
+  maxLength: 400,
+});
+
 describe('CSV source properties (fast-check)', () => {
   it(`round trip: every cell comes back byte for byte on its line (${runs(3000)} cases)`, async () => {
     await fc.assert(
@@ -166,6 +177,62 @@ describe('CSV source properties (fast-check)', () => {
         },
       ),
       settings(1000),
+    );
+  });
+
+  /** Decodes and tokenizes `bytes` in the pieces the cuts make: the records, the faults, the end state. */
+  function tokenize(bytes: Buffer, cuts: number[], delimiter: string, trim: boolean, encoding: CsvEncoding) {
+    const decoder = new InputDecoder(encoding);
+    const tok = new CsvTokenizer({
+      delimiter: delimiter.charCodeAt(0),
+      quote: 0x22,
+      trim,
+      maxFieldBytes: 6,
+      materializeUntil: Number.POSITIVE_INFINITY,
+    });
+    const records: TokenizedRecord[] = [];
+    const decoded: Buffer[] = [];
+    const edges = [0, ...cuts, bytes.length];
+    for (let i = 0; i + 1 < edges.length; i++) {
+      const { bytes: text, fault } = decoder.decode(bytes.subarray(edges[i], edges[i + 1]));
+      decoded.push(Buffer.from(text));
+      tok.push(text, records);
+      if (fault) return { records, decoded: Buffer.concat(decoded), end: `fault at line ${tok.line}` };
+    }
+    const last = decoder.end();
+    decoded.push(Buffer.from(last.bytes));
+    tok.push(last.bytes, records);
+    if (last.fault) return { records, decoded: Buffer.concat(decoded), end: `fault at line ${tok.line}` };
+    const unclosed = tok.finish(records);
+    return {
+      records,
+      decoded: Buffer.concat(decoded),
+      end: unclosed ?? `${tok.count} records, line ${tok.line}`,
+    };
+  }
+
+  const encodings = fc.constantFrom<CsvEncoding>('utf8', 'utf8', 'latin1', 'windows-1252', 'utf16le');
+  const chunkInput = fc.oneof(
+    wellFormed.map((f) => ({ bytes: Buffer.from(f.text), delimiter: f.delimiter as string })),
+    noise.map((b) => ({ bytes: Buffer.from(b), delimiter: ',' })),
+  );
+
+  it(`chunks: any cut of the input gives the records of the whole (${runs(3000)} cases)`, () => {
+    fc.assert(
+      fc.property(
+        chunkInput,
+        fc.array(fc.nat(), { maxLength: 12 }),
+        fc.boolean(),
+        encodings,
+        (input, raw, trim, encoding) => {
+          const n = input.bytes.length;
+          const cuts = [...new Set(raw.map((c) => (n === 0 ? 0 : c % n)))].sort((a, b) => a - b);
+          const whole = tokenize(input.bytes, [], input.delimiter, trim, encoding);
+          const cut = tokenize(input.bytes, cuts, input.delimiter, trim, encoding);
+          expect(cut).toEqual(whole);
+        },
+      ),
+      settings(3000),
     );
   });
 
@@ -299,13 +366,6 @@ describe('CSV source properties (fast-check)', () => {
       }),
       settings(2000),
     );
-  });
-
-  const byteAlphabet = [
-    0x2c, 0x22, 0x0a, 0x0d, 0x20, 0x09, 0x61, 0x62, 0x00, 0xc3, 0xa9, 0xff, 0xef, 0xbb, 0xbf,
-  ];
-  const noise = fc.array(fc.oneof(fc.constantFrom(...byteAlphabet), fc.integer({ min: 0, max: 255 })), {
-    maxLength: 400,
   });
 
   it(`arbitrary bytes: refused as usage, or exactly count records, each invalid one naming its line (${runs(3000)} cases)`, async () => {

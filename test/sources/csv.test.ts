@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { kindOf } from '../../src/core/errors.ts';
 import type { SourceRecord } from '../../src/core/source.ts';
 import { type CsvOptions, CsvSource } from '../../src/sources/csv.ts';
+import { InputDecoder } from '../../src/sources/input-encoding.ts';
 import { Fnv1a64 } from '../../src/sources/record-hash.ts';
 import { tempDir } from '../support/temp.ts';
 
@@ -348,5 +349,41 @@ describe('CsvSource: an export that says it is complete', () => {
     await expect(broken.scan()).rejects.toThrow(
       /the expected row count could not be read \(expectRows\): no control file/,
     );
+  });
+});
+
+describe('InputDecoder: chunks cut anywhere', () => {
+  const run = (encoding: 'utf8' | 'utf16le', chunks: Buffer[]) => {
+    const d = new InputDecoder(encoding);
+    const out = [...chunks.map((c) => d.decode(c)), d.end()];
+    return {
+      text: Buffer.concat(out.map((o) => o.bytes)).toString(),
+      faults: out.flatMap((o) => o.fault?.what ?? []),
+    };
+  };
+
+  it('finds a byte order mark split over the first reads', () => {
+    const bom = Buffer.from('\ufeffid\n');
+    expect(run('utf8', [Buffer.alloc(0), bom.subarray(0, 2), bom.subarray(2)])).toEqual({
+      text: 'id\n',
+      faults: [],
+    });
+    const utf16 = Buffer.from('\ufeffid\n', 'utf16le');
+    expect(run('utf8', [utf16.subarray(0, 1), utf16.subarray(1)]).faults).toEqual([
+      'the file is UTF-16: it starts with a UTF-16 byte order mark',
+    ]);
+  });
+
+  it('UTF-16: a surrogate pair split at any byte is one character; a lone one at the end is refused', () => {
+    const text = Buffer.from('\ufeffa😀b', 'utf16le');
+    for (let cut = 0; cut <= text.length; cut++) {
+      expect(run('utf16le', [text.subarray(0, cut), text.subarray(cut)])).toEqual({
+        text: 'a😀b',
+        faults: [],
+      });
+    }
+    expect(run('utf16le', [Buffer.from([0x61, 0x00, 0x3d, 0xd8])]).faults).toEqual([
+      'a UTF-16 surrogate has no partner, so the file is not valid UTF-16',
+    ]);
   });
 });
