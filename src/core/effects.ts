@@ -72,7 +72,7 @@ export class Effects {
   }
 
   /** With `--adopt-effects`: an effect held in doubt by an earlier run is adopted as done too. */
-  private async adoptHeld(runId: string, key: string, effect: string): Promise<boolean> {
+  private async adoptHeld(key: string, effect: string): Promise<boolean> {
     const who = this.memory.adoptedBy;
     if (!who || this.memory.dryRun) return false;
     const held = await this.get(key, effect);
@@ -171,7 +171,7 @@ export class Effects {
   forRecord(runId: string, key: string, targetHeld: () => boolean = () => false): EffectStore {
     return {
       get: async (effect) => {
-        if (await this.adoptHeld(runId, key, effect)) return 'done';
+        if (await this.adoptHeld(key, effect)) return 'done';
         return (await this.get(key, effect))?.state;
       },
       firstTime: (effect) => this.firstTime(runId, key, effect, targetHeld()),

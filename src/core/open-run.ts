@@ -25,7 +25,7 @@ export interface ActiveRun<C> {
  */
 export async function scanInput<R, C>(deps: EngineDeps<R, C>): Promise<SourceScan> {
   const { task, source } = deps;
-  const scan = await source.scan();
+  const scan = await source.scan(typeof task.key === 'string' ? { columns: [task.key] } : {});
   if (typeof task.key === 'string' && scan.columns && !scan.columns.includes(task.key)) {
     throw new UsageError(
       `input ${source.description} has no column "${task.key}", the key of task ${task.name}; ` +

@@ -10,7 +10,8 @@ export type Prepared<R> =
 
 /** Parses, keys and validates one source record. Pure; never throws. */
 export function prepareRecord<R>(task: TaskDefinition<R, any>, rec: SourceRecord): Prepared<R> {
-  const inputHash = sha256(rec.raw);
+  // The source's own digest of the raw line when it has one (cheap); the parsed row's otherwise.
+  const inputHash = rec.hash ?? sha256(rec.raw);
   const rawKey = typeof task.key === 'string' ? rec.raw[task.key]?.trim() || undefined : undefined;
   if (rec.error) return { kind: 'invalid', key: rawKey, line: rec.line, reason: rec.error, inputHash };
   let record: R;

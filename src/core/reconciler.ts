@@ -13,7 +13,7 @@ import { type Prepared, prepareRecord, slotOf } from './prepare.ts';
 import type { ApplyMode, Origin, Processed, RecordProcessor } from './record-processor.ts';
 import type { Reporter } from './reporter.ts';
 import type { RunProgress, Stop } from './run-status.ts';
-import type { RecordSource } from './source.ts';
+import type { RecordSource, SourceRecord } from './source.ts';
 import type { PruneSpec, TaskDefinition } from './task.ts';
 import { WorkPool } from './work-pool.ts';
 
@@ -50,8 +50,6 @@ export interface PlanPhase {
 /** Plans up to this many records are held as a set of slots in the apply phase; larger ones are looked up per record. */
 const SLOTS_IN_MEMORY = 200_000;
 
-/** How many keys are compared with the last accepted run's at a time. */
-const KEY_BATCH = 500;
 
 /**
  * The loop over a run's records: each record is keyed, checked for duplicates
@@ -119,19 +117,19 @@ export class Reconciler<R, C> {
     if (planned.total === planned.done) return;
     const inPlan = planned.total <= SLOTS_IN_MEMORY ? await this.plannedSlots() : undefined;
     const seen = new KeySet();
-    for await (const rec of source.records(this.d.stopSignal)) {
+    await this.reading(source, async (rec) => {
       const prepared = prepareRecord(this.d.task, rec);
       // Invalid rows and duplicates ended in the plan phase; so did records without changes.
-      if (prepared.kind !== 'record' || seen.add(prepared.key, rec.line) !== undefined) continue;
-      if (inPlan && !inPlan.has(prepared.key)) continue;
+      if (prepared.kind !== 'record' || seen.add(prepared.key, rec.line) !== undefined) return true;
+      if (inPlan && !inPlan.has(prepared.key)) return true;
       const entry = await results.plannedSlot(runId, prepared.key);
-      if (!entry || entry.prune) continue;
+      if (!entry || entry.prune) return true;
       await this.pool.ready();
-      if (this.halted()) break;
-      if (await this.doneBefore(entry.slot, entry.line)) continue;
+      if (this.halted()) return false;
+      if (await this.doneBefore(entry.slot, entry.line)) return true;
       await this.launch(() => this.d.processor.applyPlanned(entry, prepared, mode));
-    }
-    await this.pool.drain();
+      return true;
+    });
     await this.eachPlanned(
       (entry) => entry.prune,
       (entry) => this.launch(() => this.d.processor.applyPlanned(entry, prune, mode)),
@@ -208,14 +206,14 @@ export class Reconciler<R, C> {
     handle: (slot: string, prepared: Prepared<R> & { kind: 'record' }) => Promise<Processed>,
     phase?: PlanPhase,
   ): Promise<void> {
-    for await (const rec of source.records(this.d.stopSignal)) {
+    await this.reading(source, async (rec) => {
       await this.pool.ready();
-      if (this.halted()) break;
+      if (this.halted()) return false;
       const prepared = prepareRecord(this.d.task, rec);
       const key = prepared.key;
       const first = key === undefined ? undefined : this.keys.add(key, rec.line);
       const slot = slotOf(key, rec.line, first !== undefined);
-      if (await this.doneBefore(slot, rec.line)) continue;
+      if (await this.doneBefore(slot, rec.line)) return true;
       const origin: Origin = {
         slot,
         key: key ?? `line ${rec.line}`,
@@ -238,6 +236,21 @@ export class Reconciler<R, C> {
         await this.d.lifecycle?.beforeRecord(prepared.key);
         await this.launch(() => handle(slot, prepared), phase);
       }
+      return true;
+    });
+  }
+
+  /**
+   * Reads the source record by record until `each` says stop, then waits for the
+   * records in flight. A source that refuses to go on (its input changed under
+   * the run) stops the run as refused; the records in flight still finish.
+   */
+  private async reading(source: RecordSource, each: (rec: SourceRecord) => Promise<boolean>): Promise<void> {
+    try {
+      for await (const rec of source.records(this.d.stopSignal)) if (!(await each(rec))) break;
+    } catch (err) {
+      if (kindOf(err) !== 'refused') throw err;
+      this.stop ??= { status: 'refused', message: `refused: ${errorMessage(err)}` };
     }
     await this.pool.drain();
   }

@@ -1,11 +1,20 @@
+import { IdemError } from './errors.ts';
+
 /** One record as read from a source, before the task parses it. */
 export interface SourceRecord<Raw = Record<string, string>> {
   /** The 1-based line in the file where the record starts (the header is line 1). */
   line: number;
-  /** Column name → raw value. Empty when the row could not be parsed (`error` says why). */
+  /** Column name → raw value. Empty when the row could not be split into its columns (`error` says why). */
   raw: Raw;
-  /** Why the row is unusable (a stray quote, a wrong column count). */
+  /** Why the row is unusable (a stray quote, a wrong column count, a bad cell). */
   error?: string;
+  /**
+   * A digest of the record's raw input, kept as the ledger's `input_hash` (which
+   * line a result came from). A source that has the raw bytes gives a cheap one
+   * (the CSV source: FNV-1a 64 of the record's bytes, 16 hex digits); without it
+   * the engine hashes the parsed row (sha256).
+   */
+  hash?: string;
 }
 
 /** What a first pass over the input tells. */
@@ -18,17 +27,44 @@ export interface SourceScan {
   columns?: string[];
 }
 
-/** A finite, re-readable stream of records. */
+/** What the task needs from the input, so that the scan can refuse an input that cannot give it. */
+export interface ScanExpectation {
+  /** Columns the task reads beyond those the source was declared with (the key column). */
+  columns?: readonly string[];
+}
+
+/**
+ * A finite, re-readable stream of records. The input is checked as a whole
+ * before any record is used: `scan` refuses (a `UsageError`) what cannot be read
+ * safely, and `records` then yields exactly `count` records.
+ */
 export interface RecordSource<Raw = Record<string, string>> {
   /** What to show the operator: a path, a URL. */
   readonly description: string;
   /**
    * Reads the whole input once: a digest of its bytes (so `--resume` can refuse a
    * changed input) and the number of records (for progress and the empty check).
+   * Throws a `UsageError` for an input that is malformed as a whole (a quote that
+   * never closes, a header naming a column twice, bytes not in its encoding) or
+   * that lacks a column in `expect`.
    */
-  scan(): Promise<SourceScan>;
-  /** Streams the records, in order, with constant memory. */
+  scan(expect?: ScanExpectation): Promise<SourceScan>;
+  /**
+   * Streams the records, in order, with constant memory. Throws an
+   * {@link InputChangedError} when the input changes under it (after `scan`).
+   */
   records(signal?: AbortSignal): AsyncIterable<SourceRecord<Raw>>;
+}
+
+/**
+ * The input changed after it was scanned (a half-written export still being
+ * copied, a file replaced): the records read so far came from it, the rest
+ * cannot be trusted. The run stops; it is a guard's refusal (kind `refused`).
+ */
+export class InputChangedError extends IdemError {
+  constructor(message: string) {
+    super('refused', message);
+  }
 }
 
 /**

@@ -1,9 +1,18 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { Transform, type TransformCallback } from 'node:stream';
-import { type CsvError, type Info, parse } from 'csv-parse';
-import { UsageError } from '../core/errors.ts';
-import type { RecordSource, SourceRecord, SourceScan, SourceSpec } from '../core/source.ts';
+import {
+  InputChangedError,
+  type RecordSource,
+  type ScanExpectation,
+  type SourceRecord,
+  type SourceScan,
+  type SourceSpec,
+} from '../core/source.ts';
+import { type Dialect, describeFault, describeWidth, dialectOf } from './csv-dialect.ts';
+import { type CsvScanResult, scanCsv, tokenizerFor } from './csv-scan.ts';
+import type { TokenizedRecord } from './csv-tokenizer.ts';
+import { describeChange, GuardedFile } from './guarded-file.ts';
+import { type CsvEncoding, InputDecoder } from './input-encoding.ts';
+
+export type { CsvEncoding } from './input-encoding.ts';
 
 /** Options for {@link csv}. */
 export interface CsvOptions<F extends string = string> {
@@ -13,31 +22,67 @@ export interface CsvOptions<F extends string = string> {
    * @example csv('users.csv', { fields: ['uid', 'givenName', 'sn'] })
    */
   fields?: readonly F[];
-  /** Field delimiter. @default ',' */
+  /** Field delimiter, one ASCII character. @default ',' @example csv('export.csv', { delimiter: ';' }) */
   delimiter?: string;
-  /** Quote character. @default '"' */
+  /** Quote character, one ASCII character. @default '"' */
   quote?: string;
   /**
    * Column names when the file has no header row. By default the first row is
    * the header.
+   * @example csv('plain.csv', { columns: ['uid', 'mail'] })
    */
   columns?: string[];
-  /** Trim white space around values. @default true */
+  /** Drop spaces and tabs around unquoted values and around quotes (never inside quotes). @default true */
   trim?: boolean;
-  /** File encoding. @default 'utf8' */
-  encoding?: BufferEncoding;
+  /**
+   * The file's encoding. Bytes that are not valid in it refuse the whole file
+   * (exit 2, with the line); they are never replaced. `windows-1252` is what
+   * Excel calls ANSI; `utf16le` what it calls Unicode text.
+   * @default 'utf8'
+   * @example csv('hr-export.csv', { encoding: 'windows-1252' })
+   */
+  encoding?: CsvEncoding;
+  /**
+   * The largest value, in bytes; a larger one makes its row `invalid` (its line
+   * named) instead of being read into memory and written.
+   * @default 65536
+   * @example csv('notes.csv', { maxFieldBytes: 1024 * 1024 })
+   */
+  maxFieldBytes?: number;
+  /**
+   * The export's last line says it is complete: a file whose last line does not
+   * match is refused before any record (exit 2). When the pattern has a capture
+   * group, it must be the number of data rows. The trailer is not a record.
+   * @example csv('export.csv', { trailer: /^#rows=(\d+)$/ })
+   */
+  trailer?: RegExp;
+  /**
+   * The number of data rows the file must hold (header and trailer not counted),
+   * or a function that reads it (a control file next to the export); a file
+   * with another count is refused before any record (exit 2).
+   * @example csv('export.csv', { expectRows: async (p) => Number(await readFile(`${p}.count`, 'utf8')) })
+   */
+  expectRows?: number | ((path: string) => number | Promise<number>);
 }
 
 /**
- * A CSV file as a record source, streamed with csv-parse: constant memory for
- * any size, a BOM and CRLF line endings handled, a header row by default.
- * A malformed row (a stray quote, a wrong column count) becomes an `invalid`
- * record naming its line; the rows after it are still read.
+ * A CSV file as a record source. The file is read twice: a scan that hashes it,
+ * counts its records and refuses it as a whole (exit 2, nothing changed) when it
+ * cannot be read safely: a quote that never closes, a header naming a column
+ * twice or lacking one the task reads, bytes not in its encoding, a file that
+ * changes while it is read, a missing trailer. Then the records, streamed with
+ * constant memory; a row that is wrong on its own (a wrong number of fields, a
+ * stray quote, a NUL byte, an oversized value) is an `invalid` record naming its
+ * line, and the rows after it are still read. Quoted values are kept byte for
+ * byte (a CRLF inside quotes stays CRLF). Cells that look like spreadsheet
+ * formulas (`=cmd|' /C calc'!A0`, `+`, `-`, `@`) are plain data: idem never
+ * evaluates a value; a task that writes values where a spreadsheet will open
+ * them should validate them itself.
  *
  * @example
  * source: csv('../fixtures/users.csv')
  * @example
- * source: csv('/srv/hr/export.csv', { delimiter: ';' })
+ * source: csv('/srv/hr/export.csv', { delimiter: ';', encoding: 'windows-1252' })
  */
 export function csv<const F extends string = string>(
   path: string,
@@ -53,125 +98,106 @@ export function csv<const F extends string = string>(
   };
 }
 
-/** Turns CRLF into LF (across chunk boundaries) so line numbers stay right. */
-class CrlfToLf extends Transform {
-  private pendingCr = false;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    let text = chunk.toString('latin1');
-    if (this.pendingCr) text = `\r${text}`;
-    this.pendingCr = text.endsWith('\r');
-    if (this.pendingCr) text = text.slice(0, -1);
-    cb(null, Buffer.from(text.replace(/\r\n/g, '\n'), 'latin1'));
-  }
-  override _flush(cb: TransformCallback): void {
-    cb(null, this.pendingCr ? Buffer.from('\r', 'latin1') : null);
-  }
-}
-
-/** The line a record starts on, from the line it ends on and its raw text. */
-function startLine(endLine: number, raw: string | undefined): number {
-  if (!raw) return endLine;
-  const body = raw.replace(/^\n+/, '').replace(/\n$/, '');
-  let inner = 0;
-  for (const ch of body) if (ch === '\n') inner++;
-  return Math.max(1, endLine - inner);
-}
-
-function describeCsvError(err: CsvError | undefined): string {
-  if (!err) return 'unreadable row';
-  // Drop csv-parse's line (ours is right) and its quote of the field's value (it may be a secret).
-  const message = err.message.replace(/\s+(at|on) line \d+/g, '').replace(/, value is ".*"$/s, '');
-  if (err.code === 'CSV_QUOTE_NOT_CLOSED')
-    return `${message}; a quote opened on this line never closes, so the rest of the file could not be read`;
-  return message;
-}
-
 export class CsvSource implements RecordSource {
-  /** The header row, once a pass has read it. */
-  private header: string[] | undefined;
+  private readonly dialect: Dialect;
+  /** The last scan: the records pass reads the same file, or refuses. */
+  private scanned: CsvScanResult | undefined;
 
   constructor(
     readonly path: string,
     private readonly options: CsvOptions = {},
-  ) {}
+  ) {
+    this.dialect = dialectOf(path, options);
+  }
 
   get description(): string {
     return this.path;
   }
 
-  async scan(): Promise<SourceScan> {
-    const hash = createHash('sha256');
-    const stream = createReadStream(this.path);
-    stream.on('data', (chunk) => hash.update(chunk));
-    let count = 0;
-    for await (const _ of this.parseStream(stream)) count++;
-    const columns = this.options.columns ?? this.header;
-    this.checkFields(columns);
-    return { digest: hash.digest('hex'), count, ...(columns ? { columns: [...columns] } : {}) };
-  }
-
-  /** Refuses a header that lacks a column the task declared it reads. */
-  private checkFields(columns: readonly string[] | undefined): void {
-    const fields = this.options.fields ?? [];
-    if (fields.length === 0 || !columns) return;
-    const missing = fields.filter((f) => !columns.includes(f));
-    if (missing.length === 0) return;
-    throw new UsageError(
-      `input ${this.path} lacks the column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} ` +
-        `that the task reads; its header has ${columns.map((c) => `"${c}"`).join(', ')}` +
-        (columns.length === 1 && /[;\t|]/.test(columns[0] ?? '')
-          ? ' (one column: is the delimiter wrong?)'
-          : ''),
-    );
-  }
-
-  async *records(signal?: AbortSignal): AsyncIterable<SourceRecord> {
-    const stream = createReadStream(this.path);
-    try {
-      for await (const rec of this.parseStream(stream)) {
-        if (signal?.aborted) return;
-        yield rec;
-      }
-    } finally {
-      stream.destroy();
-    }
-  }
-
-  private async *parseStream(input: NodeJS.ReadableStream): AsyncIterable<SourceRecord> {
-    const skipped: SourceRecord[] = [];
-    const parser = parse({
-      bom: true,
-      columns:
-        this.options.columns ??
-        ((header: string[]) => {
-          this.header = header;
-          return header;
-        }),
-      delimiter: this.options.delimiter ?? ',',
-      quote: this.options.quote ?? '"',
-      encoding: this.options.encoding ?? 'utf8',
-      trim: this.options.trim ?? true,
-      skip_empty_lines: true,
-      info: true,
-      raw: true,
-      skip_records_with_error: true,
-      on_skip: (err, raw) => {
-        const end = (err as { lines?: number } | undefined)?.lines ?? 0;
-        skipped.push({ line: startLine(end, raw), raw: {}, error: describeCsvError(err) });
-        return undefined;
-      },
+  async scan(expect: ScanExpectation = {}): Promise<SourceScan> {
+    const { fields = [], trailer, expectRows } = this.options;
+    this.scanned = await scanCsv(this.path, this.dialect, {
+      required: [...fields, ...(expect.columns ?? [])],
+      trailer,
+      expectRows,
     });
-    const piped = input.pipe(new CrlfToLf()).pipe(parser);
-    for await (const item of piped as AsyncIterable<{
-      record: Record<string, string>;
-      info: Info;
-      raw: string;
-    }>) {
-      const line = startLine(item.info.lines, item.raw);
-      while (skipped.length > 0 && (skipped[0] as SourceRecord).line < line)
-        yield skipped.shift() as SourceRecord;
-      yield { line, raw: item.record };
-    }
-    while (skipped.length > 0) yield skipped.shift() as SourceRecord;
+    const { digest, count, columns } = this.scanned;
+    return { digest, count, ...(columns ? { columns: [...columns] } : {}) };
   }
+
+  /**
+   * The records, after a scan (made here if none was). Throws an
+   * {@link InputChangedError} when the file is not the one scanned any more.
+   */
+  async *records(signal?: AbortSignal): AsyncIterable<SourceRecord> {
+    if (!this.scanned) await this.scan();
+    const scan = this.scanned as CsvScanResult;
+    const d = this.dialect;
+    let yielded = 0;
+    const changed = (what: string) =>
+      new InputChangedError(
+        `input ${this.path} changed after it was checked (${what}) when ${yielded} of its ${scan.count} records ` +
+          'had been read: the run stops there. Wait until the export is complete, then run again ' +
+          '(a new run re-checks every record).',
+      );
+    const file = await GuardedFile.open(this.path, changed);
+    try {
+      const moved = describeChange(scan.identity, file.identity);
+      if (moved) throw changed(moved);
+      const decoder = new InputDecoder(d.encoding);
+      const tok = tokenizerFor(d, Number.POSITIVE_INFINITY);
+      let columns = d.columns;
+      // The scan knows the width: no record decodes more than one field past it.
+      if (scan.columns) tok.maxFields = scan.columns.length + 1;
+      const out: TokenizedRecord[] = [];
+      const chunks = file.chunks();
+      for (let done = false; !done; ) {
+        const next = await chunks.next();
+        if (next.done) {
+          done = true;
+          const end = decoder.end();
+          tok.push(end.bytes, out);
+          if (end.fault || tok.finish(out)) throw changed(`it is no longer valid ${d.encoding} CSV`);
+        } else {
+          const { bytes, fault } = decoder.decode(next.value);
+          if (fault) throw changed(`it is no longer valid ${d.encoding}`);
+          tok.push(bytes, out);
+        }
+        for (const t of out) {
+          if (!columns) {
+            columns = t.fields;
+          } else if (t.line !== scan.trailerLine) {
+            if (signal?.aborted) return;
+            yielded++;
+            yield recordOf(t, columns, d);
+          }
+        }
+        out.length = 0;
+      }
+      if (yielded !== scan.count) throw changed(`it now holds ${yielded} records`);
+    } finally {
+      await file.close();
+    }
+  }
+}
+
+/** A tokenized record as the task sees it: named values, or why the row is unusable. */
+function recordOf(t: TokenizedRecord, columns: readonly string[], d: Dialect): SourceRecord {
+  const aligned = t.fieldCount === columns.length;
+  let raw: Record<string, string> = {};
+  if (aligned) {
+    const { fields } = t;
+    for (let i = 0; i < columns.length; i++) raw[columns[i] as string] = fields[i] as string;
+  }
+  if (t.fault) return { line: t.line, raw, error: describeFault(t.fault, d, columns), hash: t.hash };
+  if (!aligned) {
+    raw = {};
+    return {
+      line: t.line,
+      raw,
+      error: describeWidth(t.fieldCount, columns, d.columns !== undefined),
+      hash: t.hash,
+    };
+  }
+  return { line: t.line, raw, hash: t.hash };
 }

@@ -262,7 +262,7 @@ describe('idem run: bad input', () => {
     const invalid = records.filter((e) => e.outcome === 'invalid').map((e) => [e.line, e.error.message]);
     expect(invalid.sort()).toEqual([
       [3, expect.stringMatching(/quote/i)],
-      [4, expect.stringMatching(/columns length is 2, got 1/)],
+      [4, expect.stringMatching(/the row has 1 field where the header has 2 columns/)],
       [6, 'duplicate key "k1": first seen on line 2'],
       [7, 'value must not be "bad"'],
     ]);
