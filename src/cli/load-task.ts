@@ -1,21 +1,34 @@
 import { existsSync } from 'node:fs';
 import { register } from 'node:module';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { errorMessage, UsageError } from '../core/errors.ts';
 import type { TaskDefinition } from '../core/task.ts';
 
 let hooked = false;
 
-/** Registers tsx (TypeScript without a build step) and the `idem` import alias, once. */
+/** Where compiled task files are kept: `$XDG_CACHE_HOME/idem/tasks`, else `~/.cache/idem/tasks`; none without a home. */
+function compileCache(): string | undefined {
+  const base =
+    process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, '.cache') : undefined);
+  return base ? join(base, 'idem', 'tasks') : undefined;
+}
+
+/**
+ * Registers the task hooks (TypeScript task files compiled by esbuild, the
+ * `idem` import alias), once. idem's own modules are loaded by then, natively:
+ * the hooks only ever see a task and what it imports.
+ */
 async function installLoaders(): Promise<void> {
   if (hooked) return;
   hooked = true;
-  const tsx = await import('tsx/esm/api');
-  tsx.register();
-  // Registered after tsx so that it runs first and sees tsx's answer.
-  const entry = new URL('../index.js', import.meta.url).href;
-  register(new URL('./resolve-hook.js', import.meta.url), { data: { entry } });
+  // A task's stack traces name its .ts lines (the compiled code carries an inline source map).
+  process.setSourceMapsEnabled(true);
+  const entries = {
+    idem: new URL('../index.js', import.meta.url).href,
+    'idem/testing': new URL('../testing.js', import.meta.url).href,
+  };
+  register(new URL('./task-hooks.js', import.meta.url), { data: { entries, cacheDir: compileCache() } });
 }
 
 /** Loads a task file (TypeScript or JavaScript) and checks its default export. */

@@ -106,7 +106,7 @@ export async function executeRun(
   const { task, path } = await loadTask(taskFile);
   const s = settingsOf(flags);
   const concurrency = s.concurrency ?? task.concurrency ?? 4;
-  const shown = chooseReporter({
+  const shown = await chooseReporter({
     json: Boolean(flags.json),
     verbosity: s.verbosity,
     stdout: process.stdout,

@@ -2,7 +2,7 @@ import type { Clock } from './clock.ts';
 import { PermanentError } from './errors.ts';
 import type { Journal } from './journal.ts';
 import type { EffectId, EffectRecord, LedgerEvent, OnceStore } from './ledger.ts';
-import type { EffectStore } from './step.ts';
+import type { EffectState, EffectStore } from './step.ts';
 
 /** What a run knows of the ledger's memory of effects. */
 export interface EffectMemory {
@@ -169,30 +169,68 @@ export class Effects {
    * target already held the record (no earlier step of it had anything to do).
    */
   forRecord(runId: string, key: string, targetHeld: () => boolean = () => false): EffectStore {
-    return {
-      get: async (effect) => {
-        if (await this.adoptHeld(key, effect)) return 'done';
-        return (await this.get(key, effect))?.state;
-      },
-      firstTime: (effect) => this.firstTime(runId, key, effect, targetHeld()),
-      intent: (effect, detail) => this.intent(runId, key, effect, detail),
-      done: (effect, detail) => this.done(runId, key, effect, detail),
-      abandon: (effect, reason) => this.abandon(runId, key, effect, reason),
-      claimIdempotencyKey: async (idempotencyKey, payloadHash) => {
-        const stored = await this.store.claimIdempotencyKey({
-          task: this.task,
-          key,
-          idempotencyKey,
-          payloadHash,
-          at: this.clock.now(),
-        });
-        if (stored !== payloadHash) {
-          throw new PermanentError(
-            `idempotency key ${idempotencyKey} was first sent with another payload ` +
-              `(sha256 ${stored.slice(0, 12)}…, now ${payloadHash.slice(0, 12)}…); refusing to re-send a different request under the same key`,
-          );
-        }
-      },
-    };
+    return new RecordEffects(this, runId, key, targetHeld);
+  }
+
+  /** Stores an idempotency key's payload hash; refuses another payload under the same key. */
+  async claim(key: string, idempotencyKey: string, payloadHash: string): Promise<void> {
+    const stored = await this.store.claimIdempotencyKey({
+      task: this.task,
+      key,
+      idempotencyKey,
+      payloadHash,
+      at: this.clock.now(),
+    });
+    if (stored !== payloadHash) {
+      throw new PermanentError(
+        `idempotency key ${idempotencyKey} was first sent with another payload ` +
+          `(sha256 ${stored.slice(0, 12)}…, now ${payloadHash.slice(0, 12)}…); refusing to re-send a different request under the same key`,
+      );
+    }
+  }
+
+  /** The state of an effect as a step sees it (a held one adopted first, with `--adopt-effects`). */
+  async stateFor(key: string, effect: string): Promise<EffectState | undefined> {
+    if (await this.adoptHeld(key, effect)) return 'done';
+    return (await this.get(key, effect))?.state;
+  }
+
+  /** See `EffectStore.firstTime`. */
+  decideFirstTime(
+    runId: string,
+    key: string,
+    effect: string,
+    targetHeld: boolean,
+  ): Promise<'run' | 'held' | 'adopted'> {
+    return this.firstTime(runId, key, effect, targetHeld);
+  }
+}
+
+/** One record's view of the effects: one object a record, its methods shared. */
+class RecordEffects implements EffectStore {
+  constructor(
+    private readonly effects: Effects,
+    private readonly runId: string,
+    private readonly key: string,
+    private readonly targetHeld: () => boolean,
+  ) {}
+
+  get(effect: string): Promise<EffectState | undefined> {
+    return this.effects.stateFor(this.key, effect);
+  }
+  firstTime(effect: string): Promise<'run' | 'held' | 'adopted'> {
+    return this.effects.decideFirstTime(this.runId, this.key, effect, this.targetHeld());
+  }
+  intent(effect: string, detail?: string): Promise<void> {
+    return this.effects.intent(this.runId, this.key, effect, detail);
+  }
+  done(effect: string, detail?: string): Promise<void> {
+    return this.effects.done(this.runId, this.key, effect, detail);
+  }
+  abandon(effect: string, reason: string): Promise<void> {
+    return this.effects.abandon(this.runId, this.key, effect, reason);
+  }
+  claimIdempotencyKey(idempotencyKey: string, payloadHash: string): Promise<void> {
+    return this.effects.claim(this.key, idempotencyKey, payloadHash);
   }
 }

@@ -15,8 +15,8 @@ export class KeySet {
   /** Adds a key; returns the line it was first seen on if it was already there. */
   add(key: string, line: number): number | undefined {
     if ((this.size + 1) * 2 > this.lines.length) this.grow();
-    const [h, l] = hash(key);
-    const found = this.insert(h, l, line);
+    hash(key);
+    const found = this.insert(scratch.h, scratch.l, line);
     if (found === undefined) this.size++;
     return found;
   }
@@ -27,16 +27,19 @@ export class KeySet {
 
   /** The keys' hashes as sorted (hi, lo) pairs: what the ledger keeps of a run's keys. */
   sorted(): Uint32Array {
-    const pairs: [number, number][] = [];
+    const keys = new BigUint64Array(this.size);
+    let n = 0;
     for (let i = 0; i < this.lines.length; i++) {
-      if (this.lines[i] !== 0) pairs.push([this.hi[i] as number, this.lo[i] as number]);
+      if (this.lines[i] !== 0)
+        keys[n++] = (BigInt(this.hi[i] as number) << 32n) | BigInt(this.lo[i] as number);
     }
-    pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    const out = new Uint32Array(pairs.length * 2);
-    pairs.forEach(([h, l], i) => {
-      out[2 * i] = h;
-      out[2 * i + 1] = l;
-    });
+    keys.sort();
+    const out = new Uint32Array(n * 2);
+    for (let i = 0; i < n; i++) {
+      const k = keys[i] as bigint;
+      out[2 * i] = Number(k >> 32n);
+      out[2 * i + 1] = Number(k & 0xffffffffn);
+    }
     return out;
   }
 
@@ -67,8 +70,11 @@ export class KeySet {
   }
 }
 
-/** Two independent 32-bit FNV-1a hashes of a string (different offset bases). */
-function hash(key: string): [number, number] {
+/** The last hash, in place of a tuple per key (a million keys, a million fewer arrays). */
+const scratch = { h: 0, l: 0 };
+
+/** Two 32-bit hashes of a string: FNV-1a, and FNV-1a with a shift-xor mix and another basis. */
+function hash(key: string): void {
   let h = 0x811c9dc5;
   let l = 0x01000193 ^ 0x5bd1e995;
   for (let i = 0; i < key.length; i++) {
@@ -76,7 +82,8 @@ function hash(key: string): [number, number] {
     h = Math.imul(h ^ c, 0x01000193);
     l = Math.imul(l ^ c, 0x01000193) ^ (l >>> 15);
   }
-  return [h >>> 0, l >>> 0];
+  scratch.h = h >>> 0;
+  scratch.l = l >>> 0;
 }
 
 /** How many keys two sorted hash lists (see `KeySet.sorted`) have in common. Pure. */

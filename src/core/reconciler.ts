@@ -50,7 +50,6 @@ export interface PlanPhase {
 /** Plans up to this many records are held as a set of slots in the apply phase; larger ones are looked up per record. */
 const SLOTS_IN_MEMORY = 200_000;
 
-
 /**
  * The loop over a run's records: each record is keyed, checked for duplicates
  * and for work a resumed run already finished, then processed in the pool;

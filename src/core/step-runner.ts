@@ -116,78 +116,108 @@ export async function runStep<R, C>(
   onFirstApply?: (diff: Diff) => void,
 ): Promise<StepResult> {
   const attempts = new StepAttempts(step, record, ctx, baseEnv, run, onFirstApply);
-  try {
-    return await pRetry(
-      async (n) => {
-        try {
-          return await attempts.attempt(n);
-        } catch (err) {
-          throw err instanceof Error
-            ? err
-            : new InternalError(`a step threw a non-error value: ${String(err)}`);
-        }
-      },
-      retryOptions(step, run, attempts, budgetEndsAt),
-    );
-  } catch (err) {
+  const retry = new RetryRules(step, run, attempts, budgetEndsAt);
+  const failure = (err: unknown): StepResult => {
     const n = Math.max(attempts.attempts, 1);
     const kind = kindOf(err);
     if (kind === 'invalid' || kind === 'in-doubt') return { kind, error: err, attempts: n };
     if (kind === 'ledger') return { kind: 'stopped', error: err, attempts: n };
     return { kind: 'failed', error: err, errorClass: run.classify(err, step), attempts: n };
+  };
+  // Nearly every step succeeds at once: the first attempt runs without p-retry.
+  try {
+    return await attempts.attempt(1);
+  } catch (err) {
+    const error = asError(err);
+    if (!retry.again(error, 1)) return failure(error);
+    await retry.failed(error, 1, true);
+  }
+  try {
+    return await pRetry(async (n) => {
+      try {
+        return await attempts.attempt(n + 1);
+      } catch (err) {
+        throw asError(err);
+      }
+    }, retry.options());
+  } catch (err) {
+    return failure(err);
   }
 }
 
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new InternalError(`a step threw a non-error value: ${String(err)}`);
+}
+
 /**
- * p-retry's options for one step. A server's `Retry-After` (an error's
- * `retryAfterMs`) is the delay itself, not added to the backoff: the wait is
- * taken here and p-retry is told not to wait again.
+ * When and how a step is retried: transient and ambiguous errors, within the
+ * attempts and the time of the retry policy. A server's `Retry-After` (an
+ * error's `retryAfterMs`) is the delay itself, not added to the backoff.
+ * Attempt 1 runs before p-retry, which takes over from attempt 2.
  */
-function retryOptions<R, C>(
-  step: Step<R, C>,
-  run: StepRunContext,
-  attempts: StepAttempts<R, C>,
-  budgetEndsAt: number,
-): RetryOptions {
-  const retriable = (err: unknown) => {
+class RetryRules<R, C> {
+  constructor(
+    private readonly step: Step<R, C>,
+    private readonly run: StepRunContext,
+    private readonly attempts: StepAttempts<R, C>,
+    private readonly budgetEndsAt: number,
+  ) {}
+
+  private retriable(err: unknown): boolean {
     const kind = kindOf(err);
     if (kind !== undefined && FINAL_KINDS.has(kind)) return false;
-    const cls = run.classify(err, step);
+    const cls = this.run.classify(err, this.step);
     return cls === 'transient' || cls === 'ambiguous';
-  };
-  const retryAfterOf = (err: unknown) => {
+  }
+
+  private retryAfterOf(err: unknown): number | undefined {
     const ms = (err as { retryAfterMs?: unknown }).retryAfterMs;
     return typeof ms === 'number' && ms > 0 ? ms : undefined;
-  };
-  return {
-    retries: Math.max(0, run.retry.attempts - 1),
-    factor: run.retry.factor,
-    minTimeout: run.retry.minDelayMs,
-    maxTimeout: run.retry.maxDelayMs,
-    randomize: run.retry.jitter,
-    maxRetryTime: Math.max(0, budgetEndsAt - run.clock.now()),
-    signal: run.signal,
-    unref: false,
-    shouldRetry: ({ error, attemptNumber }) =>
-      retriable(error) && !run.signal.aborted && attemptNumber < run.retry.attempts,
-    // A Retry-After wait was already taken: no backoff on top (the attempt count still bounds it).
-    shouldConsumeRetry: ({ error }) => retryAfterOf(error) === undefined,
-    onFailedAttempt: async ({ error, attemptNumber }) => {
-      if (!retriable(error) || attemptNumber >= run.retry.attempts || run.signal.aborted) return;
-      const message = run.redact(errorMessage(error));
-      await attempts.history('retry', attemptNumber, `${run.classify(error, step)}: ${message}`);
-      const retryAfter = retryAfterOf(error);
-      const delayMs = retryAfter ?? run.retry.minDelayMs;
-      run.reporter.retrying({
-        key: attempts.key,
-        step: step.name,
-        attempt: attemptNumber,
-        error: message,
-        delayMs,
-      });
-      if (retryAfter !== undefined) {
-        await run.clock.sleep(Math.min(retryAfter, Math.max(0, budgetEndsAt - run.clock.now())), run.signal);
-      }
-    },
-  };
+  }
+
+  /** Whether attempt `n` failing with `error` gets another attempt. */
+  again(error: unknown, n: number): boolean {
+    const left = this.budgetEndsAt - this.run.clock.now();
+    return this.retriable(error) && !this.run.signal.aborted && n < this.run.retry.attempts && left > 0;
+  }
+
+  /**
+   * Attempt `n` failed and will be retried: a history line, the reporter told,
+   * and the wait (Retry-After; or, when p-retry is not waiting, the first backoff).
+   */
+  async failed(error: unknown, n: number, waitHere: boolean): Promise<void> {
+    const { run, step } = this;
+    const message = run.redact(errorMessage(error));
+    await this.attempts.history('retry', n, `${run.classify(error, step)}: ${message}`);
+    const retryAfter = this.retryAfterOf(error);
+    const { minDelayMs, maxDelayMs, jitter } = run.retry;
+    const backoff = Math.min(maxDelayMs, Math.round(minDelayMs * (jitter ? 1 + Math.random() : 1)));
+    const delayMs = retryAfter ?? backoff;
+    run.reporter.retrying({ key: this.attempts.key, step: step.name, attempt: n, error: message, delayMs });
+    if (retryAfter !== undefined || waitHere) {
+      await run.clock.sleep(Math.min(delayMs, Math.max(0, this.budgetEndsAt - run.clock.now())), run.signal);
+    }
+  }
+
+  /** p-retry's options from attempt 2 on (its attempt `n` is the step's attempt `n + 1`). */
+  options(): RetryOptions {
+    const { run } = this;
+    return {
+      retries: Math.max(0, run.retry.attempts - 2),
+      factor: run.retry.factor,
+      // The first backoff was taken before p-retry: its first wait is the second.
+      minTimeout: Math.min(run.retry.maxDelayMs, run.retry.minDelayMs * run.retry.factor),
+      maxTimeout: run.retry.maxDelayMs,
+      randomize: run.retry.jitter,
+      maxRetryTime: Math.max(0, this.budgetEndsAt - run.clock.now()),
+      signal: run.signal,
+      unref: false,
+      shouldRetry: ({ error, attemptNumber }) => this.again(error, attemptNumber + 1),
+      // A Retry-After wait was already taken: no backoff on top (the attempt count still bounds it).
+      shouldConsumeRetry: ({ error }) => this.retryAfterOf(error) === undefined,
+      onFailedAttempt: async ({ error, attemptNumber }) => {
+        if (this.again(error, attemptNumber + 1)) await this.failed(error, attemptNumber + 1, false);
+      },
+    };
+  }
 }

@@ -2,33 +2,43 @@
  * At most `size` pieces of work in flight. `add` waits for a free slot and
  * starts the work without waiting for it; `drain` waits for all of it. Work is
  * expected to turn its own failures into outcomes; one that throws anyway is
- * kept and thrown by `drain` (a bug, not a record's failure).
+ * kept and thrown by `drain` (a bug, not a record's failure). A slot that frees
+ * up wakes one waiter: the cost per piece of work does not grow with `size`.
  */
 export class WorkPool {
-  private readonly inflight = new Set<Promise<void>>();
+  private running = 0;
   private error: { err: unknown } | undefined;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(readonly size: number) {}
 
   /** Waits until fewer than `size` are in flight. */
   async ready(): Promise<void> {
-    while (this.inflight.size >= this.size) await Promise.race(this.inflight);
+    while (this.running >= this.size) await new Promise<void>((wake) => this.waiting.push(wake));
   }
 
   /** Waits for a free slot, then starts `work`. */
   async add(work: () => Promise<void>): Promise<void> {
     await this.ready();
-    const p: Promise<void> = work()
-      .catch((err: unknown) => {
+    this.running++;
+    work().then(
+      () => this.done(),
+      (err: unknown) => {
         this.error ??= { err };
-      })
-      .finally(() => this.inflight.delete(p));
-    this.inflight.add(p);
+        this.done();
+      },
+    );
   }
 
   /** Waits for everything started; throws what a piece of work threw. */
   async drain(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.all(this.inflight);
+    while (this.running > 0) await new Promise<void>((wake) => this.waiting.push(wake));
     if (this.error) throw this.error.err;
+  }
+
+  private done(): void {
+    this.running--;
+    // Wake everyone waiting: each checks again (a drain and a ready may both wait).
+    for (const wake of this.waiting.splice(0)) wake();
   }
 }

@@ -47,6 +47,7 @@ export class SqliteLedger implements Ledger {
         `ledger ${location} has schema version ${version}, newer than this idem understands (${SCHEMA_VERSION}); upgrade idem`,
       );
     }
+    if (version === SCHEMA_VERSION) return;
     this.write('create or upgrade the tables', () => {
       if (version === 0) this.db.exec(SCHEMA);
       else for (const step of MIGRATIONS.slice(version - 1)) this.db.exec(step);
@@ -77,7 +78,9 @@ export class SqliteLedger implements Ledger {
 
   /**
    * A durable write (`synchronous=FULL`: the WAL is fsynced at commit, and with
-   * it every batch before): runs, `once` effects, idempotency keys, acceptances.
+   * it every batch before): `once` effects, idempotency keys, acceptances. What
+   * only saves work (runs, outcomes, keys, leavers) is a `batch`: a power cut may
+   * lose its last commits, and the next run checks those records again.
    */
   private write<T>(what: string, fn: () => T): T {
     return this.guard(what, () => {
@@ -105,7 +108,7 @@ export class SqliteLedger implements Ledger {
   }
 
   async insertRun(run: RunInfo): Promise<void> {
-    this.write('record the start of a run', () =>
+    this.batch('record the start of a run', () =>
       this.stmt(
         `INSERT INTO runs (id, task, started_at, status, dry_run, input_digest, input_path, host, pid, options,
              task_digest, idem_version, phase, records)
@@ -146,7 +149,7 @@ export class SqliteLedger implements Ledger {
       sets.push(`${col} = @${field}`);
       params[field] = field === 'counts' && value !== null ? JSON.stringify(value) : value;
     }
-    this.write(`record run ${runId} as ${u.status}`, () =>
+    this.batch(`record run ${runId} as ${u.status}`, () =>
       this.stmt(`UPDATE runs SET ${sets.join(', ')} WHERE id = @id`).run(params),
     );
   }
@@ -397,7 +400,7 @@ export class SqliteLedger implements Ledger {
   }
 
   async putRunKeys(runId: string, hashes: Uint32Array): Promise<void> {
-    this.write(`record the keys of run ${runId}`, () =>
+    this.batch(`record the keys of run ${runId}`, () =>
       this.stmt(`INSERT OR REPLACE INTO run_keys (run_id, hashes) VALUES (?, ?)`).run(
         runId,
         Buffer.from(hashes.buffer, hashes.byteOffset, hashes.byteLength),
@@ -452,7 +455,7 @@ export class SqliteLedger implements Ledger {
   }
 
   async putDeparture(task: string, key: string, d: Departure | null): Promise<void> {
-    this.write(`record the departure of ${key}`, () => {
+    this.batch(`record the departure of ${key}`, () => {
       if (!d) this.stmt(`DELETE FROM departures WHERE task = ? AND key = ?`).run(task, key);
       else
         this.stmt(

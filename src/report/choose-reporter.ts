@@ -26,14 +26,14 @@ export interface ReporterChoice {
  * terminal of known width and never in CI or cron; colour only on a TTY and
  * never with NO_COLOR; NDJSON records on stdout with `--json`.
  */
-export function chooseReporter(c: ReporterChoice): {
+export async function chooseReporter(c: ReporterChoice): Promise<{
   reporter: Reporter;
   human: HumanReporter;
   progress?: Progress;
-} {
+}> {
   const humanOut = c.json ? c.stderr : c.stdout;
   const live = c.stderr.isTTY === true && (c.stderr.columns ?? 0) > 0 && c.verbosity !== 'quiet' && !c.env.CI;
-  const progress = live ? new Progress(c.stderr as NodeJS.WriteStream) : undefined;
+  const progress = live ? await Progress.on(c.stderr as NodeJS.WriteStream) : undefined;
   const human = new HumanReporter({
     out: humanOut,
     err: c.stderr,

@@ -1,21 +1,34 @@
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import { formatDuration } from './style.ts';
 
-/** A live progress line (ora) on a TTY: done/total, a rate and an ETA. Off in cron. */
+type OraFactory = typeof import('ora').default;
+
+/**
+ * A live progress line (ora) on a TTY: done/total, a rate and an ETA. Off in
+ * cron. ora is loaded only here, when a terminal shows the line.
+ */
 export class Progress {
   private spinner: Ora | undefined;
+
+  /** A progress line on `stream`, with ora loaded. */
+  static async on(stream: NodeJS.WriteStream): Promise<Progress> {
+    return new Progress(stream, (await import('ora')).default);
+  }
   private total = 0;
   private done = 0;
   private started = 0;
   private label = '';
 
-  constructor(private readonly stream: NodeJS.WriteStream) {}
+  private constructor(
+    private readonly stream: NodeJS.WriteStream,
+    private readonly ora: OraFactory,
+  ) {}
 
   start(label: string, total: number): void {
     this.label = label;
     this.total = total;
     this.started = Date.now();
-    this.spinner = ora({ stream: this.stream, text: this.text(), discardStdin: false }).start();
+    this.spinner = this.ora({ stream: this.stream, text: this.text(), discardStdin: false }).start();
   }
 
   tick(): void {

@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { AmbiguousError, PermanentError, TransientError } from '../../core/errors.ts';
 
 /**
@@ -64,6 +63,8 @@ export async function execCommand(spec: CommandSpec, signal: AbortSignal): Promi
   if ([spec.command, ...args].some((a) => typeof a !== 'string' || a.includes('\0'))) {
     throw new PermanentError(`command ${spec.command}: arguments must be strings without NUL bytes`);
   }
+  // execa is loaded when a task first runs a command, not by every task.
+  const { execa } = await import('execa');
   const r = await execa(spec.command, args, {
     shell: false,
     reject: false,
