@@ -40,7 +40,8 @@ export interface LdapConfig {
    */
   url: string;
   /**
-   * The DN to bind as; anonymous when unset.
+   * The DN to bind as; anonymous when unset (`configFromEnv` asks for
+   * `IDEM_LDAP_ANONYMOUS=1` to leave it unset).
    * @example 'cn=idem,ou=services,dc=example,dc=com'
    */
   bindDn?: string;
@@ -94,12 +95,17 @@ function flag(value: string | undefined): boolean {
 /**
  * Reads the connector's settings from the environment:
  *
- * - `IDEM_LDAP_URL` (required), `IDEM_LDAP_BIND_DN`, `IDEM_LDAP_BASE` (required);
- * - `IDEM_LDAP_PASSWORD` or `IDEM_LDAP_PASSWORD_FILE` (declared secret);
+ * - `IDEM_LDAP_URL` and `IDEM_LDAP_BASE` (required);
+ * - `IDEM_LDAP_BIND_DN` with `IDEM_LDAP_PASSWORD` or `IDEM_LDAP_PASSWORD_FILE`
+ *   (declared secret), required unless `IDEM_LDAP_ANONYMOUS=1` asks for an
+ *   anonymous bind (then neither may be set);
  * - `IDEM_LDAP_STARTTLS=1`, `IDEM_LDAP_CA_FILE=<pem>`, `IDEM_LDAP_TLS_INSECURE=1`;
  * - `IDEM_LDAP_TIMEOUT_MS`, `IDEM_LDAP_CONNECT_TIMEOUT_MS`.
  *
- * Throws a usage error naming what is missing.
+ * A missing bind DN is never taken as "bind anonymously": every record would
+ * then fail against a directory that hides its entries from anonymous
+ * readers. Throws one usage error (exit 2) naming every missing or
+ * contradictory setting at once.
  *
  * @example
  * connect: (setup) => ldap.connect(setup, ldap.configFromEnv(setup))
@@ -112,9 +118,32 @@ export function configFromEnv(setup: SetupContext, prefix = 'IDEM_LDAP'): LdapEn
   };
   const url = get('URL');
   const base = get('BASE');
-  const missing = [!url && `${prefix}_URL`, !base && `${prefix}_BASE`].filter(Boolean);
-  if (missing.length) throw new UsageError(`missing LDAP settings: set ${missing.join(' and ')}`);
   const bindDn = get('BIND_DN');
+  const anonymous = flag(get('ANONYMOUS'));
+  const password = get('PASSWORD') !== undefined || get('PASSWORD_FILE') !== undefined;
+  const secret = `${prefix}_PASSWORD or ${prefix}_PASSWORD_FILE`;
+  const missing = [!url && `${prefix}_URL`, !base && `${prefix}_BASE`];
+  const problems: string[] = [];
+  if (anonymous) {
+    if (bindDn || password)
+      problems.push(
+        `${prefix}_ANONYMOUS=1 asks for an anonymous bind, but ${[bindDn && `${prefix}_BIND_DN`, password && secret].filter(Boolean).join(' and ')} ${bindDn && password ? 'are' : 'is'} set too: unset one or the other`,
+      );
+  } else {
+    missing.push(!bindDn && `${prefix}_BIND_DN`, !password && secret);
+  }
+  const absent = missing.filter((m): m is string => Boolean(m));
+  if (absent.length) {
+    const hint = anonymous
+      ? ''
+      : !bindDn && !password
+        ? ` (or, for an anonymous bind, ${prefix}_ANONYMOUS=1 instead of the bind DN and password)`
+        : !bindDn
+          ? ` (a password without ${prefix}_BIND_DN would bind anonymously)`
+          : '';
+    problems.unshift(`missing LDAP settings: set ${absent.join(', ')}${hint}`);
+  }
+  if (problems.length) throw new UsageError(problems.join('; '));
   const config: LdapEnvConfig = { url: url as string, base: base as string };
   if (bindDn) {
     config.bindDn = bindDn;
