@@ -4,6 +4,7 @@ import { errorMessage } from '../core/errors.ts';
 import type { Ledger } from '../core/ledger.ts';
 import { registerDoubts } from './doubts-command.ts';
 import { EXIT, ExitError, exitCodeForError } from './exit-codes.ts';
+import { stderr, stdout } from './output.ts';
 import { registerResolve } from './resolve-command.ts';
 import { registerRun } from './run-command.ts';
 
@@ -35,11 +36,11 @@ async function finish(code: Promise<number>): Promise<never> {
     exit = await code;
   } catch (err) {
     exit = exitCodeForError(err);
-    process.stderr.write(`${describeFailure(err, exit)}\n`);
+    stderr.write(`${describeFailure(err, exit)}\n`);
   }
   process.exitCode = exit;
-  // Let stdout drain before leaving (NDJSON piped to another process).
-  await new Promise<void>((r) => process.stdout.write('', () => r()));
+  // Let stdout drain before leaving (NDJSON piped to another process); a closed one has nothing to drain.
+  await stdout.drain();
   process.exit(exit);
 }
 
