@@ -4,9 +4,16 @@ import { errorMessage } from '../core/errors.ts';
 import type { Ledger } from '../core/ledger.ts';
 import { registerDoubts } from './doubts-command.ts';
 import { EXIT, ExitError, exitCodeForError } from './exit-codes.ts';
+import { registerHistory } from './history-command.ts';
+import { registerInit } from './init-command.ts';
+import { registerLedger } from './ledger-command.ts';
 import { stderr, stdout } from './output.ts';
 import { registerResolve } from './resolve-command.ts';
 import { registerRun } from './run-command.ts';
+import { registerRuns } from './runs-command.ts';
+import { registerShow } from './show-command.ts';
+import { registerStatus } from './status-command.ts';
+import { registerUnlock } from './unlock-command.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -57,14 +64,24 @@ Examples:
   $ idem run tasks/onboard-accounts.ts --dry-run   # preview what would change
   $ idem run tasks/onboard-accounts.ts             # apply it; run again and it changes nothing
   $ idem run tasks/provision-users.ts --resume     # continue after a crash
+  $ idem status tasks/onboard-accounts.ts          # did last night's run succeed? (exit 3: needs attention)
+  $ idem show last --task tasks/onboard-accounts.ts # what it changed, with the diffs
+  $ idem history tasks/onboard-accounts.ts ada     # everything that happened to one record
   $ idem doubts tasks/onboard-accounts.ts          # effects that may or may not have happened`,
     );
   const act = (code: Promise<number>) => {
     void finish(code);
   };
   registerRun(program, act, overrides);
+  registerStatus(program, act);
+  registerRuns(program, act);
+  registerShow(program, act);
+  registerHistory(program, act);
   registerDoubts(program, act);
   registerResolve(program, act);
+  registerUnlock(program, act);
+  registerLedger(program, act);
+  registerInit(program, act);
   return program;
 }
 
