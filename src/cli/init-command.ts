@@ -39,11 +39,14 @@ export function taskTsconfig(home: string = IDEM_HOME): Record<string, unknown> 
 
 const EXAMPLE_TASK = `import { csv, defineTask, fs } from 'idem';
 
+type Person = { login: string; name: string };
+
 /** An example: one greeting file per person in hello.csv, under out/. */
 export default defineTask({
   name: 'hello',
   source: csv('hello.csv', { fields: ['login', 'name'] }),
   key: 'login',
+  parse: (raw): Person => raw,
   validate: (p) => (/^[a-z][a-z0-9-]*$/.test(p.login) ? undefined : \`login "\${p.login}" is not a valid name\`),
   connect: (setup) => ({ fs: fs.root(\`\${setup.taskDir}/out\`) }),
   steps: (p) => [fs.ensureFile(\`\${p.login}.txt\`, \`Hello \${p.name}\\n\`)],

@@ -83,7 +83,8 @@ export class RunOutputs {
   async failed(err: unknown, exitCode: number): Promise<void> {
     const interrupted = exitCode === EXIT.sigint || exitCode === EXIT.sigterm;
     const status: MetricsStatus = exitCode === EXIT.locked ? 'locked' : interrupted ? 'interrupted' : 'error';
-    this.log?.failed(kindOf(err) ?? 'internal', errorMessage(err), exitCode);
+    // A second signal leaves without a kind: it is an interruption, not a bug.
+    this.log?.failed(kindOf(err) ?? (interrupted ? 'interrupted' : 'internal'), errorMessage(err), exitCode);
     await this.writeMetrics(status);
   }
 

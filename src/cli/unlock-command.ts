@@ -3,9 +3,9 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.ts';
-import { describeHolder, LockHeldError, type LockHolder } from '../lock/lock.ts';
+import { LockHeldError, type LockHolder } from '../lock/lock.ts';
 import { lockFileName, SqliteLock } from '../lock/sqlite-lock.ts';
-import { isoTime } from '../report/time.ts';
+import { isoTime, localTime } from '../report/time.ts';
 import { lockDir } from '../runner/state.ts';
 import { EXIT } from './exit-codes.ts';
 import { STATE_DIR_HELP } from './flags.ts';
@@ -90,7 +90,10 @@ export async function unlockCommand(ref: string, flags: UnlockFlags): Promise<nu
     );
   } else {
     const lines = [note];
-    if (holder) lines.push(`  holder: ${describeHolder(target.name, holder)}`);
+    if (holder)
+      lines.push(
+        `  holder: pid ${holder.pid} on host ${holder.host}, run ${holder.runId}, since ${localTime(holder.since)}`,
+      );
     for (const f of removed) lines.push(`  removed ${f}`);
     stdout.write(`${lines.join('\n')}\n`);
   }

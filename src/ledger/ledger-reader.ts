@@ -6,9 +6,9 @@ import { toEvent, toResult, toRun } from './sqlite-rows.ts';
 
 /** Which of a run's records `results` returns. */
 export interface ResultFilter {
-  /** Only these outcomes (any, when empty or unset). */
+  /** Only these outcomes. */
   outcomes?: readonly Outcome[];
-  /** Also records a retry found already done, whatever their outcome. */
+  /** Also (or, without `outcomes`, only) records a retry found already done. Neither: every record. */
   absorbed?: boolean;
 }
 
@@ -96,14 +96,16 @@ export class LedgerReader {
   /** A run's record outcomes in input order (prune keys last). */
   results(runId: string, filter: ResultFilter = {}): RecordResult[] {
     const outcomes = filter.outcomes ?? [];
+    const absorbed = filter.absorbed ? 1 : 0;
     const rows = this.read('read outcomes', () =>
       this.db
         .prepare(
-          `SELECT * FROM results WHERE run_id = ?
-             AND (? = 0 OR outcome IN (SELECT value FROM json_each(?)) OR (? = 1 AND absorbed = 1))
+          `SELECT * FROM results WHERE run_id = @runId
+             AND ((@some = 0 AND @absorbed = 0) OR outcome IN (SELECT value FROM json_each(@outcomes))
+                  OR (@absorbed = 1 AND absorbed = 1))
              ORDER BY line = 0, line, slot`,
         )
-        .all(runId, outcomes.length, JSON.stringify(outcomes), filter.absorbed ? 1 : 0),
+        .all({ runId, some: outcomes.length, outcomes: JSON.stringify(outcomes), absorbed }),
     );
     return rows.map(toResult);
   }
