@@ -83,6 +83,16 @@ export function recapHead(s: RunSummary, style: Style, endedAt: number): string 
   return `${localTime(endedAt)} ${s.resumed ? `resumed ${head}` : head}: ${verdictOf(s, style)} in ${formatDuration(s.elapsedMs)}`;
 }
 
+/** The recap's warning when this run replaced an unfinished one (also printed with -q). */
+export function supersededLines(s: RunSummary, style: Style): string[] {
+  if (!s.supersedes) return [];
+  return [
+    style.yellow(
+      `warning: run ${s.supersedes} did not finish and its input changed since; it is superseded by this run, which re-checked every record`,
+    ),
+  ];
+}
+
 /** The recap printed at the end of a run. */
 export function summaryLines(s: RunSummary, style: Style, endedAt: number): string[] {
   const lines = [
@@ -91,12 +101,7 @@ export function summaryLines(s: RunSummary, style: Style, endedAt: number): stri
   ];
   if (s.resumed)
     lines.push(`resumed run: ${s.alreadyDone} records already done before were not touched again`);
-  if (s.supersedes)
-    lines.push(
-      style.yellow(
-        `warning: run ${s.supersedes} did not finish and its input changed since; it is superseded by this run, which re-checked every record`,
-      ),
-    );
+  lines.push(...supersededLines(s, style));
   if (s.message) lines.push(s.message);
   if (s.dryRun) lines.push('dry run: nothing was written to any target (changed* = pending change)');
   const c = s.counts;

@@ -1,6 +1,6 @@
 import { formatCounts, type RecordResult } from '../core/outcome.ts';
 import type { Reporter, RetryNotice, RunStart, RunSummary } from '../core/reporter.ts';
-import { recapHead, recordLines, summaryLines } from './format.ts';
+import { recapHead, recordLines, summaryLines, supersededLines } from './format.ts';
 import type { Progress } from './progress.ts';
 import type { Style } from './style.ts';
 import { localTime } from './time.ts';
@@ -88,7 +88,10 @@ export class HumanReporter implements Reporter {
     this.o.progress?.stop();
     const quietSuccess = this.o.verbosity === 'quiet' && summary.status === 'succeeded';
     const lines = quietSuccess
-      ? [`${recapHead(summary, this.o.style, this.now())} · ${formatCounts(summary.counts)}`]
+      ? [
+          `${recapHead(summary, this.o.style, this.now())} · ${formatCounts(summary.counts)}`,
+          ...supersededLines(summary, this.o.style),
+        ]
       : summaryLines(summary, this.o.style, this.now());
     this.say(this.o.out, lines);
   }
