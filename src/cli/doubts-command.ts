@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { isoTime, localTime } from '../report/time.ts';
 import { EXIT } from './exit-codes.ts';
 import { STATE_DIR_HELP } from './flags.ts';
-import { openExistingLedger, requireTask } from './ledger-access.ts';
+import { withLedger } from './ledger-access.ts';
 import { stdout } from './output.ts';
 import { resolveTaskRef } from './task-ref.ts';
 
@@ -16,32 +16,29 @@ export async function doubtsCommand(
   opts: { stateDir?: string; json?: boolean },
 ): Promise<number> {
   const target = await resolveTaskRef(ref, opts.stateDir);
-  const open = openExistingLedger(target, target.name);
-  try {
-    requireTask(open, target, target.name);
+  return withLedger(target, target.name, async (open) => {
     const doubts = await open.ledger.listEffects(target.name, 'intent');
-    for (const d of doubts) {
-      if (opts.json) {
-        stdout.write(
-          `${JSON.stringify({ type: 'in-doubt', task: d.task, key: d.key, effect: d.effect, runId: d.runId, intentAt: isoTime(d.intentAt) })}\n`,
-        );
-      } else {
-        stdout.write(
-          `in-doubt ${d.key}: effect ${d.effect} (intent recorded ${localTime(d.intentAt)} in run ${d.runId}, no completion)\n`,
-        );
-      }
-    }
-    if (!opts.json) {
-      stdout.write(
+    const lines = doubts.map((d) =>
+      opts.json
+        ? JSON.stringify({
+            type: 'in-doubt',
+            task: d.task,
+            key: d.key,
+            effect: d.effect,
+            runId: d.runId,
+            intentAt: isoTime(d.intentAt),
+          })
+        : `in-doubt ${d.key}: effect ${d.effect} (intent recorded ${localTime(d.intentAt)} in run ${d.runId}, no completion)`,
+    );
+    if (!opts.json)
+      lines.push(
         doubts.length === 0
-          ? `no in-doubt effects for task ${target.name} (ledger ${open.path})\n`
-          : `${doubts.length} in-doubt; check each by hand, then: idem resolve ${ref} <key> --effect <name> --done (it happened) or --retry (it did not)\n`,
+          ? `no in-doubt effects for task ${target.name} (ledger ${open.path})`
+          : `${doubts.length} in-doubt; check each by hand, then: idem resolve ${ref} <key> --effect <name> --done (it happened) or --retry (it did not)`,
       );
-    }
+    if (lines.length > 0) stdout.write(`${lines.join('\n')}\n`);
     return doubts.length > 0 ? EXIT.failures : EXIT.ok;
-  } finally {
-    await open.ledger.close();
-  }
+  });
 }
 
 export function registerDoubts(program: Command, action: (code: Promise<number>) => void): void {

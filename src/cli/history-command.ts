@@ -1,13 +1,11 @@
 import type { Command } from 'commander';
 import { historyLine } from '../report/ledger-format.ts';
 import { eventJson } from '../report/ledger-json.ts';
-import { styleFor } from '../report/style.ts';
 import { localTime } from '../report/time.ts';
 import { parseTimePoint } from './duration.ts';
 import { EXIT } from './exit-codes.ts';
 import { parsed, STATE_DIR_HELP } from './flags.ts';
-import { openExistingLedger, requireTask } from './ledger-access.ts';
-import { stdout } from './output.ts';
+import { printAnswer, withLedger } from './ledger-access.ts';
 import { resolveTaskRef } from './task-ref.ts';
 
 export interface HistoryFlags {
@@ -25,32 +23,24 @@ export interface HistoryFlags {
 export async function historyCommand(ref: string, key: string, flags: HistoryFlags): Promise<number> {
   const since = parsed(flags.since, '--since', (t) => parseTimePoint(t, Date.now()));
   const target = await resolveTaskRef(ref, flags.stateDir);
-  const open = openExistingLedger(target, target.name);
-  try {
-    requireTask(open, target, target.name);
+  return withLedger(target, target.name, async (open) => {
     const events = open.reader.history(target.name, key, since);
-    if (flags.json) {
-      stdout.write(
-        `${JSON.stringify({ task: target.name, key, ledger: open.path, events: events.map(eventJson) })}\n`,
-      );
-      return EXIT.ok;
-    }
-    const style = styleFor(stdout, process.env);
     const range = since === undefined ? '' : ` since ${localTime(since)}`;
-    const lines = events.map((e) => historyLine(e, style));
     const runs = new Set(events.map((e) => e.runId)).size;
-    lines.push(
-      style.dim(
-        events.length === 0
-          ? `no history for ${key} in task ${target.name}${range} · ledger ${open.path}`
-          : `${events.length} line(s) over ${runs} run(s) for ${key} in task ${target.name}${range} · ledger ${open.path}`,
-      ),
+    printAnswer(
+      flags.json,
+      () => ({ task: target.name, key, ledger: open.path, events: events.map(eventJson) }),
+      (style) => [
+        ...events.map((e) => historyLine(e, style)),
+        style.dim(
+          events.length === 0
+            ? `no history for ${key} in task ${target.name}${range} · ledger ${open.path}`
+            : `${events.length} line(s) over ${runs} run(s) for ${key} in task ${target.name}${range} · ledger ${open.path}`,
+        ),
+      ],
     );
-    stdout.write(`${lines.join('\n')}\n`);
     return EXIT.ok;
-  } finally {
-    await open.ledger.close();
-  }
+  });
 }
 
 export function registerHistory(program: Command, action: (code: Promise<number>) => void): void {

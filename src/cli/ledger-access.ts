@@ -1,8 +1,12 @@
 import { existsSync } from 'node:fs';
 import { UsageError } from '../core/errors.ts';
+import type { RunInfo } from '../core/ledger.ts';
 import { LedgerReader } from '../ledger/ledger-reader.ts';
 import { SqliteLedger } from '../ledger/sqlite-ledger.ts';
+import { type RunJson, runJson } from '../report/ledger-json.ts';
+import { type Style, styleFor } from '../report/style.ts';
 import { ledgerPath } from '../runner/state.ts';
+import { stdout } from './output.ts';
 import type { StatePlace } from './task-ref.ts';
 
 /** An existing ledger, open for a command: the core's roles and the read side. */
@@ -49,4 +53,41 @@ export function requireTask(open: OpenLedger, place: StatePlace, task: string): 
       (known.length ? `it holds the tasks ${known.join(', ')}` : 'it holds no runs') +
       `; ${whereToLook(place)}`,
   );
+}
+
+/**
+ * Runs a command's reading of the ledger: opens it (it must exist), checks
+ * that it knows the task when one is named, and closes it afterwards.
+ */
+export async function withLedger<T>(
+  place: StatePlace,
+  task: string | undefined,
+  fn: (open: OpenLedger) => Promise<T>,
+): Promise<T> {
+  const open = openExistingLedger(place, task);
+  try {
+    if (task) requireTask(open, place, task);
+    return await fn(open);
+  } finally {
+    await open.ledger.close();
+  }
+}
+
+/**
+ * A run as the commands show it: the counts it recorded when it ended, or, for
+ * a run that never ended (crashed, running), the outcomes committed so far.
+ */
+export async function runView(open: OpenLedger, run: RunInfo): Promise<RunJson> {
+  if (run.counts) return runJson(run, { counts: run.counts, partial: false });
+  return runJson(run, { counts: await open.ledger.countResults(run.id), partial: true });
+}
+
+/** A command's answer: one JSON document with --json, else the human lines (coloured on a TTY). */
+export function printAnswer(
+  json: boolean | undefined,
+  doc: () => unknown,
+  human: (style: Style) => string[],
+): void {
+  if (json) stdout.write(`${JSON.stringify(doc())}\n`);
+  else stdout.write(`${human(styleFor(stdout, process.env)).join('\n')}\n`);
 }

@@ -4,14 +4,12 @@ import { UsageError } from '../core/errors.ts';
 import { type PruneReport, pruneLedger } from '../ledger/retention.ts';
 import { LockHeldError } from '../lock/lock.ts';
 import { SqliteLock } from '../lock/sqlite-lock.ts';
-import { styleFor } from '../report/style.ts';
 import { isoTime, localTime } from '../report/time.ts';
 import { lockDir } from '../runner/state.ts';
 import { parseDuration, parseTimePoint } from './duration.ts';
 import { EXIT } from './exit-codes.ts';
 import { parsed, STATE_DIR_HELP } from './flags.ts';
-import { openExistingLedger, requireTask } from './ledger-access.ts';
-import { stdout } from './output.ts';
+import { printAnswer, withLedger } from './ledger-access.ts';
 import { resolveTaskRef } from './task-ref.ts';
 
 export interface PruneFlags {
@@ -68,9 +66,7 @@ export async function pruneCommand(ref: string, flags: PruneFlags): Promise<numb
     ? now - (parsed(flags.olderThan, '--older-than', parseDuration) as number)
     : (parsed(flags.before, '--before', (t) => parseTimePoint(t, now)) as number);
   const target = await resolveTaskRef(ref, flags.stateDir);
-  const open = openExistingLedger(target, target.name);
-  try {
-    requireTask(open, target, target.name);
+  return withLedger(target, target.name, async (open) => {
     const got = await new SqliteLock(lockDir(target.stateDir)).acquire(
       { pid: process.pid, host: hostname(), runId: 'prune', task: target.name, since: now },
       { waitMs: 0 },
@@ -89,24 +85,19 @@ export async function pruneCommand(ref: string, flags: PruneFlags): Promise<numb
     } finally {
       await got.handle.release();
     }
-    if (flags.json) {
-      const { span, ...rest } = report;
-      stdout.write(
-        `${JSON.stringify({
-          ...rest,
-          cutoff: isoTime(report.cutoff),
-          span: span ? { from: isoTime(span.from), to: isoTime(span.to) } : null,
-          ledger: open.path,
-        })}\n`,
-      );
-    } else {
-      const style = styleFor(stdout, process.env);
-      stdout.write(`${[...pruneLines(report), style.dim(`ledger ${open.path}`)].join('\n')}\n`);
-    }
+    const { span, ...rest } = report;
+    printAnswer(
+      flags.json,
+      () => ({
+        ...rest,
+        cutoff: isoTime(report.cutoff),
+        span: span ? { from: isoTime(span.from), to: isoTime(span.to) } : null,
+        ledger: open.path,
+      }),
+      (style) => [...pruneLines(report), style.dim(`ledger ${open.path}`)],
+    );
     return EXIT.ok;
-  } finally {
-    await open.ledger.close();
-  }
+  });
 }
 
 export function registerLedger(program: Command, action: (code: Promise<number>) => void): void {

@@ -1,13 +1,10 @@
 import type { Command } from 'commander';
 import { runLines } from '../report/ledger-format.ts';
-import { runJson } from '../report/ledger-json.ts';
-import { styleFor } from '../report/style.ts';
 import { localTime } from '../report/time.ts';
 import { parseTimePoint } from './duration.ts';
 import { EXIT } from './exit-codes.ts';
 import { parsed, positiveInt, STATE_DIR_HELP } from './flags.ts';
-import { openExistingLedger, requireTask } from './ledger-access.ts';
-import { stdout } from './output.ts';
+import { printAnswer, runView, withLedger } from './ledger-access.ts';
 import { resolveTaskRef } from './task-ref.ts';
 
 export interface RunsFlags {
@@ -22,28 +19,21 @@ export async function runsCommand(ref: string, flags: RunsFlags): Promise<number
   const limit = positiveInt(flags.limit, '--limit') ?? 20;
   const since = parsed(flags.since, '--since', (t) => parseTimePoint(t, Date.now()));
   const target = await resolveTaskRef(ref, flags.stateDir);
-  const open = openExistingLedger(target, target.name);
-  try {
-    requireTask(open, target, target.name);
-    const runs = open.reader
-      .runs(target.name, { limit, ...(since !== undefined ? { since } : {}) })
-      .map((run) => runJson(run, open.reader.countsOf(run)));
-    if (flags.json) {
-      stdout.write(`${JSON.stringify({ task: target.name, ledger: open.path, runs })}\n`);
-      return EXIT.ok;
-    }
-    const style = styleFor(stdout, process.env);
-    const lines = runs.flatMap((r) => runLines(r, style));
+  return withLedger(target, target.name, async (open) => {
+    const found = open.reader.runs(target.name, { limit, ...(since !== undefined ? { since } : {}) });
+    const runs = await Promise.all(found.map((run) => runView(open, run)));
     const range = since === undefined ? '' : ` since ${localTime(since)}`;
-    if (runs.length === 0) lines.push(`no runs of task ${target.name}${range}`);
-    lines.push(
-      style.dim(`${runs.length} run(s) of task ${target.name}${range}, newest first · ledger ${open.path}`),
+    printAnswer(
+      flags.json,
+      () => ({ task: target.name, ledger: open.path, runs }),
+      (style) => [
+        ...runs.flatMap((r) => runLines(r, style)),
+        ...(runs.length === 0 ? [`no runs of task ${target.name}${range}`] : []),
+        style.dim(`${runs.length} run(s) of task ${target.name}${range}, newest first · ledger ${open.path}`),
+      ],
     );
-    stdout.write(`${lines.join('\n')}\n`);
     return EXIT.ok;
-  } finally {
-    await open.ledger.close();
-  }
+  });
 }
 
 export function registerRuns(program: Command, action: (code: Promise<number>) => void): void {

@@ -1,15 +1,14 @@
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.ts';
+import type { RunInfo } from '../core/ledger.ts';
 import { OUTCOMES, type Outcome } from '../core/outcome.ts';
 import { recordLines } from '../report/format.ts';
 import { runLines } from '../report/ledger-format.ts';
-import { recordJson, runJson } from '../report/ledger-json.ts';
-import { styleFor } from '../report/style.ts';
+import { recordJson } from '../report/ledger-json.ts';
 import { EXIT } from './exit-codes.ts';
 import { STATE_DIR_HELP } from './flags.ts';
-import { openExistingLedger, requireTask } from './ledger-access.ts';
-import { stdout } from './output.ts';
+import { printAnswer, runView, withLedger } from './ledger-access.ts';
 import { resolveTaskRef, type StatePlace, statePlace } from './task-ref.ts';
 
 export interface ShowFlags {
@@ -47,14 +46,12 @@ export async function showCommand(runRef: string, flags: ShowFlags): Promise<num
   const filter = outcomeFilter(flags.outcome);
   const target = flags.task ? await resolveTaskRef(flags.task, flags.stateDir) : undefined;
   const place: StatePlace = target ?? statePlace(undefined, flags.stateDir);
-  const open = openExistingLedger(place, target?.name);
-  try {
-    if (target) requireTask(open, place, target.name);
-    let run = runRef === 'last' ? undefined : open.reader.run(runRef);
+  return withLedger(place, target?.name, async (open) => {
+    let run: RunInfo | undefined;
     if (runRef === 'last') {
       if (!target) throw new UsageError('`idem show last` needs --task <task>: the last run of which task?');
       run = await open.ledger.latestRun(target.name);
-    }
+    } else run = open.reader.run(runRef);
     if (!run || (target && run.task !== target.name)) {
       throw new UsageError(
         `no run ${runRef}${target ? ` of task ${target.name}` : ''} in the ledger ${open.path} (${place.how}); ` +
@@ -62,38 +59,26 @@ export async function showCommand(runRef: string, flags: ShowFlags): Promise<num
       );
     }
     const all = flags.verbose || filter !== undefined;
-    const records = open.reader.results(
-      run.id,
-      filter ?? (all ? {} : { outcomes: ['changed', 'failed', 'invalid', 'in-doubt'], absorbed: true }),
+    const live = { outcomes: ['changed', 'failed', 'invalid', 'in-doubt'] as Outcome[], absorbed: true };
+    const records = open.reader.results(run.id, filter ?? (all ? {} : live));
+    const shown = await runView(open, run);
+    const { dryRun, inputPath, pid, host, task, options } = run;
+    const taskDir = typeof options.taskFile === 'string' ? dirname(options.taskFile) : undefined;
+    printAnswer(
+      flags.json,
+      () => ({ ledger: open.path, run: shown, records: records.map(recordJson) }),
+      (style) => [
+        `run of task ${task}, input ${inputPath}, pid ${pid} on ${host}`,
+        ...runLines(shown, style),
+        '',
+        ...records.flatMap((r) => recordLines(r, style, { dryRun, taskDir, stack: Boolean(flags.verbose) })),
+        ...(records.length === 0
+          ? [style.dim(all ? 'no records match' : 'no record changed or failed')]
+          : []),
+      ],
     );
-    const shown = runJson(run, open.reader.countsOf(run));
-    if (flags.json) {
-      stdout.write(
-        `${JSON.stringify({ ledger: open.path, run: shown, records: records.map(recordJson) })}\n`,
-      );
-      return EXIT.ok;
-    }
-    const style = styleFor(stdout, process.env);
-    const taskFile = typeof run.options.taskFile === 'string' ? run.options.taskFile : undefined;
-    const lines = [
-      `run of task ${run.task}, input ${run.inputPath}, pid ${run.pid} on ${run.host}`,
-      ...runLines(shown, style),
-      '',
-    ];
-    for (const r of records)
-      lines.push(
-        ...recordLines(r, style, {
-          dryRun: run.dryRun,
-          taskDir: taskFile ? dirname(taskFile) : undefined,
-          stack: Boolean(flags.verbose),
-        }),
-      );
-    if (records.length === 0) lines.push(style.dim(all ? 'no records match' : 'no record changed or failed'));
-    stdout.write(`${lines.join('\n')}\n`);
     return EXIT.ok;
-  } finally {
-    await open.ledger.close();
-  }
+  });
 }
 
 export function registerShow(program: Command, action: (code: Promise<number>) => void): void {

@@ -5,14 +5,13 @@ import { errorMessage, UsageError } from '../core/errors.ts';
 import type { RunInfo } from '../core/ledger.ts';
 import { findUnfinishedRun, settleCrashedRuns } from '../core/runs.ts';
 import { SqliteLock } from '../lock/sqlite-lock.ts';
-import { recordJson, runJson } from '../report/ledger-json.ts';
+import { recordJson } from '../report/ledger-json.ts';
 import { type LockState, statusLines, type TaskStatus } from '../report/status-format.ts';
-import { styleFor } from '../report/style.ts';
 import { isoTime } from '../report/time.ts';
 import { lockDir } from '../runner/state.ts';
 import { EXIT } from './exit-codes.ts';
-import { type OpenLedger, openExistingLedger, requireTask } from './ledger-access.ts';
-import { stdout } from './output.ts';
+import { positiveInt } from './flags.ts';
+import { type OpenLedger, printAnswer, runView, withLedger } from './ledger-access.ts';
 import { resolveTaskRef, type StatePlace, statePlace } from './task-ref.ts';
 
 export interface StatusFlags {
@@ -96,22 +95,22 @@ async function taskStatus(
 ): Promise<TaskStatus> {
   const { lock, settled } = await lookAtLock(open, stateDir, task);
   const { ledger, reader } = open;
-  const json = (run: RunInfo) => runJson(run, reader.countsOf(run));
+  const view = (run: RunInfo) => runView(open, run);
   const last = await ledger.latestRun(task);
   const unfinished = await findUnfinishedRun(ledger, task);
   const inDoubt = (await ledger.listEffects(task, 'intent')).length;
   const problems = last ? reader.results(last.id, { outcomes: ['failed', 'invalid', 'in-doubt'] }) : [];
   const attention = attentionOf(last, lock, inDoubt);
+  const inProgress = unfinished?.status === 'running' && lock.state === 'held';
   return {
     task,
     needsAttention: attention.length > 0,
     attention,
     lock,
     settledAsCrashed: settled.map((r) => r.id),
-    lastRuns: reader.runs(task, { limit: runs }).map(json),
-    lastRun: last ? json(last) : null,
-    resumable:
-      unfinished && !(unfinished.status === 'running' && lock.state === 'held') ? json(unfinished) : null,
+    lastRuns: await Promise.all(reader.runs(task, { limit: runs }).map(view)),
+    lastRun: last ? await view(last) : null,
+    resumable: unfinished && !inProgress ? await view(unfinished) : null,
     inDoubt,
     problems: { total: problems.length, records: problems.slice(0, PROBLEMS_SHOWN) },
   };
@@ -119,33 +118,27 @@ async function taskStatus(
 
 /** `idem status [task]`: how the last runs went, what is running, what needs a person. */
 export async function statusCommand(ref: string | undefined, flags: StatusFlags): Promise<number> {
-  const runs = flags.runs === undefined ? 5 : Number(flags.runs);
-  if (!Number.isInteger(runs) || runs < 1)
-    throw new UsageError(`--runs takes a whole number of 1 or more, not "${flags.runs}"`);
+  const runs = positiveInt(flags.runs, '--runs') ?? 5;
   const target = ref ? await resolveTaskRef(ref, flags.stateDir) : undefined;
   const place: StatePlace = target ?? statePlace(undefined, flags.stateDir);
-  const open = openExistingLedger(place, target?.name);
-  try {
-    if (target) requireTask(open, place, target.name);
+  return withLedger(place, target?.name, async (open) => {
     const tasks = target ? [target.name] : open.reader.tasks();
     if (tasks.length === 0) throw new UsageError(`the ledger ${open.path} (${place.how}) holds no runs yet`);
     const statuses: TaskStatus[] = [];
     for (const task of tasks) statuses.push(await taskStatus(open, place.stateDir, task, runs));
     const attention = statuses.some((s) => s.needsAttention);
-    if (flags.json) {
-      stdout.write(
-        `${JSON.stringify({ ledger: open.path, needsAttention: attention, tasks: statuses.map(jsonOf) })}\n`,
-      );
-    } else {
-      const style = styleFor(stdout, process.env);
-      const where = `${target?.taskFile ? ` --task ${target.taskFile}` : ref ? ` --task ${ref}` : ''}${flags.stateDir ? ` --state-dir ${flags.stateDir}` : ''}`;
-      const blocks = statuses.map((s) => statusLines(s, style, where).join('\n'));
-      stdout.write(`${blocks.join('\n\n')}\n${style.dim(`ledger ${open.path}`)}\n`);
-    }
+    // What `idem show` needs to find this ledger again.
+    const where = `${ref ? ` --task ${target?.taskFile ?? ref}` : ''}${flags.stateDir ? ` --state-dir ${flags.stateDir}` : ''}`;
+    printAnswer(
+      flags.json,
+      () => ({ ledger: open.path, needsAttention: attention, tasks: statuses.map(jsonOf) }),
+      (style) => [
+        statuses.map((s) => statusLines(s, style, where).join('\n')).join('\n\n'),
+        style.dim(`ledger ${open.path}`),
+      ],
+    );
     return attention ? EXIT.failures : EXIT.ok;
-  } finally {
-    await open.ledger.close();
-  }
+  });
 }
 
 function jsonOf(s: TaskStatus) {

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { errorMessage, LedgerError } from '../core/errors.ts';
 import type { LedgerEvent, RunInfo } from '../core/ledger.ts';
-import { type Counts, emptyCounts, type Outcome, type RecordResult } from '../core/outcome.ts';
+import type { Outcome, RecordResult } from '../core/outcome.ts';
 import { toEvent, toResult, toRun } from './sqlite-rows.ts';
 
 /** Which of a run's records `results` returns. */
@@ -70,27 +70,6 @@ export class LedgerReader {
   run(runId: string): RunInfo | undefined {
     const row = this.read('read a run', () => this.db.prepare('SELECT * FROM runs WHERE id = ?').get(runId));
     return row ? toRun(row) : undefined;
-  }
-
-  /**
-   * A run's counts: those it recorded when it ended, or, for a run that never
-   * ended (crashed, running), the outcomes committed so far.
-   */
-  countsOf(run: RunInfo): { counts: Counts; partial: boolean } {
-    if (run.counts) return { counts: run.counts, partial: false };
-    const rows = this.read('count outcomes', () =>
-      this.db
-        .prepare(
-          'SELECT outcome, count(*) AS n, sum(absorbed) AS a FROM results WHERE run_id = ? GROUP BY outcome',
-        )
-        .all(run.id),
-    ) as { outcome: keyof Counts; n: number; a: number }[];
-    const counts = emptyCounts();
-    for (const row of rows) {
-      counts[row.outcome] = row.n;
-      counts.absorbed += row.a;
-    }
-    return { counts, partial: true };
   }
 
   /** A run's record outcomes in input order (prune keys last). */

@@ -102,7 +102,7 @@ describe('idem history', () => {
       at(night5, 'done: changed'),
     ];
     expect(trail.slice(0, -1), String(history.stdout)).toHaveLength(expected.length);
-    expected.forEach((re, i) => expect(trail[i]).toMatch(re));
+    for (const [i, re] of expected.entries()) expect(trail[i]).toMatch(re);
     expect(trail.at(-1)).toMatch(/^22 line\(s\) over 4 run\(s\) for k1 in task kv-notify · ledger /);
 
     const json = jsonDoc('history', (await w.cmd(['history', 'kv-notify', 'k1', '--json'])).stdout);

@@ -6,33 +6,15 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../support/cli.ts';
-import { committed, kvWorld, lockHolder, summaryOf, TASKS, until } from './support/kv-world.ts';
+import { committed, holdLock, kvWorld, lockHolder, summaryOf, TASKS, until } from './support/kv-world.ts';
 import { jsonDoc } from './support/schemas.ts';
-
-/** A separate process holding the task's lock under `host`, until killed. */
-async function holdLock(state: string, task: string, host: string) {
-  const child = execa(
-    process.execPath,
-    ['--import', 'tsx', 'test/e2e/support/hold-lock.ts', join(state, 'locks'), task, host],
-    { reject: false, cwd: ROOT },
-  );
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) =>
-      d.toString().includes('held') ? resolve() : reject(new Error(d.toString())),
-    );
-    void child.then((r) => reject(new Error(`lock holder exited early: ${r.stderr}`)));
-  });
-  return { child };
-}
 
 describe('idem unlock', () => {
   it('refuses without --force, and while the holder is alive on this host (exit 75)', async () => {
     const w = kvWorld(3);
     expect((await w.run()).exitCode).toBe(0);
-    const { child } = await holdLock(w.state, 'kv', hostname());
+    const { child } = await holdLock(join(w.state, 'locks'), 'kv', hostname());
     try {
       const lockFile = join(w.state, 'locks', 'kv.lock');
       const asked = await w.cmd(['unlock', 'kv']);
@@ -58,7 +40,7 @@ describe('idem unlock', () => {
   it('removes a lock the OS still holds for a holder on another host, and says what it removed; a run then starts', async () => {
     const w = kvWorld(3);
     // A holder on another machine: its lock stays held here, as a dead holder's does on a network filesystem.
-    const { child } = await holdLock(w.state, 'kv', 'nfs-client-7');
+    const { child } = await holdLock(join(w.state, 'locks'), 'kv', 'nfs-client-7');
     try {
       expect((await w.run()).exitCode).toBe(75);
       const lockFile = join(w.state, 'locks', 'kv.lock');
@@ -222,7 +204,7 @@ describe('idem ledger prune', () => {
     expect((await w.cmd(['ledger', 'prune', 'kv-notify'])).exitCode).toBe(2);
     expect((await w.cmd(['ledger', 'prune', 'kv-notify', '--older-than', 'soon'])).exitCode).toBe(2);
 
-    const { child } = await holdLock(w.state, 'kv-notify', hostname());
+    const { child } = await holdLock(join(w.state, 'locks'), 'kv-notify', hostname());
     try {
       const locked = await w.cmd(['ledger', 'prune', 'kv-notify', '--older-than', '90d']);
       expect(locked.exitCode).toBe(75);

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { idem, tempDir } from '../support/cli.ts';
-import { committed, kvWorld, lockHolder, rows, summaryOf, until } from './support/kv-world.ts';
+import { committed, kvWorld, lockHolder, rows, summaryOf, TASKS, until } from './support/kv-world.ts';
 import { jsonDoc } from './support/schemas.ts';
 
 const RECORD_HEAD = /^(changed[ *]|ok {6}|failed {2}|invalid |in-doubt|absorbed|skipped ) /;
@@ -249,5 +249,27 @@ describe('not found is not an all-clear', () => {
     const fine = await w.cmd(['doubts', 'kv']);
     expect(fine.exitCode).toBe(0);
     expect(fine.stdout).toContain('no in-doubt effects for task kv');
+    // Without a task, status covers every task of the ledger; one that needs attention makes it exit 3.
+    expect((await w.run([], { KV_FAULT: 'permanent:k1' }, TASKS.notify)).exitCode).toBe(3);
+    const every = await w.cmd(['status', '--json']);
+    expect(every.exitCode).toBe(3);
+    const doc = jsonDoc('status', every.stdout);
+    expect(
+      doc.tasks.map((t: { task: string; needsAttention: boolean }) => [t.task, t.needsAttention]),
+    ).toEqual([
+      ['kv', false],
+      ['kv-notify', true],
+    ]);
+    const human = await w.cmd(['status']);
+    expect(human.stdout).toMatch(/^task kv: ok$/m);
+    expect(human.stdout).toMatch(/^task kv-notify: needs attention$/m);
+    // sqlite3 users read the times through the views.
+    const readable = w.ledger((db) =>
+      db.prepare('SELECT started_utc, started_local, ended_utc FROM runs_readable').all(),
+    );
+    for (const row of readable as Record<string, string>[]) {
+      expect(row.started_utc).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(row.started_local).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    }
   });
 });

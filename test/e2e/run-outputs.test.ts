@@ -6,10 +6,18 @@
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { ndjson, ROOT } from '../support/cli.ts';
-import { committed, kvWorld, lockHolder, rows, summaryOf, TASKS, until } from './support/kv-world.ts';
+import { ndjson } from '../support/cli.ts';
+import {
+  committed,
+  holdLock,
+  kvWorld,
+  lockHolder,
+  rows,
+  summaryOf,
+  TASKS,
+  until,
+} from './support/kv-world.ts';
 import { type Family, parsePrometheus, sample } from './support/prometheus.ts';
 import { expectSchema } from './support/schemas.ts';
 
@@ -151,12 +159,7 @@ describe('idem run --metrics-file and --log-file', () => {
     expect(total(m)).toBe(40 + interruptedRun.n);
 
     // 5. Refused by the lock: exit 75, the file says so; with --wait, how long it waited.
-    const holder = execa(
-      process.execPath,
-      ['--import', 'tsx', 'test/e2e/support/hold-lock.ts', join(w.state, 'locks'), 'kv', hostname()],
-      { reject: false, cwd: ROOT },
-    );
-    await until('the lock is held', () => Boolean(lockHolder(w.state, 'kv')));
+    const { child: holder } = await holdLock(join(w.state, 'locks'), 'kv', hostname());
     try {
       const locked = await run(['--wait', '1s']);
       expect(locked.exitCode).toBe(75);

@@ -16,7 +16,7 @@ import { expectDirectory, makeUsers, type User, writeUsers } from '../ldap/provi
 import { describeLdap } from '../ldap/slapd-env.ts';
 import { BIN, openLedger, ROOT, tempDir } from '../support/cli.ts';
 import { Slapd } from '../support/slapd.ts';
-import { committed, lockHolder, until } from './support/kv-world.ts';
+import { committed, holdLock, lockHolder, until } from './support/kv-world.ts';
 import { parsePrometheus, sample } from './support/prometheus.ts';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -31,7 +31,6 @@ function readmeExample(name: string): string {
 }
 
 /** No escape sequences, carriage returns or other control characters: only text, tabs and newlines. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is looked for
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 
 /** Runs the built CLI as cron runs a job: PATH and HOME only, in HOME, no TTY. */
@@ -88,20 +87,8 @@ describe('idem run as cron runs it', () => {
     expect(invalid.stdout).toContain(
       'invalid  Not Valid (line 3)\n    login "Not Valid" is not a valid name',
     );
-    const holder = execa(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'test/e2e/support/hold-lock.ts',
-        join(tasks, '.idem', 'locks'),
-        'greet',
-        hostname(),
-      ],
-      { reject: false, cwd: ROOT },
-    );
+    const { child: holder } = await holdLock(join(tasks, '.idem', 'locks'), 'greet', hostname());
     try {
-      await until('the lock is held', () => existsSync(join(tasks, '.idem', 'locks', 'greet.lock.json')));
       const locked = await asCron(home, ['run', task, '--resume', '-q']);
       expect(locked.exitCode).toBe(75);
       expect(locked.stderr).toContain(

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { FAULTY_BIN, idem, ndjson, openLedger, tempDir, writeCsv } from '../../support/cli.ts';
+import { execa } from 'execa';
+import { FAULTY_BIN, idem, openLedger, ROOT, tempDir, writeCsv } from '../../support/cli.ts';
 import { createKvTarget } from '../../support/kv-target.ts';
 
 /** The kv test tasks (test/e2e/tasks/). */
@@ -52,12 +53,7 @@ export function kvWorld(n: number) {
   return world;
 }
 
-/** The `summary` line of `idem run --json` stdout. */
-export function summaryOf(stdout: unknown): Record<string, any> {
-  const summary = ndjson(stdout).find((e) => e.type === 'summary');
-  if (!summary) throw new Error(`no summary event in:\n${String(stdout)}`);
-  return summary;
-}
+export { summaryOf } from '../../ldap/provision-support.ts';
 
 /** Waits (polling, generous timeout) until `check` holds. */
 export async function until(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
@@ -93,4 +89,26 @@ export function committed(state: string): number {
   } finally {
     db.close();
   }
+}
+
+/**
+ * A separate process holding a task's lock (in `lockDir`) under `host`, until
+ * killed: a live holder on this host, or one on another machine.
+ */
+export async function holdLock(lockDir: string, task: string, host: string) {
+  const child = execa(
+    process.execPath,
+    ['--import', 'tsx', 'test/e2e/support/hold-lock.ts', lockDir, task, host],
+    {
+      reject: false,
+      cwd: ROOT,
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) =>
+      d.toString().includes('held') ? resolve() : reject(new Error(d.toString())),
+    );
+    void child.then((r) => reject(new Error(`lock holder exited early: ${r.stderr}`)));
+  });
+  return { child }; // not `return child`: a subprocess is thenable and would be awaited
 }
