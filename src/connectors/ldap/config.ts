@@ -111,43 +111,22 @@ function flag(value: string | undefined): boolean {
  * connect: (setup) => ldap.connect(setup, ldap.configFromEnv(setup))
  */
 export function configFromEnv(setup: SetupContext, prefix = 'IDEM_LDAP'): LdapEnvConfig {
-  const env = setup.env;
   const get = (name: string) => {
-    const v = env[`${prefix}_${name}`];
+    const v = setup.env[`${prefix}_${name}`];
     return v === undefined || v.trim() === '' ? undefined : v.trim();
   };
   const url = get('URL');
   const base = get('BASE');
-  const bindDn = get('BIND_DN');
-  const anonymous = flag(get('ANONYMOUS'));
-  const password = get('PASSWORD') !== undefined || get('PASSWORD_FILE') !== undefined;
-  const secret = `${prefix}_PASSWORD or ${prefix}_PASSWORD_FILE`;
-  const missing = [!url && `${prefix}_URL`, !base && `${prefix}_BASE`];
-  const problems: string[] = [];
-  if (anonymous) {
-    if (bindDn || password)
-      problems.push(
-        `${prefix}_ANONYMOUS=1 asks for an anonymous bind, but ${[bindDn && `${prefix}_BIND_DN`, password && secret].filter(Boolean).join(' and ')} ${bindDn && password ? 'are' : 'is'} set too: unset one or the other`,
-      );
-  } else {
-    missing.push(!bindDn && `${prefix}_BIND_DN`, !password && secret);
-  }
-  const absent = missing.filter((m): m is string => Boolean(m));
-  if (absent.length) {
-    const hint = anonymous
-      ? ''
-      : !bindDn && !password
-        ? ` (or, for an anonymous bind, ${prefix}_ANONYMOUS=1 instead of the bind DN and password)`
-        : !bindDn
-          ? ` (a password without ${prefix}_BIND_DN would bind anonymously)`
-          : '';
-    problems.unshift(`missing LDAP settings: set ${absent.join(', ')}${hint}`);
-  }
-  if (problems.length) throw new UsageError(problems.join('; '));
+  const bind = bindOf(setup, get, prefix);
+  const missing = [!url && `${prefix}_URL`, !base && `${prefix}_BASE`, ...bind.missing].filter(
+    (m): m is string => Boolean(m),
+  );
+  const problems = missing.length ? [`missing LDAP settings: set ${missing.join(', ')}${bind.hint}`] : [];
+  problems.push(...bind.problems);
   const config: LdapEnvConfig = { url: url as string, base: base as string };
-  if (bindDn) {
-    config.bindDn = bindDn;
-    config.password = setup.readSecret({ env: `${prefix}_PASSWORD`, fileEnv: `${prefix}_PASSWORD_FILE` });
+  if (bind.dn) {
+    config.bindDn = bind.dn;
+    config.password = bind.password as string;
   }
   if (flag(get('STARTTLS'))) config.startTLS = true;
   const caFile = get('CA_FILE');
@@ -159,7 +138,7 @@ export function configFromEnv(setup: SetupContext, prefix = 'IDEM_LDAP'): LdapEn
       try {
         config.tls.ca = readFileSync(path);
       } catch (err) {
-        throw new UsageError(`${prefix}_CA_FILE: cannot read ${path}: ${(err as Error).message}`);
+        problems.push(`${prefix}_CA_FILE: cannot read ${path}: ${(err as Error).message}`);
       }
     }
     if (insecure) config.tls.insecure = true;
@@ -172,8 +151,53 @@ export function configFromEnv(setup: SetupContext, prefix = 'IDEM_LDAP'): LdapEn
     if (v === undefined) continue;
     const n = Number(v);
     if (!Number.isFinite(n) || n <= 0)
-      throw new UsageError(`${prefix}_${name} must be a positive number of ms, not "${v}"`);
-    config[key] = n;
+      problems.push(`${prefix}_${name} must be a positive number of ms, not "${v}"`);
+    else config[key] = n;
   }
+  if (problems.length) throw new UsageError(problems.join('; '));
   return config;
+}
+
+/**
+ * Who to bind as: a bind DN with its password (read through setup.readSecret,
+ * which declares it secret), or nobody when an anonymous bind is asked for.
+ * What is missing, and what contradicts itself, for the one error.
+ */
+function bindOf(setup: SetupContext, get: (name: string) => string | undefined, prefix: string) {
+  const dn = get('BIND_DN');
+  const anonymous = flag(get('ANONYMOUS'));
+  const secret = `${prefix}_PASSWORD or ${prefix}_PASSWORD_FILE`;
+  const passwordSet = get('PASSWORD') !== undefined || get('PASSWORD_FILE') !== undefined;
+  let password: string | undefined;
+  if (dn && !anonymous) {
+    try {
+      password = setup.readSecret({ env: `${prefix}_PASSWORD`, fileEnv: `${prefix}_PASSWORD_FILE` });
+    } catch (err) {
+      // One it cannot find is missing; a file it cannot read is an error of its own.
+      if (passwordSet) throw err;
+    }
+  }
+  const hasPassword = passwordSet || password !== undefined;
+  if (anonymous) {
+    const extra = [dn && `${prefix}_BIND_DN`, hasPassword && secret].filter(Boolean);
+    const problems = extra.length
+      ? [
+          `${prefix}_ANONYMOUS=1 asks for an anonymous bind, but ${extra.join(' and ')} ${extra.length > 1 ? 'are' : 'is'} set too: unset one or the other`,
+        ]
+      : [];
+    return { dn: undefined, password: undefined, missing: [], hint: '', problems };
+  }
+  const hint =
+    !dn && !hasPassword
+      ? ` (or, for an anonymous bind, ${prefix}_ANONYMOUS=1 instead of the bind DN and password)`
+      : !dn
+        ? ` (a password without ${prefix}_BIND_DN would bind anonymously)`
+        : '';
+  return {
+    dn,
+    password,
+    missing: [!dn && `${prefix}_BIND_DN`, !hasPassword && secret],
+    hint,
+    problems: [] as string[],
+  };
 }
