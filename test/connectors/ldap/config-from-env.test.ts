@@ -64,6 +64,13 @@ describe('ldap.configFromEnv: a bind is never anonymous by accident', () => {
     expect(refusal({ IDEM_LDAP_ANONYMOUS: '1' })).toBe(
       'missing LDAP settings: set IDEM_LDAP_URL, IDEM_LDAP_BASE',
     );
+    // Every problem in one message, not one per attempt.
+    expect(
+      refusal({ IDEM_LDAP_URL: 'ldap://x', IDEM_LDAP_PASSWORD: 'pw', IDEM_LDAP_TIMEOUT_MS: 'soon' }),
+    ).toBe(
+      'missing LDAP settings: set IDEM_LDAP_BASE, IDEM_LDAP_BIND_DN (a password without IDEM_LDAP_BIND_DN would bind anonymously); ' +
+        'IDEM_LDAP_TIMEOUT_MS must be a positive number of ms, not "soon"',
+    );
   });
 
   it('an anonymous bind is taken only when asked for, and not together with credentials', () => {
