@@ -54,6 +54,11 @@ export function prunableRuns(runs: RunAge[], cutoff: number, keep: ReadonlySet<s
 }
 
 const BATCH = 20;
+const IN_IDS = '(SELECT value FROM json_each(?))';
+const OLD_EFFECTS = `task = ? AND state = 'done' AND coalesce(done_at, intent_at) < ?`;
+const OLD_KEYS = 'task = ? AND created_at < ?';
+
+type Removed = PruneReport['removed'];
 
 /**
  * Retention for one task. The history is append-only: the trigger
@@ -66,111 +71,158 @@ const BATCH = 20;
  * recorded in the `prunes` table.
  */
 export function pruneLedger(db: Database.Database, location: string, req: PruneRequest): PruneReport {
-  const guard = <T>(what: string, fn: () => T): T => {
+  const r = new Retention(db, location, req);
+  const plan = r.plan();
+  const removed: Removed = { runs: 0, results: 0, events: 0, effects: 0, idempotencyKeys: 0 };
+  for (let i = 0; i < plan.doomed.length; i += BATCH) {
+    const ids = plan.doomed.slice(i, i + BATCH).map((run) => run.id);
+    const batch = req.dryRun ? r.countBatch(ids) : r.removeBatch(ids);
+    removed.runs += batch.runs;
+    removed.results += batch.results;
+    removed.events += batch.events;
+  }
+  if (req.forgetOnceEffects) {
+    removed.effects = plan.oldEffects;
+    removed.idempotencyKeys = plan.oldKeys;
+  }
+  if (!req.dryRun) r.record(removed);
+  const first = plan.doomed[0];
+  const last = plan.doomed[plan.doomed.length - 1];
+  return {
+    task: req.task,
+    cutoff: req.cutoff,
+    dryRun: req.dryRun,
+    removed,
+    ...(first && last ? { span: { from: first.startedAt, to: last.startedAt } } : {}),
+    kept: {
+      ...(plan.latest ? { latestRun: plan.latest } : {}),
+      inDoubtRuns: plan.keptInDoubt,
+      onceEffects: req.forgetOnceEffects ? 0 : plan.oldEffects,
+      idempotencyKeys: req.forgetOnceEffects ? 0 : plan.oldKeys,
+    },
+  };
+}
+
+/** The statements of one prune, each failure a `LedgerError` naming the file. */
+class Retention {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly location: string,
+    private readonly req: PruneRequest,
+  ) {}
+
+  private guard<T>(what: string, fn: () => T): T {
     try {
       return fn();
     } catch (err) {
-      throw new LedgerError(`ledger ${location}: cannot ${what}: ${errorMessage(err)}`, { cause: err });
+      throw new LedgerError(`ledger ${this.location}: cannot ${what}: ${errorMessage(err)}`, { cause: err });
     }
-  };
-  const { task, cutoff } = req;
-  const latest = guard(
-    'read the runs',
-    () =>
-      db
+  }
+
+  private count(what: string, sql: string, ...params: unknown[]): number {
+    return this.guard(what, () => (this.db.prepare(sql).get(...params) as { n: number }).n);
+  }
+
+  /** What goes and what stays: the runs to remove, the last run, in-doubt runs, old once effects. */
+  plan() {
+    const { db, req } = this;
+    const { task, cutoff } = req;
+    return this.guard('read the runs and once effects', () => {
+      const latest = db
         .prepare(
           'SELECT id FROM runs WHERE task = ? AND dry_run = 0 ORDER BY started_at DESC, rowid DESC LIMIT 1',
         )
-        .get(task) as { id: string } | undefined,
-  );
-  const inDoubt = guard(
-    'read the once effects',
-    () =>
-      db.prepare(`SELECT DISTINCT run_id FROM effects WHERE task = ? AND state = 'intent'`).all(task) as {
-        run_id: string;
-      }[],
-  ).map((r) => r.run_id);
-  const ages = guard(
-    'read the runs',
-    () =>
-      db
+        .get(task) as { id: string } | undefined;
+      const inDoubt = (
+        db.prepare(`SELECT DISTINCT run_id FROM effects WHERE task = ? AND state = 'intent'`).all(task) as {
+          run_id: string;
+        }[]
+      ).map((row) => row.run_id);
+      // A run that never recorded its end ended with its last history line (its crash, say).
+      const ages = db
         .prepare(
           `SELECT id, started_at AS startedAt,
               coalesce(ended_at, (SELECT max(at) FROM events WHERE run_id = runs.id), started_at) AS endedAt
              FROM runs WHERE task = ? AND status <> 'running' ORDER BY started_at`,
         )
-        .all(task) as RunAge[],
-  );
-  const keep = new Set([...(latest ? [latest.id] : []), ...inDoubt]);
-  const doomed = prunableRuns(ages, cutoff, keep);
-  const count = (what: string, sql: string, ...params: unknown[]) =>
-    guard(what, () => (db.prepare(sql).get(...params) as { n: number }).n);
-  const effectsWhere = `task = ? AND state = 'done' AND coalesce(done_at, intent_at) < ?`;
-  const oldEffects = count(
-    'count once effects',
-    `SELECT count(*) AS n FROM effects WHERE ${effectsWhere}`,
-    task,
-    cutoff,
-  );
-  const oldKeys = count(
-    'count idempotency keys',
-    'SELECT count(*) AS n FROM idempotency_keys WHERE task = ? AND created_at < ?',
-    task,
-    cutoff,
-  );
-  const removed = { runs: 0, results: 0, events: 0, effects: 0, idempotencyKeys: 0 };
-  const inIds = '(SELECT value FROM json_each(?))';
-  for (let i = 0; i < doomed.length; i += BATCH) {
-    const ids = doomed.slice(i, i + BATCH).map((r) => r.id);
+        .all(task) as RunAge[];
+      const keep = new Set([...(latest ? [latest.id] : []), ...inDoubt]);
+      return {
+        latest: latest?.id,
+        doomed: prunableRuns(ages, cutoff, keep),
+        keptInDoubt: ages.filter((r) => r.endedAt < cutoff && inDoubt.includes(r.id)).map((r) => r.id),
+        oldEffects: this.count(
+          'count once effects',
+          `SELECT count(*) AS n FROM effects WHERE ${OLD_EFFECTS}`,
+          task,
+          cutoff,
+        ),
+        oldKeys: this.count(
+          'count idempotency keys',
+          `SELECT count(*) AS n FROM idempotency_keys WHERE ${OLD_KEYS}`,
+          task,
+          cutoff,
+        ),
+      };
+    });
+  }
+
+  /** What removing these runs would remove (a dry run). */
+  countBatch(ids: string[]): Pick<Removed, 'runs' | 'results' | 'events'> {
     const list = JSON.stringify(ids);
-    if (req.dryRun) {
-      removed.runs += ids.length;
-      removed.results += count(
+    return {
+      runs: ids.length,
+      results: this.count(
         'count outcomes',
-        `SELECT count(*) AS n FROM results WHERE run_id IN ${inIds}`,
+        `SELECT count(*) AS n FROM results WHERE run_id IN ${IN_IDS}`,
         list,
-      );
-      removed.events += count(
+      ),
+      events: this.count(
         'count history lines',
-        `SELECT count(*) AS n FROM events WHERE run_id IN ${inIds} AND at < ?`,
+        `SELECT count(*) AS n FROM events WHERE run_id IN ${IN_IDS} AND at < ?`,
         list,
-        cutoff,
-      );
-      continue;
-    }
-    guard('remove old runs', () =>
+        this.req.cutoff,
+      ),
+    };
+  }
+
+  /** Removes these runs, their outcomes and their history lines, the trigger lifted for this transaction only. */
+  removeBatch(ids: string[]): Pick<Removed, 'runs' | 'results' | 'events'> {
+    const { db } = this;
+    const list = JSON.stringify(ids);
+    return this.guard('remove old runs', () =>
       db
         .transaction(() => {
           db.exec('DROP TRIGGER IF EXISTS events_append_only_delete');
-          removed.events += db
-            .prepare(`DELETE FROM events WHERE run_id IN ${inIds} AND at < ?`)
-            .run(list, cutoff).changes;
-          removed.results += db.prepare(`DELETE FROM results WHERE run_id IN ${inIds}`).run(list).changes;
-          removed.runs += db.prepare(`DELETE FROM runs WHERE id IN ${inIds}`).run(list).changes;
+          const events = db
+            .prepare(`DELETE FROM events WHERE run_id IN ${IN_IDS} AND at < ?`)
+            .run(list, this.req.cutoff);
+          const results = db.prepare(`DELETE FROM results WHERE run_id IN ${IN_IDS}`).run(list);
+          const runs = db.prepare(`DELETE FROM runs WHERE id IN ${IN_IDS}`).run(list);
           db.exec(EVENTS_APPEND_ONLY_DELETE);
+          return { runs: runs.changes, results: results.changes, events: events.changes };
         })
         .immediate(),
     );
   }
-  if (req.forgetOnceEffects) {
-    removed.effects = oldEffects;
-    removed.idempotencyKeys = oldKeys;
-  }
-  if (!req.dryRun) {
-    guard('record the prune', () =>
+
+  /** Forgets old once effects when asked, and records the pass in `prunes`. */
+  record(removed: Removed): void {
+    const { db, req } = this;
+    this.guard('record the prune', () =>
       db
         .transaction(() => {
           if (req.forgetOnceEffects) {
-            db.prepare(`DELETE FROM effects WHERE ${effectsWhere}`).run(task, cutoff);
-            db.prepare('DELETE FROM idempotency_keys WHERE task = ? AND created_at < ?').run(task, cutoff);
+            db.prepare(`DELETE FROM effects WHERE ${OLD_EFFECTS}`).run(req.task, req.cutoff);
+            db.prepare(`DELETE FROM idempotency_keys WHERE ${OLD_KEYS}`).run(req.task, req.cutoff);
           }
           db.prepare(
             `INSERT INTO prunes (task, at, cutoff, by_whom, runs, results, events, effects, idempotency_keys)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           ).run(
-            task,
+            req.task,
             req.now,
-            cutoff,
+            req.cutoff,
             req.by,
             removed.runs,
             removed.results,
@@ -182,21 +234,6 @@ export function pruneLedger(db: Database.Database, location: string, req: PruneR
         .immediate(),
     );
     // Hand the freed pages back to the main file; a reader in the way only delays it.
-    guard('checkpoint the ledger', () => db.pragma('wal_checkpoint(PASSIVE)'));
+    this.guard('checkpoint the ledger', () => db.pragma('wal_checkpoint(PASSIVE)'));
   }
-  const first = doomed[0];
-  const last = doomed[doomed.length - 1];
-  return {
-    task,
-    cutoff,
-    dryRun: req.dryRun,
-    removed,
-    ...(first && last ? { span: { from: first.startedAt, to: last.startedAt } } : {}),
-    kept: {
-      ...(latest ? { latestRun: latest.id } : {}),
-      inDoubtRuns: ages.filter((r) => r.endedAt < cutoff && inDoubt.includes(r.id)).map((r) => r.id),
-      onceEffects: req.forgetOnceEffects ? 0 : oldEffects,
-      idempotencyKeys: req.forgetOnceEffects ? 0 : oldKeys,
-    },
-  };
 }
