@@ -1,46 +1,44 @@
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { SqliteLedger } from '../ledger/sqlite-ledger.ts';
-import { ledgerPath } from '../runner/state.ts';
+import { isoTime, localTime } from '../report/time.ts';
 import { EXIT } from './exit-codes.ts';
+import { STATE_DIR_HELP } from './flags.ts';
+import { withLedger } from './ledger-access.ts';
+import { stdout } from './output.ts';
 import { resolveTaskRef } from './task-ref.ts';
 
-/** `idem doubts <task>`: the records whose `once` effect may or may not have happened. */
+/**
+ * `idem doubts <task>`: the records whose `once` effect may or may not have
+ * happened. No ledger there, or a task that never ran there, is an error
+ * (exit 2) naming where it looked, never a false all-clear.
+ */
 export async function doubtsCommand(
   ref: string,
   opts: { stateDir?: string; json?: boolean },
 ): Promise<number> {
-  const { name, stateDir } = await resolveTaskRef(ref, opts.stateDir);
-  const path = ledgerPath(stateDir);
-  if (!existsSync(path)) {
-    process.stdout.write(opts.json ? '' : `no ledger at ${path}: task ${name} has never run there\n`);
-    return EXIT.ok;
-  }
-  const ledger = new SqliteLedger(path);
-  try {
-    const doubts = await ledger.listEffects(name, 'intent');
-    for (const d of doubts) {
-      if (opts.json) {
-        process.stdout.write(
-          `${JSON.stringify({ type: 'in-doubt', task: d.task, key: d.key, effect: d.effect, runId: d.runId, intentAt: new Date(d.intentAt).toISOString() })}\n`,
-        );
-      } else {
-        process.stdout.write(
-          `in-doubt ${d.key}: effect ${d.effect} (intent recorded ${new Date(d.intentAt).toISOString()} in run ${d.runId}, no completion)\n`,
-        );
-      }
-    }
-    if (!opts.json) {
-      process.stdout.write(
+  const target = await resolveTaskRef(ref, opts.stateDir);
+  return withLedger(target, target.name, async (open) => {
+    const doubts = await open.ledger.listEffects(target.name, 'intent');
+    const lines = doubts.map((d) =>
+      opts.json
+        ? JSON.stringify({
+            type: 'in-doubt',
+            task: d.task,
+            key: d.key,
+            effect: d.effect,
+            runId: d.runId,
+            intentAt: isoTime(d.intentAt),
+          })
+        : `in-doubt ${d.key}: effect ${d.effect} (intent recorded ${localTime(d.intentAt)} in run ${d.runId}, no completion)`,
+    );
+    if (!opts.json)
+      lines.push(
         doubts.length === 0
-          ? `no in-doubt effects for task ${name}\n`
-          : `${doubts.length} in-doubt; check each by hand, then: idem resolve ${ref} <key> --effect <name> --done (it happened) or --retry (it did not)\n`,
+          ? `no in-doubt effects for task ${target.name} (ledger ${open.path})`
+          : `${doubts.length} in-doubt; check each by hand, then: idem resolve ${ref} <key> --effect <name> --done (it happened) or --retry (it did not)`,
       );
-    }
+    if (lines.length > 0) stdout.write(`${lines.join('\n')}\n`);
     return doubts.length > 0 ? EXIT.failures : EXIT.ok;
-  } finally {
-    await ledger.close();
-  }
+  });
 }
 
 export function registerDoubts(program: Command, action: (code: Promise<number>) => void): void {
@@ -48,15 +46,13 @@ export function registerDoubts(program: Command, action: (code: Promise<number>)
     .command('doubts')
     .description('list records whose once-effect may or may not have happened (intent without completion)')
     .argument('<task>', 'a task file, or a task name with --state-dir')
-    .option(
-      '--state-dir <dir>',
-      'ledger folder (default: $IDEM_STATE_DIR, else .idem/ next to the task file)',
-    )
+    .option('--state-dir <dir>', STATE_DIR_HELP)
     .option('--json', 'one NDJSON line per in-doubt effect')
     .addHelpText(
       'after',
       `
-Exit code 3 when there are in-doubt effects, 0 when there are none.
+Exit code 3 when there are in-doubt effects, 0 when there are none, 2 when there is no ledger there or
+the task never ran with it (the message says where it looked).
 
 Examples:
   $ idem doubts tasks/onboard-accounts.ts

@@ -20,17 +20,23 @@ export const EXIT = {
   /** The lock is held by another run. */
   locked: 75,
   sigint: 130,
+  /** The standard output's reader went away (`| head`): the run stopped as on SIGINT. */
+  sigpipe: 141,
   sigterm: 143,
 } as const;
 
 /** The exit code of a run that ended with a summary. */
 export function exitCodeFor(
   s: RunSummary,
-  opts: { detailedExitcode: boolean; signal?: 'SIGINT' | 'SIGTERM' | undefined },
+  opts: { detailedExitcode: boolean; signal?: 'SIGINT' | 'SIGTERM' | 'SIGPIPE' | undefined },
 ): number {
   switch (s.status) {
     case 'interrupted':
-      return opts.signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint;
+      return opts.signal === 'SIGTERM'
+        ? EXIT.sigterm
+        : opts.signal === 'SIGPIPE'
+          ? EXIT.sigpipe
+          : EXIT.sigint;
     case 'refused':
       return EXIT.refused;
     case 'crashed':

@@ -5,9 +5,17 @@ import { IDEM_VERSION } from '../runner/version.ts';
 import { registerApply } from './apply-command.ts';
 import { registerDoubts } from './doubts-command.ts';
 import { EXIT, ExitError, exitCodeForError } from './exit-codes.ts';
+import { registerHistory } from './history-command.ts';
+import { registerInit } from './init-command.ts';
+import { registerLedger } from './ledger-command.ts';
+import { stderr, stdout } from './output.ts';
 import { registerPlan } from './plan-command.ts';
 import { registerResolve } from './resolve-command.ts';
 import { registerRun } from './run-command.ts';
+import { registerRuns } from './runs-command.ts';
+import { registerShow } from './show-command.ts';
+import { registerStatus } from './status-command.ts';
+import { registerUnlock } from './unlock-command.ts';
 
 /** What a test harness may change in a command's wiring (never set in production). */
 export interface CliOverrides {
@@ -33,11 +41,11 @@ async function finish(code: Promise<number>): Promise<never> {
     exit = await code;
   } catch (err) {
     exit = exitCodeForError(err);
-    process.stderr.write(`${describeFailure(err, exit)}\n`);
+    stderr.write(`${describeFailure(err, exit)}\n`);
   }
   process.exitCode = exit;
-  // Let stdout drain before leaving (NDJSON piped to another process).
-  await new Promise<void>((r) => process.stdout.write('', () => r()));
+  // Let stdout drain before leaving (NDJSON piped to another process); a closed one has nothing to drain.
+  await stdout.drain();
   process.exit(exit);
 }
 
@@ -54,6 +62,9 @@ Examples:
   $ idem run tasks/onboard-accounts.ts --dry-run   # preview what would change
   $ idem run tasks/onboard-accounts.ts             # apply it; run again and it changes nothing
   $ idem run tasks/provision-users.ts --resume     # continue after a crash
+  $ idem status tasks/onboard-accounts.ts          # did last night's run succeed? (exit 3: needs attention)
+  $ idem show last --task tasks/onboard-accounts.ts # what it changed, with the diffs
+  $ idem history tasks/onboard-accounts.ts ada     # everything that happened to one record
   $ idem doubts tasks/onboard-accounts.ts          # effects that may or may not have happened`,
     );
   const act = (code: Promise<number>) => {
@@ -62,8 +73,15 @@ Examples:
   registerRun(program, act, overrides);
   registerPlan(program, act, overrides);
   registerApply(program, act, overrides);
+  registerStatus(program, act);
+  registerRuns(program, act);
+  registerShow(program, act);
+  registerHistory(program, act);
   registerDoubts(program, act);
   registerResolve(program, act);
+  registerUnlock(program, act);
+  registerLedger(program, act);
+  registerInit(program, act);
   return program;
 }
 

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { systemClock } from '../core/clock.ts';
@@ -8,8 +7,11 @@ import { Journal } from '../core/journal.ts';
 import { SqliteLedger } from '../ledger/sqlite-ledger.ts';
 import { LockHeldError } from '../lock/lock.ts';
 import { SqliteLock } from '../lock/sqlite-lock.ts';
-import { ledgerPath, lockDir } from '../runner/state.ts';
+import { lockDir } from '../runner/state.ts';
 import { EXIT } from './exit-codes.ts';
+import { STATE_DIR_HELP } from './flags.ts';
+import { existingLedgerFile } from './ledger-access.ts';
+import { stdout } from './output.ts';
 import { resolveTaskRef } from './task-ref.ts';
 
 export interface ResolveOptions {
@@ -27,9 +29,9 @@ export interface ResolveOptions {
 export async function resolveCommand(ref: string, key: string, opts: ResolveOptions): Promise<number> {
   if (Boolean(opts.done) === Boolean(opts.retry))
     throw new UsageError('say either --done (it happened) or --retry (it did not)');
-  const { name, stateDir } = await resolveTaskRef(ref, opts.stateDir);
-  const path = ledgerPath(stateDir);
-  if (!existsSync(path)) throw new UsageError(`no ledger at ${path}: task ${name} has never run there`);
+  const target = await resolveTaskRef(ref, opts.stateDir);
+  const { name, stateDir } = target;
+  const path = existingLedgerFile(target, name);
   const lock = new SqliteLock(lockDir(stateDir));
   const got = await lock.acquire(
     { pid: process.pid, host: hostname(), runId: 'resolve', task: name, since: Date.now() },
@@ -42,7 +44,7 @@ export async function resolveCommand(ref: string, key: string, opts: ResolveOpti
     const effect = await effects.get(key, opts.effect);
     if (!effect) throw new UsageError(`task ${name} has no record of effect ${opts.effect} for ${key}`);
     if (effect.state === 'done') {
-      process.stdout.write(`effect ${opts.effect} for ${key} is already done; nothing to settle\n`);
+      stdout.write(`effect ${opts.effect} for ${key} is already done; nothing to settle\n`);
       return EXIT.ok;
     }
     let who = 'an operator';
@@ -50,7 +52,7 @@ export async function resolveCommand(ref: string, key: string, opts: ResolveOpti
       who = `${userInfo().username}@${hostname()}`;
     } catch {}
     await effects.settle(effect, opts.done ? 'done' : 'retry', who);
-    process.stdout.write(
+    stdout.write(
       opts.done
         ? `settled: effect ${opts.effect} for ${key} is recorded as done and will not run again\n`
         : `settled: effect ${opts.effect} for ${key} will run again on the next run of task ${name}\n`,
@@ -71,10 +73,7 @@ export function registerResolve(program: Command, action: (code: Promise<number>
     .requiredOption('--effect <name>', 'the effect, e.g. welcome-mail')
     .option('--done', 'it happened: record it as done, never run it again')
     .option('--retry', 'it did not happen: the next run performs it')
-    .option(
-      '--state-dir <dir>',
-      'ledger folder (default: $IDEM_STATE_DIR, else .idem/ next to the task file)',
-    )
+    .option('--state-dir <dir>', STATE_DIR_HELP)
     .addHelpText(
       'after',
       `

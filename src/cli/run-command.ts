@@ -1,6 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { errorMessage, UsageError } from '../core/errors.ts';
+import { UsageError } from '../core/errors.ts';
 import type { ChangeBudget } from '../core/gate.ts';
 import { parseDeleteLimit } from '../core/guard.ts';
 import type { RunSummary } from '../core/reporter.ts';
@@ -8,13 +8,17 @@ import type { DeleteLimit } from '../core/task.ts';
 import { describeHolder } from '../lock/lock.ts';
 import { chooseReporter } from '../report/choose-reporter.ts';
 import type { Verbosity } from '../report/human-reporter.ts';
+import { teeReporter } from '../report/tee-reporter.ts';
 import { type RunInternals, type RunOptions, run } from '../runner/run.ts';
 import { stateDirFor } from '../runner/state.ts';
 import { parseDuration } from './duration.ts';
-import { exitCodeFor } from './exit-codes.ts';
+import { exitCodeFor, exitCodeForError } from './exit-codes.ts';
 import { fileDigest } from './file-digest.ts';
+import { parsed, positiveInt } from './flags.ts';
 import { loadTask } from './load-task.ts';
 import type { CliOverrides } from './main.ts';
+import { stderr, stdout } from './output.ts';
+import { RunOutputs } from './run-outputs.ts';
 import { RunSignals, type StopSignal } from './signals.ts';
 
 /** The flags of `idem run`, as commander gives them. */
@@ -38,6 +42,8 @@ export interface RunFlags {
   adoptEffects?: boolean;
   breaker?: string;
   grace?: string;
+  metricsFile?: string;
+  logFile?: string;
 }
 
 /** The flags, checked and parsed. */
@@ -49,23 +55,6 @@ interface RunSettings {
   maxDeletes: DeleteLimit | undefined;
   budget: ChangeBudget | undefined;
   verbosity: Verbosity;
-}
-
-function positiveInt(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new UsageError(`${flag} takes a whole number of 1 or more, not "${value}"`);
-  return n;
-}
-
-function parsed<T>(value: string | undefined, flag: string, parse: (text: string) => T): T | undefined {
-  if (value === undefined) return undefined;
-  try {
-    return parse(value);
-  } catch (err) {
-    throw new UsageError(`${flag}: ${errorMessage(err)}`);
-  }
 }
 
 /** `--max-creates` and `--max-modifications`, as a budget over the task's. */
@@ -94,7 +83,10 @@ export type RunExtras = Pick<RunInternals, 'planOnly' | 'applyPlan' | 'afterRun'
 
 /**
  * Loads a task and `run()`s it with the flags, raced against a second signal:
- * the summary, and the signal that stopped it if any.
+ * the summary, and the signal that stopped it if any. A standard output whose
+ * reader goes away stops the run as a first signal does (exit 141). The metrics
+ * and log files hear of every ending, also one without a summary (the lock
+ * held, a usage error).
  */
 export async function executeRun(
   taskFile: string,
@@ -106,26 +98,38 @@ export async function executeRun(
   const { task, path } = await loadTask(taskFile);
   const s = settingsOf(flags);
   const concurrency = s.concurrency ?? task.concurrency ?? 4;
+  const stateDir = stateDirFor(path, flags.stateDir, env);
   const shown = await chooseReporter({
     json: Boolean(flags.json),
     verbosity: s.verbosity,
-    stdout: process.stdout,
-    stderr: process.stderr,
+    stdout,
+    stderr,
+    terminal: process.stderr,
     env,
+    taskDir: dirname(path),
   });
   const warn = (m: string) => shown.human.warn(m);
+  const outputs = new RunOutputs({
+    task: task.name,
+    stateDir,
+    dryRun: Boolean(flags.dryRun),
+    metricsFile: flags.metricsFile && resolve(flags.metricsFile),
+    logFile: flags.logFile && resolve(flags.logFile),
+    warn,
+  });
   const signals = new RunSignals(s.graceMs, warn);
+  const stopOnClose = stdout.onClosed(() => signals.outputClosed());
   const input = flags.input ? resolve(flags.input) : resolve(dirname(path), task.source.path);
   const options: RunOptions = {
     taskDir: dirname(path),
-    stateDir: stateDirFor(path, flags.stateDir, env),
+    stateDir,
     input,
     dryRun: Boolean(flags.dryRun),
     resume: Boolean(flags.resume),
     strictResume: Boolean(flags.strictResume),
     concurrency,
     waitForLockMs: s.waitMs,
-    reporter: shown.reporter,
+    reporter: teeReporter(shown.reporter, outputs.reporter),
     env,
     stopSignal: signals.stop.signal,
     killSignal: signals.kill.signal,
@@ -143,19 +147,29 @@ export async function executeRun(
       resume: Boolean(flags.resume),
       concurrency,
       input,
+      taskFile: path,
       ...(s.maxDeletes ? { maxDeletes: s.maxDeletes } : {}),
     },
     onLockWait: (h) => warn(`${describeHolder(task.name, h)}; waiting up to ${flags.wait}`),
+    onLocked: (ms) => {
+      outputs.lockWaitMs = ms;
+    },
     onCleanupProblem: (m) => warn(`cleanup: ${m}`),
     ...(overrides.wrapLedger ? { wrapLedger: overrides.wrapLedger } : {}),
     ...extras,
   };
   try {
     const summary = await Promise.race([signals.exitNow, run(task, options, internals)]);
+    await outputs.finished(summary);
     return { summary, signal: signals.received };
+  } catch (err) {
+    await outputs.failed(err, exitCodeForError(err));
+    throw err;
   } finally {
     shown.progress?.stop();
+    stopOnClose();
     signals.dispose();
+    outputs.close();
   }
 }
 
@@ -229,6 +243,11 @@ export function registerRun(
     )
     .option('--breaker <k>', 'stop after k consecutive records fail with the same error (default 5)')
     .option('--grace <duration>', 'on SIGINT/SIGTERM, how long in-flight records may finish (default 10s)')
+    .option(
+      '--metrics-file <path>',
+      'write Prometheus metrics here at the end of every run (atomically; for node_exporter textfile)',
+    )
+    .option('--log-file <path>', 'append NDJSON events here (for log shippers)')
     .addHelpText(
       'after',
       `
@@ -238,11 +257,12 @@ Examples:
   $ idem run tasks/provision-users.ts --resume -q       # cron: continue a crashed run, else start one
   $ idem run tasks/provision-users.ts --input /srv/hr/export.csv --json > run.ndjson
   $ idem run tasks/provision-users.ts --dry-run --detailed-exitcode; [ $? -eq 5 ] && echo "changes pending"
+  $ idem run tasks/provision-users.ts --resume -q --metrics-file /var/lib/node_exporter/textfile/idem-provision.prom
 
 Exit codes: 0 ok, 1 internal error, 2 usage/config/input error, 3 some records failed/invalid/in-doubt,
 4 stopped: resume later (circuit breaker, target or ledger unusable), 5 changes (only with --detailed-exitcode),
 6 refused by a guard before any change (a budget, the deletion guard): a person must look,
-75 lock held, 130/143 interrupted by SIGINT/SIGTERM.`,
+75 lock held, 130/143 interrupted by SIGINT/SIGTERM, 141 standard output closed (e.g. | head): stopped as on SIGINT.`,
     )
     .action((taskFile: string, flags: RunFlags) => action(runCommand(taskFile, flags, overrides)));
 }

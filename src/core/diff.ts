@@ -17,6 +17,11 @@ export interface Change {
   to?: unknown;
   /** Never print the values of this change (`userPassword: <secret>`). */
   secret?: boolean;
+  /**
+   * A short unified diff of a text value (a file's content), printed under the
+   * change for a person to read; never set on a secret change.
+   */
+  patch?: string;
 }
 
 /**

@@ -32,7 +32,17 @@ export interface RecordResult {
   /** At least one step's work was found already done by a retry. */
   absorbed: boolean;
   diff: StepDiff[];
-  error?: { message: string; class?: ErrorClass | 'invalid' | 'in-doubt'; step?: string };
+  error?: {
+    message: string;
+    class?: ErrorClass | 'invalid' | 'in-doubt';
+    step?: string;
+    /**
+     * The stack of an error idem did not expect (one without a kind: a TypeError
+     * in a task, say), redacted and cut to its first frames, so the reporter can
+     * point at the task's own file and line.
+     */
+    stack?: string;
+  };
   /** Attempts over all steps (1 when nothing was retried). */
   attempts: number;
   /** sha256 of the raw record, to see later what input produced the outcome. */

@@ -89,6 +89,22 @@ class Tally {
 
 type Build<T, C> = () => Step<T, C>[];
 
+/** Frames kept of an unexpected error's stack: enough to reach the task's own code. */
+const STACK_FRAMES = 12;
+
+/** The stack of an error without a kind (a bug, most likely), its first frames only. */
+function unexpectedStack(err: unknown): string | undefined {
+  if (kindOf(err) !== undefined || !(err instanceof Error) || !err.stack) return undefined;
+  const lines = err.stack.split('\n');
+  const first = lines.findIndex((l) => /^\s+at /.test(l));
+  return first < 0
+    ? undefined
+    : lines
+        .slice(first, first + STACK_FRAMES)
+        .map((l) => l.trim())
+        .join('\n');
+}
+
 /** Runs the steps of one record (or one prune key) and turns them into one outcome. */
 export class RecordProcessor<R, C> {
   constructor(private readonly p: ProcessorContext<R, C>) {}
@@ -397,10 +413,12 @@ export class RecordProcessor<R, C> {
   ): void {
     tally.outcome = outcome;
     tally.cause = cause;
+    const stack = unexpectedStack(cause);
     tally.error = {
       message: this.p.redactor.redact(message),
       ...(cls ? { class: cls } : {}),
       ...(step ? { step } : {}),
+      ...(stack ? { stack: this.p.redactor.redact(stack) } : {}),
     };
   }
 

@@ -18,7 +18,6 @@ CREATE TABLE IF NOT EXISTS planned (
   PRIMARY KEY (run_id, slot)
 );
 CREATE INDEX IF NOT EXISTS planned_by_line ON planned (run_id, line, slot);
-CREATE INDEX IF NOT EXISTS events_by_slot ON events (slot, step);
 
 CREATE TABLE IF NOT EXISTS finished (
   run_id TEXT NOT NULL,
@@ -51,6 +50,64 @@ CREATE TABLE IF NOT EXISTS departures (
   PRIMARY KEY (task, key)
 );
 
+`;
+
+/**
+ * The trigger that keeps the history append-only against deletes. Retention
+ * (`idem ledger prune`) lifts it only inside its own write transaction and
+ * puts this very statement back before committing (see retention.ts), so no
+ * other writer ever sees the history deletable.
+ */
+export const EVENTS_APPEND_ONLY_DELETE = `CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
+  BEGIN SELECT RAISE(ABORT, 'the events history is append-only'); END;`;
+
+/**
+ * Added for the read side and retention (in version 2):
+ * - `events_by_slot`: `idem history` reads one record's lines across runs;
+ * - `runs_readable`, `results_readable`, `events_readable`: the times as text,
+ *   in UTC (ISO 8601) and in the local time of whoever runs `sqlite3`;
+ * - `prunes`: one row per retention pass, what it removed and why.
+ */
+const READ_SIDE = `
+CREATE INDEX IF NOT EXISTS events_by_slot ON events (slot, id);
+
+CREATE VIEW IF NOT EXISTS runs_readable AS
+  SELECT id, task, status, dry_run,
+    strftime('%Y-%m-%dT%H:%M:%fZ', started_at / 1000.0, 'unixepoch') AS started_utc,
+    datetime(started_at / 1000, 'unixepoch', 'localtime') AS started_local,
+    strftime('%Y-%m-%dT%H:%M:%fZ', ended_at / 1000.0, 'unixepoch') AS ended_utc,
+    datetime(ended_at / 1000, 'unixepoch', 'localtime') AS ended_local,
+    (ended_at - started_at) / 1000.0 AS seconds,
+    counts, message, host, pid, input_path
+  FROM runs;
+
+CREATE VIEW IF NOT EXISTS results_readable AS
+  SELECT run_id, slot, key, line, outcome, absorbed, diff, error, attempts,
+    strftime('%Y-%m-%dT%H:%M:%fZ', started_at / 1000.0, 'unixepoch') AS started_utc,
+    datetime(started_at / 1000, 'unixepoch', 'localtime') AS started_local,
+    strftime('%Y-%m-%dT%H:%M:%fZ', ended_at / 1000.0, 'unixepoch') AS ended_utc,
+    datetime(ended_at / 1000, 'unixepoch', 'localtime') AS ended_local,
+    notes
+  FROM results;
+
+CREATE VIEW IF NOT EXISTS events_readable AS
+  SELECT e.id, r.task, e.run_id, e.slot, e.step, e.kind, e.attempt, e.detail,
+    strftime('%Y-%m-%dT%H:%M:%fZ', e.at / 1000.0, 'unixepoch') AS at_utc,
+    datetime(e.at / 1000, 'unixepoch', 'localtime') AS at_local
+  FROM events e LEFT JOIN runs r ON r.id = e.run_id;
+
+CREATE TABLE IF NOT EXISTS prunes (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  task           TEXT NOT NULL,
+  at             INTEGER NOT NULL,
+  cutoff         INTEGER NOT NULL,
+  by_whom        TEXT NOT NULL,
+  runs           INTEGER NOT NULL,
+  results        INTEGER NOT NULL,
+  events         INTEGER NOT NULL,
+  effects        INTEGER NOT NULL,
+  idempotency_keys INTEGER NOT NULL
+);
 `;
 
 export const SCHEMA = `
@@ -107,8 +164,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, slot);
 CREATE TRIGGER IF NOT EXISTS events_append_only_update BEFORE UPDATE ON events
   BEGIN SELECT RAISE(ABORT, 'the events history is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
-  BEGIN SELECT RAISE(ABORT, 'the events history is append-only'); END;
+${EVENTS_APPEND_ONLY_DELETE}
 
 CREATE TABLE IF NOT EXISTS effects (
   task      TEXT NOT NULL,
@@ -129,7 +185,8 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
   payload_hash TEXT NOT NULL,
   created_at   INTEGER NOT NULL
 );
-${V2_TABLES}`;
+${V2_TABLES}
+${READ_SIDE}`;
 
 /** What a ledger of version N-1 needs to become version N (index 0: 1 -> 2). */
 export const MIGRATIONS: string[] = [
@@ -140,5 +197,6 @@ ALTER TABLE runs ADD COLUMN phase TEXT;
 ALTER TABLE runs ADD COLUMN records INTEGER;
 ALTER TABLE results ADD COLUMN warnings TEXT;
 ALTER TABLE results ADD COLUMN drifted INTEGER NOT NULL DEFAULT 0;
-${V2_TABLES}`,
+${V2_TABLES}
+${READ_SIDE}`,
 ];

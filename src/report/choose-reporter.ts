@@ -19,6 +19,10 @@ export interface ReporterChoice {
   stdout: OutStream;
   stderr: OutStream;
   env: Record<string, string | undefined>;
+  /** The task's folder: an unexpected error in a step points at the task's file and line. */
+  taskDir?: string;
+  /** The real terminal stream behind `stderr`, for the live progress line. @default stderr */
+  terminal?: NodeJS.WriteStream;
 }
 
 /**
@@ -33,13 +37,14 @@ export async function chooseReporter(c: ReporterChoice): Promise<{
 }> {
   const humanOut = c.json ? c.stderr : c.stdout;
   const live = c.stderr.isTTY === true && (c.stderr.columns ?? 0) > 0 && c.verbosity !== 'quiet' && !c.env.CI;
-  const progress = live ? await Progress.on(c.stderr as NodeJS.WriteStream) : undefined;
+  const progress = live ? await Progress.on(c.terminal ?? (c.stderr as NodeJS.WriteStream)) : undefined;
   const human = new HumanReporter({
     out: humanOut,
     err: c.stderr,
     style: styleFor(humanOut, c.env),
     verbosity: c.verbosity,
     records: !c.json,
+    ...(c.taskDir ? { taskDir: c.taskDir } : {}),
     ...(progress ? { progress } : {}),
   });
   const reporter = c.json ? new JsonReporter(c.stdout, human) : human;

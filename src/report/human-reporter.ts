@@ -1,8 +1,9 @@
-import type { RecordResult } from '../core/outcome.ts';
+import { formatCounts, type RecordResult } from '../core/outcome.ts';
 import type { Reporter, RetryNotice, RunStart, RunSummary } from '../core/reporter.ts';
-import { recordLines, summaryLines } from './format.ts';
+import { recapHead, recordLines, summaryLines, supersededLines } from './format.ts';
 import type { Progress } from './progress.ts';
 import type { Style } from './style.ts';
+import { localTime } from './time.ts';
 
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
 
@@ -16,15 +17,25 @@ export interface HumanReporterOptions {
   progress?: Progress;
   /** Print record lines (off under --json, where records are NDJSON). */
   records?: boolean;
+  /** The task's folder: an unexpected error in a step points at the task's file and line. */
+  taskDir?: string;
+  /** The time, for the start and end lines. @default Date.now */
+  now?: () => number;
 }
 
 /**
  * Plain lines for people and cron: one per changed, failed, invalid, in-doubt or
  * absorbed record (no-ops only with -v; only problems with -q), then a recap.
+ * The start line and the recap's first line carry the local time with its zone
+ * and the run id, also with -q, so a cron log appended every night can be tied
+ * to a night and to `idem show <run>`.
  */
 export class HumanReporter implements Reporter {
   private dryRun = false;
-  constructor(private readonly o: HumanReporterOptions) {}
+  private readonly now: () => number;
+  constructor(private readonly o: HumanReporterOptions) {
+    this.now = o.now ?? Date.now;
+  }
 
   private say(stream: { write(t: string): unknown }, lines: string[]): void {
     const write = () => stream.write(`${lines.join('\n')}\n`);
@@ -34,14 +45,11 @@ export class HumanReporter implements Reporter {
 
   runStarted(info: RunStart): void {
     this.dryRun = info.dryRun;
-    if (this.o.verbosity !== 'quiet') {
-      const what = info.dryRun ? 'dry run (checks only)' : info.resumed ? 'resuming run' : 'run';
-      this.say(this.o.err, [
-        this.o.style.dim(
-          `idem: ${what} ${info.runId} of task ${info.task}: ${info.total} record${info.total === 1 ? '' : 's'}`,
-        ),
-      ]);
-    }
+    const what = info.dryRun ? 'dry run (checks only)' : info.resumed ? 'resumed run' : 'run';
+    const n = `${info.total} record${info.total === 1 ? '' : 's'}`;
+    this.say(this.o.err, [
+      this.o.style.dim(`idem: ${localTime(this.now())} ${what} ${info.runId} of task ${info.task}: ${n}`),
+    ]);
     this.o.progress?.start(info.task, info.total);
   }
 
@@ -53,7 +61,14 @@ export class HumanReporter implements Reporter {
       this.o.verbosity === 'verbose' ||
       problem ||
       (this.o.verbosity === 'normal' && (r.outcome === 'changed' || r.absorbed));
-    if (show) this.say(this.o.out, recordLines(r, this.o.style, this.dryRun));
+    if (show) {
+      const lines = recordLines(r, this.o.style, {
+        dryRun: this.dryRun,
+        taskDir: this.o.taskDir,
+        stack: this.o.verbosity === 'verbose',
+      });
+      this.say(this.o.out, lines);
+    }
   }
 
   retrying(info: RetryNotice): void {
@@ -71,10 +86,13 @@ export class HumanReporter implements Reporter {
 
   runFinished(summary: RunSummary): void {
     this.o.progress?.stop();
-    const lines = summaryLines(summary, this.o.style);
-    this.say(
-      this.o.out,
-      this.o.verbosity === 'quiet' && summary.status === 'succeeded' ? lines.slice(1, 2) : lines,
-    );
+    const quietSuccess = this.o.verbosity === 'quiet' && summary.status === 'succeeded';
+    const lines = quietSuccess
+      ? [
+          `${recapHead(summary, this.o.style, this.now())} · ${formatCounts(summary.counts)}`,
+          ...supersededLines(summary, this.o.style),
+        ]
+      : summaryLines(summary, this.o.style, this.now());
+    this.say(this.o.out, lines);
   }
 }

@@ -1,5 +1,6 @@
 import type { RecordResult } from '../core/outcome.ts';
 import type { Reporter, RetryNotice, RunStart, RunSummary } from '../core/reporter.ts';
+import { recordJson } from './ledger-json.ts';
 
 /**
  * NDJSON on stdout for machines: one `record` event per record and a final
@@ -21,19 +22,7 @@ export class JsonReporter implements Reporter {
 
   recordFinished(r: RecordResult): void {
     this.human.recordFinished(r);
-    this.emit({
-      type: 'record',
-      key: r.key,
-      outcome: r.outcome,
-      absorbed: r.absorbed,
-      diff: r.diff,
-      error: r.error ?? null,
-      line: r.line > 0 ? r.line : null,
-      attempts: r.attempts,
-      ...(r.notes ? { notes: r.notes } : {}),
-      ...(r.warnings ? { warnings: r.warnings } : {}),
-      ...(r.drifted ? { drifted: true } : {}),
-    });
+    this.emit({ type: 'record', ...recordJson(r) });
   }
 
   retrying(info: RetryNotice): void {
@@ -46,21 +35,25 @@ export class JsonReporter implements Reporter {
 
   runFinished(s: RunSummary): void {
     this.human.runFinished(s);
-    this.emit({
-      type: 'summary',
-      runId: s.runId,
-      task: s.task,
-      status: s.status,
-      dryRun: s.dryRun,
-      resumed: s.resumed,
-      supersedes: s.supersedes ?? null,
-      counts: s.counts,
-      notProcessed: s.notProcessed,
-      alreadyDone: s.alreadyDone,
-      elapsedMs: s.elapsedMs,
-      ledger: s.ledger,
-      message: s.message ?? null,
-      plan: s.plan ?? null,
-    });
+    this.emit({ type: 'summary', ...summaryJson(s) });
   }
+}
+
+/** The `summary` line of `idem run --json` (and of the log file), without its `type`. */
+export function summaryJson(s: RunSummary) {
+  return {
+    runId: s.runId,
+    task: s.task,
+    status: s.status,
+    dryRun: s.dryRun,
+    resumed: s.resumed,
+    supersedes: s.supersedes ?? null,
+    counts: s.counts,
+    notProcessed: s.notProcessed,
+    alreadyDone: s.alreadyDone,
+    elapsedMs: s.elapsedMs,
+    ledger: s.ledger,
+    message: s.message ?? null,
+    plan: s.plan ?? null,
+  };
 }

@@ -75,6 +75,8 @@ export interface RunInternals {
   /** What the run was started with, kept in the ledger. */
   recorded?: Record<string, unknown>;
   onLockWait?: (holder: LockHolder | undefined) => void;
+  /** The lock was taken, after waiting this long for it (ms). */
+  onLocked?: (waitedMs: number) => void;
   wrapLedger?: (ledger: Ledger) => Ledger;
   /** Cleanup problems (a connection that would not close), redacted. */
   onCleanupProblem?: (message: string) => void;
@@ -137,6 +139,7 @@ export async function run<R, C>(
     ...(internals.onLockWait ? { onWait: internals.onLockWait } : {}),
   });
   if (!got.acquired) throw new LockHeldError(task.name, got.holder);
+  internals.onLocked?.(Date.now() - holder.since);
   // The lock's holder file learns the run id when the run starts.
   const reporter: Reporter = {
     runStarted: (info) => {

@@ -42,7 +42,9 @@ describe('ldap.configFromEnv', () => {
   });
 
   it('names what is missing or malformed', () => {
-    expect(() => configFromEnv(fakeSetup({ env: {} }))).toThrow(/set IDEM_LDAP_URL and IDEM_LDAP_BASE/);
+    expect(() => configFromEnv(fakeSetup({ env: {} }))).toThrow(
+      /set IDEM_LDAP_URL, IDEM_LDAP_BASE, IDEM_LDAP_BIND_DN, IDEM_LDAP_PASSWORD or IDEM_LDAP_PASSWORD_FILE/,
+    );
     expect(() =>
       configFromEnv(
         fakeSetup({

@@ -8,6 +8,7 @@ import { type FsContext, type FsRoot, type FsStepOptions, formatMode, modesApply
 import { relativeSegments } from './safe-path.ts';
 import { statOrUndefined } from './stat.ts';
 import { contentBytes, type FileContent } from './template.ts';
+import { textOf, unifiedDiff } from './unified-diff.ts';
 
 /**
  * Options for {@link ensureFile}.
@@ -26,6 +27,27 @@ export interface EnsureFileOptions extends FsStepOptions {
 
 const describe = (bytes: Buffer) =>
   `sha256:${createHash('sha256').update(bytes).digest('hex').slice(0, 12)} (${bytes.length} bytes)`;
+
+/**
+ * A content change: the two hashes, and a short unified diff of the text
+ * (redacted) under it, so a template mistake shows in a dry run. A secret
+ * file, binary content or a text over 64 KiB keeps only the hashes.
+ */
+function contentChange(
+  from: Buffer | undefined,
+  to: Buffer,
+  secret: boolean,
+  redact: (text: string) => string,
+): Change {
+  const change = from
+    ? modified('content', describe(from), describe(to), { secret })
+    : added('file', `${to.length} bytes`, { secret });
+  if (secret) return change;
+  const before = from ? textOf(from) : '';
+  const after = textOf(to);
+  const patch = before !== undefined && after !== undefined ? unifiedDiff(before, after) : undefined;
+  return patch ? { ...change, patch: redact(patch) } : change;
+}
 
 /**
  * {@link ensureFile} under its own base folder, `opts.root`, instead of `ctx.fs`:
@@ -62,7 +84,7 @@ export function ensureFile(
   const name = opts.name ?? `file ${path}`;
   const bytes = contentBytes(content);
   const wantMode = modesApply ? opts.mode : undefined;
-  const secret = { secret: Boolean(opts.secret) };
+  const secret = Boolean(opts.secret);
 
   const current = async (ctx: unknown) => {
     const { abs, rel } = await rootOf(ctx, opts, name).resolve(path);
@@ -73,11 +95,11 @@ export function ensureFile(
 
   return {
     name,
-    async check(_record, ctx) {
+    async check(_record, ctx, env) {
       const { st, data } = await current(ctx);
-      if (!st || !data) return { changes: [added('file', `${bytes.length} bytes`, secret)] };
+      if (!st || !data) return { changes: [contentChange(undefined, bytes, secret, env.redact)] };
       const changes: Change[] = [];
-      if (!data.equals(bytes)) changes.push(modified('content', describe(data), describe(bytes), secret));
+      if (!data.equals(bytes)) changes.push(contentChange(data, bytes, secret, env.redact));
       if (wantMode !== undefined && (st.mode & 0o7777) !== wantMode) {
         changes.push(modified('mode', formatMode(st.mode), formatMode(wantMode)));
       }

@@ -40,7 +40,8 @@ export interface LdapConfig {
    */
   url: string;
   /**
-   * The DN to bind as; anonymous when unset.
+   * The DN to bind as; anonymous when unset (`configFromEnv` asks for
+   * `IDEM_LDAP_ANONYMOUS=1` to leave it unset).
    * @example 'cn=idem,ou=services,dc=example,dc=com'
    */
   bindDn?: string;
@@ -94,31 +95,38 @@ function flag(value: string | undefined): boolean {
 /**
  * Reads the connector's settings from the environment:
  *
- * - `IDEM_LDAP_URL` (required), `IDEM_LDAP_BIND_DN`, `IDEM_LDAP_BASE` (required);
- * - `IDEM_LDAP_PASSWORD` or `IDEM_LDAP_PASSWORD_FILE` (declared secret);
+ * - `IDEM_LDAP_URL` and `IDEM_LDAP_BASE` (required);
+ * - `IDEM_LDAP_BIND_DN` with `IDEM_LDAP_PASSWORD` or `IDEM_LDAP_PASSWORD_FILE`
+ *   (declared secret), required unless `IDEM_LDAP_ANONYMOUS=1` asks for an
+ *   anonymous bind (then neither may be set);
  * - `IDEM_LDAP_STARTTLS=1`, `IDEM_LDAP_CA_FILE=<pem>`, `IDEM_LDAP_TLS_INSECURE=1`;
  * - `IDEM_LDAP_TIMEOUT_MS`, `IDEM_LDAP_CONNECT_TIMEOUT_MS`.
  *
- * Throws a usage error naming what is missing.
+ * A missing bind DN is never taken as "bind anonymously": every record would
+ * then fail against a directory that hides its entries from anonymous
+ * readers. Throws one usage error (exit 2) naming every missing or
+ * contradictory setting at once.
  *
  * @example
  * connect: (setup) => ldap.connect(setup, ldap.configFromEnv(setup))
  */
 export function configFromEnv(setup: SetupContext, prefix = 'IDEM_LDAP'): LdapEnvConfig {
-  const env = setup.env;
   const get = (name: string) => {
-    const v = env[`${prefix}_${name}`];
+    const v = setup.env[`${prefix}_${name}`];
     return v === undefined || v.trim() === '' ? undefined : v.trim();
   };
   const url = get('URL');
   const base = get('BASE');
-  const missing = [!url && `${prefix}_URL`, !base && `${prefix}_BASE`].filter(Boolean);
-  if (missing.length) throw new UsageError(`missing LDAP settings: set ${missing.join(' and ')}`);
-  const bindDn = get('BIND_DN');
+  const bind = bindOf(setup, get, prefix);
+  const missing = [!url && `${prefix}_URL`, !base && `${prefix}_BASE`, ...bind.missing].filter(
+    (m): m is string => Boolean(m),
+  );
+  const problems = missing.length ? [`missing LDAP settings: set ${missing.join(', ')}${bind.hint}`] : [];
+  problems.push(...bind.problems);
   const config: LdapEnvConfig = { url: url as string, base: base as string };
-  if (bindDn) {
-    config.bindDn = bindDn;
-    config.password = setup.readSecret({ env: `${prefix}_PASSWORD`, fileEnv: `${prefix}_PASSWORD_FILE` });
+  if (bind.dn) {
+    config.bindDn = bind.dn;
+    config.password = bind.password as string;
   }
   if (flag(get('STARTTLS'))) config.startTLS = true;
   const caFile = get('CA_FILE');
@@ -130,7 +138,7 @@ export function configFromEnv(setup: SetupContext, prefix = 'IDEM_LDAP'): LdapEn
       try {
         config.tls.ca = readFileSync(path);
       } catch (err) {
-        throw new UsageError(`${prefix}_CA_FILE: cannot read ${path}: ${(err as Error).message}`);
+        problems.push(`${prefix}_CA_FILE: cannot read ${path}: ${(err as Error).message}`);
       }
     }
     if (insecure) config.tls.insecure = true;
@@ -143,8 +151,53 @@ export function configFromEnv(setup: SetupContext, prefix = 'IDEM_LDAP'): LdapEn
     if (v === undefined) continue;
     const n = Number(v);
     if (!Number.isFinite(n) || n <= 0)
-      throw new UsageError(`${prefix}_${name} must be a positive number of ms, not "${v}"`);
-    config[key] = n;
+      problems.push(`${prefix}_${name} must be a positive number of ms, not "${v}"`);
+    else config[key] = n;
   }
+  if (problems.length) throw new UsageError(problems.join('; '));
   return config;
+}
+
+/**
+ * Who to bind as: a bind DN with its password (read through setup.readSecret,
+ * which declares it secret), or nobody when an anonymous bind is asked for.
+ * What is missing, and what contradicts itself, for the one error.
+ */
+function bindOf(setup: SetupContext, get: (name: string) => string | undefined, prefix: string) {
+  const dn = get('BIND_DN');
+  const anonymous = flag(get('ANONYMOUS'));
+  const secret = `${prefix}_PASSWORD or ${prefix}_PASSWORD_FILE`;
+  const passwordSet = get('PASSWORD') !== undefined || get('PASSWORD_FILE') !== undefined;
+  let password: string | undefined;
+  if (dn && !anonymous) {
+    try {
+      password = setup.readSecret({ env: `${prefix}_PASSWORD`, fileEnv: `${prefix}_PASSWORD_FILE` });
+    } catch (err) {
+      // One it cannot find is missing; a file it cannot read is an error of its own.
+      if (passwordSet) throw err;
+    }
+  }
+  const hasPassword = passwordSet || password !== undefined;
+  if (anonymous) {
+    const extra = [dn && `${prefix}_BIND_DN`, hasPassword && secret].filter(Boolean);
+    const problems = extra.length
+      ? [
+          `${prefix}_ANONYMOUS=1 asks for an anonymous bind, but ${extra.join(' and ')} ${extra.length > 1 ? 'are' : 'is'} set too: unset one or the other`,
+        ]
+      : [];
+    return { dn: undefined, password: undefined, missing: [], hint: '', problems };
+  }
+  const hint =
+    !dn && !hasPassword
+      ? ` (or, for an anonymous bind, ${prefix}_ANONYMOUS=1 instead of the bind DN and password)`
+      : !dn
+        ? ` (a password without ${prefix}_BIND_DN would bind anonymously)`
+        : '';
+  return {
+    dn,
+    password,
+    missing: [!dn && `${prefix}_BIND_DN`, !hasPassword && secret],
+    hint,
+    problems: [] as string[],
+  };
 }
