@@ -17,7 +17,7 @@ export interface PlanVerdict {
   stop?: Stop;
   /** The stop is the gate's refusal: nothing is left to resume. */
   refused?: boolean;
-  /** The input is identical to the last accepted run's (said in the recap; skipped when the task asks). */
+  /** Why the run was skipped (the input is identical to the last accepted run's and the task asks to skip). */
   note?: string;
   skip?: boolean;
 }
@@ -70,8 +70,8 @@ export async function planAndGate<R, C>(
     exceeded: exceeded.map((e) => e.budget),
     ...(identical ? { identicalTo: identical } : {}),
   };
-  const withNote = note ? { note: `${note}; reconciled anyway (the target may have drifted)` } : {};
-  if (exceeded.length === 0 || policy.planOnly) return { plan, ...withNote };
+  // An identical input is said in the plan (`identicalTo`); the run's message stays for why it stopped.
+  if (exceeded.length === 0 || policy.planOnly) return { plan };
   if (opts.accept && opts.accept.length >= 12 && hash.startsWith(opts.accept.toLowerCase())) {
     const who = opts.acceptedBy ?? 'an operator';
     if (!policy.dryRun) {
@@ -84,7 +84,7 @@ export async function planAndGate<R, C>(
         reasons: exceeded.map((e) => e.message),
       });
     }
-    return { plan: { ...plan, acceptedBy: who }, ...withNote };
+    return { plan: { ...plan, acceptedBy: who } };
   }
   return {
     plan,

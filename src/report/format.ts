@@ -98,7 +98,10 @@ export function supersededLines(s: RunSummary, style: Style): string[] {
 
 /** `plan 1a2b3c4d5e6f: creates=3 modifications=12 deletions=0`, with what the gate said. */
 function planLine(p: PlanSummary, style: Style): string {
-  const what = `plan ${p.hash.slice(0, 12)}: creates=${p.creates} modifications=${p.modifications} deletions=${p.deletions}`;
+  const same = p.identicalTo
+    ? `; the input is identical to the last accepted run ${p.identicalTo}'s, reconciled anyway`
+    : '';
+  const what = `plan ${p.hash.slice(0, 12)}: creates=${p.creates} modifications=${p.modifications} deletions=${p.deletions}${same}`;
   if (p.exceeded.length === 0) return what;
   const over = `over budget: ${p.exceeded.join(', ')}`;
   return p.acceptedBy

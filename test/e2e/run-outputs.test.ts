@@ -136,7 +136,8 @@ describe('idem run --metrics-file and --log-file', () => {
 
     // 4. Interrupted by SIGTERM: the records it finished count, nothing else.
     w.write(`id,value\n${rows(2000, 1, 'x')}\n`);
-    const long = run(['--concurrency', '1'], { KV_SLOW_MS: '5' });
+    // 1,980 new keys against a last run of 20: a mass create the budget would refuse; let it through.
+    const long = run(['--concurrency', '1', '--max-creates', '100%'], { KV_SLOW_MS: '5' });
     await until(
       'the run has committed outcomes',
       () => committed(w.state) >= 20 + 60 && Boolean(lockHolder(w.state, 'kv')),
@@ -225,7 +226,7 @@ describe('idem run --metrics-file and --log-file', () => {
     expect((await w.run(['--metrics-file', prom], {}, TASKS.prune)).exitCode).toBe(0);
     w.write('id,value\nk1,v1\n');
     const refused = await w.run(['--metrics-file', prom], {}, TASKS.prune);
-    expect(refused.exitCode).toBe(4);
+    expect(refused.exitCode).toBe(6);
     const m = metricsOf(prom);
     expect(
       sample(m, 'idem_last_run_timestamp_seconds', { task: 'kv-prune', status: 'refused' }),

@@ -52,6 +52,7 @@ export default defineTask<Row, { db: Database.Database }>({
           changes: [
             cur ? modified('value', cur.value, r.value, { secret }) : added('value', r.value, { secret }),
           ],
+          ...(cur ? {} : { creates: 1 }),
         };
       },
       async apply(r, { db }) {
