@@ -387,3 +387,23 @@ describe('idem run: a ledger that stops recording', () => {
     expect(after.applies.every((a) => a.n === 1)).toBe(true);
   });
 });
+
+describe('idem run: a write that landed just before the process died', () => {
+  it('is found done on --resume and counted absorbed, visibly, not ok; nothing is written twice', async () => {
+    const s = setup(20);
+    const killed = await s.run(['--concurrency', '1'], { KV_FAULT: 'kill:k10' });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(s.target$().applies.find((a) => a.id === 'k10')?.n).toBe(1);
+    const resumed = await s.run(['--resume', '--json']);
+    expect(resumed.exitCode, String(resumed.stderr)).toBe(0);
+    const k10 = ndjson(resumed.stdout).find((e) => e.type === 'record' && e.key === 'k10');
+    expect(k10).toMatchObject({ outcome: 'ok', absorbed: true });
+    expect(k10?.notes).toEqual(['found done on resume: the attempt that stopped had applied it']);
+    const summary = summaryOf(resumed.stdout);
+    expect(summary.counts.absorbed).toBeGreaterThanOrEqual(1);
+    expect(summary.counts.changed + summary.alreadyDone + summary.counts.ok).toBe(20);
+    const t = s.target$();
+    expect(t.rows.n).toBe(20);
+    expect(t.applies.every((a) => a.n === 1)).toBe(true);
+  });
+});

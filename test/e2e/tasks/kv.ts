@@ -2,7 +2,8 @@
  * A test task over a real SQLite "target" file: one row per record in `kv`, and
  * every apply logged in `applies`, so tests can count writes at the target.
  *
- * Env: KV_TARGET (target db path), KV_INPUT (csv path), KV_FAULT (fault injection),
+ * Env: KV_TARGET (target db path), KV_INPUT (csv path), KV_FAULT (fault injection:
+ * transient:, permanent:, absorbed:, kill:<key>, the last a SIGKILL right after the write),
  * KV_SLOW_MS (sleep in each apply, to kill mid-run), KV_CLOSED_MARKER (a file the
  * task's cleanup writes, to see that cleanups ran).
  */
@@ -66,6 +67,8 @@ export default defineTask<Row, { db: Database.Database }>({
         })();
         if (fault('absorbed', r.id))
           throw new AmbiguousError(`connection closed before the reply for ${r.id}`);
+        // The process dies the moment the write landed, before idem could record it.
+        if (fault('kill', r.id)) process.kill(process.pid, 'SIGKILL');
       },
     },
   ],
