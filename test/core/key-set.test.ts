@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { commonKeys, KeySet } from '../../src/core/key-set.ts';
+
+describe('KeySet', () => {
+  it('finds duplicates with the line first seen, across growth', () => {
+    const keys = new KeySet();
+    for (let i = 0; i < 5000; i++) expect(keys.add(`k${i}`, i + 2)).toBeUndefined();
+    expect(keys.add('k17', 9000)).toBe(19);
+    expect(keys.add('k4999', 9001)).toBe(5001);
+    expect(keys.count).toBe(5000);
+  });
+
+  it('sorts its hashes as (hi, lo) pairs, and counts the keys two runs share', () => {
+    const a = new KeySet();
+    const b = new KeySet();
+    for (let i = 0; i < 3000; i++) a.add(`u${i}`, i + 2);
+    for (let i = 1000; i < 5000; i++) b.add(`u${i}`, i + 2);
+    const sa = a.sorted();
+    expect(sa.length).toBe(6000);
+    for (let i = 2; i < sa.length; i += 2) {
+      const [h0, l0, h1, l1] = [sa[i - 2], sa[i - 1], sa[i], sa[i + 1]].map(Number) as [
+        number,
+        number,
+        number,
+        number,
+      ];
+      expect(h1 > h0 || (h1 === h0 && l1 > l0)).toBe(true);
+    }
+    expect(commonKeys(sa, b.sorted())).toBe(2000);
+    expect(commonKeys(sa, new KeySet().sorted())).toBe(0);
+  });
+});
