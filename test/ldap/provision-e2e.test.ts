@@ -248,3 +248,90 @@ describeLdap('provision-users: a read-only bind account', () => {
     expectNoCanary(f.outputs, f.state);
   });
 });
+
+describeLdap('provision-users: a leaver disabled by prune comes back', () => {
+  let f: Awaited<ReturnType<typeof fixture>>;
+  const users = makeUsers(20);
+  beforeAll(async () => {
+    f = await fixture();
+  });
+  afterAll(async () => {
+    await f?.pool.close();
+    await f?.slapd.destroy();
+    if (f) rmSync(f.dir, { recursive: true, force: true });
+  });
+
+  it('is enabled again (shadowExpire removed) with their groups, and the next run writes nothing', async () => {
+    const all = writeUsers(join(f.dir, 'all.csv'), users);
+    expect((await f.run(['--input', all, '--json'])).exitCode).toBe(0);
+    const leaver = users[6] as (typeof users)[number];
+    const without = writeUsers(
+      join(f.dir, 'without.csv'),
+      users.filter((u) => u !== leaver),
+    );
+    const gone = await f.run(['--input', without, '--json'], { IDEM_PRUNE: 'disable' });
+    expect(gone.exitCode, String(gone.stderr)).toBe(0);
+    let dir = await directory(f.pool, f.slapd);
+    expect(dir.people.get(leaver.uid)?.shadowexpire).toEqual(['1']);
+    for (const [, members] of dir.groups) expect(members).not.toContain(leaver.uid);
+
+    // Back in the export, prune still on (as in the nightly cron line).
+    const back = await f.run(['--input', all, '--json'], { IDEM_PRUNE: 'disable' });
+    expect(back.exitCode, String(back.stderr)).toBe(0);
+    expect(summaryOf(back.stdout)).toMatchObject({ counts: { changed: 1, ok: 19, failed: 0 } });
+    const record = recordsOf(back.stdout).get(leaver.uid);
+    const groups = 'ou=groups,dc=example,dc=com';
+    expect(record?.diff).toEqual([
+      { step: 'ldap.entry', changes: [{ op: '-', field: 'shadowExpire', from: '1' }] },
+      {
+        step: 'ldap.memberships',
+        changes: leaver.groups.map((g) => ({ op: '+', field: 'group', to: `cn=${g},${groups}` })),
+      },
+    ]);
+    dir = await directory(f.pool, f.slapd);
+    expect(dir.people.get(leaver.uid)?.shadowexpire).toBeUndefined();
+    await expectDirectory(f.pool, f.slapd, users);
+
+    const writes = f.slapd.writes();
+    const again = await f.run(['--input', all, '--json'], { IDEM_PRUNE: 'disable' });
+    expect(summaryOf(again.stdout)).toMatchObject({ counts: { changed: 0, ok: 20 } });
+    expect(f.slapd.writes()).toBe(writes);
+  });
+});
+
+describeLdap('provision-users: group names are validated like uids', () => {
+  let f: Awaited<ReturnType<typeof fixture>>;
+  beforeAll(async () => {
+    f = await fixture();
+  });
+  afterAll(async () => {
+    await f?.pool.close();
+    await f?.slapd.destroy();
+    if (f) rmSync(f.dir, { recursive: true, force: true });
+  });
+
+  it('a row naming *, .., a DN, -lead or a/b as a group is invalid with its line; nothing is written for it', async () => {
+    const users = makeUsers(6);
+    const hostile = ['*', '..', 'cn=evil,dc=example,dc=com', '-lead', 'a/b'];
+    const rows = users.map((u, i) =>
+      i < hostile.length ? { ...u, groups: ['staff', hostile[i] as string] } : u,
+    );
+    const csv = writeUsers(join(f.dir, 'hostile.csv'), rows);
+    const r = await f.run(['--input', csv, '--json']);
+    expect(r.exitCode, String(r.stderr)).toBe(3);
+    expect(summaryOf(r.stdout)).toMatchObject({ counts: { changed: 1, invalid: 5 } });
+    const records = recordsOf(r.stdout);
+    hostile.forEach((g, i) => {
+      const record = records.get((users[i] as (typeof users)[number]).uid);
+      expect(record?.outcome).toBe('invalid');
+      expect(record?.line).toBe(i + 2);
+      expect(record?.error.message).toContain(`group "${g}" must be 1-64 letters`);
+    });
+    const { people, groups } = await directory(f.pool, f.slapd);
+    expect([...people.keys()]).toEqual(['u0006']);
+    expect([...groups.keys()].sort()).toEqual([...(users[5]?.groups ?? [])].sort());
+    expect(f.slapd.audit().map((a) => a.dn.toLowerCase())).not.toContainEqual(
+      expect.stringContaining('evil'),
+    );
+  });
+});
