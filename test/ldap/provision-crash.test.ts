@@ -8,14 +8,16 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
-import { tempDir } from '../support/cli.ts';
+import { openLedger, tempDir } from '../support/cli.ts';
 import { Slapd } from '../support/slapd.ts';
 import { poolFor, snapshot } from './helpers.ts';
 import {
   CANARY,
+  directory,
   expectDirectory,
   expectNoCanary,
   makeUsers,
+  recordsOf,
   runTask,
   summaryOf,
   writeUsers,
@@ -106,5 +108,93 @@ describeLdap('provision-users: SIGKILL mid-run, then --resume', () => {
     expect(Object.keys(a)).toHaveLength(N + 7 + 4);
     expect(a).toEqual(b);
     expectNoCanary(outputs, state);
+  });
+});
+
+describeLdap('provision-users: SIGKILL while member batches are in flight, then --resume', () => {
+  let crashed: Slapd;
+  let clean: Slapd;
+  let crashedPool: LdapPool;
+  let cleanPool: LdapPool;
+  const dir = tempDir('idem-ldap-crash-batches-');
+  const users = makeUsers(N);
+  const csv = writeUsers(join(dir, 'users.csv'), users);
+  const byUid = new Map(users.map((u) => [u.uid, u]));
+
+  beforeAll(async () => {
+    [crashed, clean] = await Promise.all([Slapd.start(), Slapd.start()]);
+    crashedPool = poolFor(crashed);
+    cleanPool = poolFor(clean);
+  });
+  afterAll(async () => {
+    await crashedPool?.close();
+    await cleanPool?.close();
+    await crashed?.destroy();
+    await clean?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('no record reported changed lacks its writes, and the resumed directory equals a clean run', {
+    timeout: 300_000,
+  }, async () => {
+    const state = join(dir, 'state-crashed');
+    // 64 records at once: most of them wait for the modify carrying their member values.
+    const args = ['--state-dir', state, '--input', csv, '--json', '--concurrency', '64'];
+    const child = runTask(args, crashed.env());
+    const deadline = Date.now() + 120_000;
+    while (crashed.writes() < N / 2) {
+      if (child.exitCode !== null || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(crashed.writes(), 'the run ended before it could be killed').toBeGreaterThanOrEqual(N / 2);
+    child.kill('SIGKILL');
+    const killed = await child;
+    expect(killed.signal).toBe('SIGKILL');
+
+    // What the killed run reported changed: on stdout, and in the ledger.
+    const printed = [...recordsOf(killed.stdout).values()].filter((e) => e.outcome === 'changed');
+    const ledger = openLedger(state);
+    const recorded = ledger.prepare("SELECT key FROM results WHERE outcome = 'changed'").all() as {
+      key: string;
+    }[];
+    ledger.close();
+    const reported = new Set([...printed.map((e) => e.key as string), ...recorded.map((r) => r.key)]);
+    expect(reported.size).toBeGreaterThan(0);
+    expect(reported.size).toBeLessThan(N);
+
+    // Every one of them has its entry and every membership at the server.
+    const { people, groups } = await directory(crashedPool, crashed);
+    for (const uid of reported) {
+      const u = byUid.get(uid) as (typeof users)[number];
+      expect(people.get(uid)?.mail, `person ${uid}`).toEqual([u.mail]);
+      for (const g of u.groups) expect(groups.get(g), `${uid} in ${g}`).toContain(uid);
+    }
+    // The kill caught records between their add and their member writes (batches in flight).
+    const partial = [...people.keys()].filter(
+      (uid) =>
+        !reported.has(uid) && (byUid.get(uid)?.groups ?? []).some((g) => !groups.get(g)?.includes(uid)),
+    );
+    expect(partial.length).toBeGreaterThan(0);
+
+    const resumed = await runTask([...args, '--resume'], crashed.env());
+    expect(resumed.exitCode, String(resumed.stderr)).toBe(0);
+    expect(summaryOf(resumed.stdout)).toMatchObject({
+      status: 'succeeded',
+      resumed: true,
+      counts: { failed: 0 },
+    });
+
+    const single = await runTask(
+      ['--state-dir', join(dir, 'state-clean'), '--input', csv, '-q'],
+      clean.env(),
+    );
+    expect(single.exitCode, String(single.stderr)).toBe(0);
+    await expectDirectory(crashedPool, crashed, users);
+    const [a, b] = await Promise.all([
+      snapshot(crashedPool, crashed.baseDn),
+      snapshot(cleanPool, clean.baseDn),
+    ]);
+    expect(Object.keys(a)).toHaveLength(N + 7 + 4);
+    expect(a).toEqual(b);
   });
 });
