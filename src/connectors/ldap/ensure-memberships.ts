@@ -3,7 +3,7 @@
  */
 import { added, type Diff, removed } from '../../core/diff.ts';
 import type { Step } from '../../core/step.ts';
-import { dnEquals } from './dn.ts';
+import { normalizeDn } from './dn.ts';
 import { classify } from './errors.ts';
 import { and, eq } from './filter.ts';
 import type { LdapContext } from './locate.ts';
@@ -88,10 +88,15 @@ export function ensureMemberships(
               attributes: ['1.1'],
             })
           ).map((e) => e.dn);
-      const join = groups.filter(
-        (g, i) => !current.some((c) => dnEquals(c, g)) && groups.findIndex((x) => dnEquals(x, g)) === i,
-      );
-      const leave = options.exact ? current.filter((c) => !groups.some((g) => dnEquals(c, g))) : [];
+      const have = new Set(current.map(normalizeDn));
+      const wanted = new Set<string>();
+      const join = groups.filter((g) => {
+        const n = normalizeDn(g);
+        const first = !wanted.has(n);
+        wanted.add(n);
+        return first && !have.has(n);
+      });
+      const leave = options.exact ? current.filter((c) => !wanted.has(normalizeDn(c))) : [];
       if (join.length === 0 && leave.length === 0) return undefined;
       return {
         member: memberDn,

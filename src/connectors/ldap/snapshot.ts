@@ -15,12 +15,13 @@ import type { LdapPool } from './pool.ts';
  * What the snapshot holds, and how much of it.
  *
  * Memory (measured by `npm run bench`, Node 20, inetOrgPerson entries of about 12
- * attributes, `staff` plus one department group each): about 2.1 KB per person
- * and 0.1 KB per member value, so 10,000 people cost about 23 MB and 50,000 about
- * 115 MB. Beyond `maxEntries` people (or `maxMembers` member values) that part of
- * the snapshot is not held: each record's entry (or its groups) is read from the
- * server when it is checked, once per record (its steps share the read), and the
- * last {@link LAZY_CACHE_SIZE} are kept.
+ * attributes, each person in `staff` and one department group, every 7th in a
+ * third): about 0.6 KB per person and 0.1 KB per member value, so 10,000 people
+ * cost about 9 MB and 50,000 about 42 MB. Beyond `maxEntries` people (or
+ * `maxMembers` member values), or when the server refuses to return them all
+ * (`sizeLimitExceeded`), that part of the snapshot is not held, with a warning:
+ * each record's entry (or its groups) is read from the server when it is checked,
+ * once per record (its steps share the read), and the last 4,096 are kept.
  *
  * @example
  * ldap.connect(setup, config, {
@@ -44,8 +45,6 @@ export interface SnapshotOptions {
   /** Most member values held over all groups; beyond, one search per record for its groups. @default 1_000_000 */
   maxMembers?: number;
 }
-
-export { LAZY_CACHE_SIZE } from './entry-index.ts';
 
 /** What the snapshot did in this run, for the operator and the bench. */
 export interface SnapshotStats {
