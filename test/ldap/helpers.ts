@@ -164,3 +164,19 @@ export async function engineRun(
   await journal.flush();
   return result;
 }
+
+/** An inetOrgPerson's attributes with `uid`, `cn` and `sn` all the uid. */
+export const person = (uid: string, mail: string) => ({
+  objectClass: ['inetOrgPerson'],
+  uid,
+  cn: uid,
+  sn: uid,
+  mail,
+});
+
+/** Everything an async iterable yields. */
+export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}

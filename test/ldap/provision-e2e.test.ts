@@ -40,21 +40,32 @@ async function fixture() {
   return { slapd, dir, state, env, run, outputs, pool: poolFor(slapd) as LdapPool };
 }
 
-describeLdap('provision-users: first run, rerun, an edited CSV', () => {
-  let f: Awaited<ReturnType<typeof fixture>>;
-  const users = makeUsers(200);
-  let csv: string;
+type Fixture = Awaited<ReturnType<typeof fixture>>;
+
+/** A fixture for the describe block it is called in: made before its tests, removed after them. */
+function useFixture(prepare?: (f: Fixture) => Promise<void>): () => Fixture {
+  let f: Fixture | undefined;
   beforeAll(async () => {
     f = await fixture();
-    csv = writeUsers(join(f.dir, 'users.csv'), users);
+    await prepare?.(f);
   });
   afterAll(async () => {
     await f?.pool.close();
     await f?.slapd.destroy();
     if (f) rmSync(f.dir, { recursive: true, force: true });
   });
+  return () => f as Fixture;
+}
+
+describeLdap('provision-users: first run, rerun, an edited CSV', () => {
+  const users = makeUsers(200);
+  let csv: string;
+  const fx = useFixture(async (f) => {
+    csv = writeUsers(join(f.dir, 'users.csv'), users);
+  });
 
   it('the first run of 200 rows reports 200 changed and builds exactly 200 people and their groups', async () => {
+    const f = fx();
     const r = await f.run(['--input', csv, '--json']);
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(summaryOf(r.stdout)).toMatchObject({
@@ -67,6 +78,7 @@ describeLdap('provision-users: first run, rerun, an edited CSV', () => {
   });
 
   it('a rerun reports 0 changed and 200 ok, and makes zero writes at the server', async () => {
+    const f = fx();
     const writes = f.slapd.writes();
     const r = await f.run(['--input', csv, '--json', '--detailed-exitcode']);
     expect(r.exitCode, String(r.stderr)).toBe(0);
@@ -75,6 +87,7 @@ describeLdap('provision-users: first run, rerun, an edited CSV', () => {
   });
 
   it('an edited CSV changes exactly what was edited; the dry run before showed the same diffs and wrote nothing', async () => {
+    const f = fx();
     const edited = users.map((u) => ({ ...u, groups: [...u.groups] }));
     const byUid = (uid: string) => edited.find((u) => u.uid === uid) as (typeof edited)[number];
     byUid('u0003').mail = 'new.u0003@example.com';
@@ -146,20 +159,14 @@ describeLdap('provision-users: first run, rerun, an edited CSV', () => {
 });
 
 describeLdap('provision-users: the deletion guard and the prune phase', () => {
-  let f: Awaited<ReturnType<typeof fixture>>;
   const users = makeUsers(200);
-  beforeAll(async () => {
-    f = await fixture();
+  const fx = useFixture(async (f) => {
     const r = await f.run(['--input', writeUsers(join(f.dir, 'all.csv'), users)]);
     expect(r.exitCode, String(r.stderr)).toBe(0);
   });
-  afterAll(async () => {
-    await f?.pool.close();
-    await f?.slapd.destroy();
-    if (f) rmSync(f.dir, { recursive: true, force: true });
-  });
 
   it('a truncated CSV with prune on deletes nothing, exits 4 and names the number refused', async () => {
+    const f = fx();
     const truncated = writeUsers(join(f.dir, 'truncated.csv'), users.slice(0, 3));
     for (const mode of ['disable', 'delete']) {
       const writes = f.slapd.writes();
@@ -175,6 +182,7 @@ describeLdap('provision-users: the deletion guard and the prune phase', () => {
   });
 
   it('a CSV missing 5 people (within 10%) disables exactly those 5 and takes them out of their groups', async () => {
+    const f = fx();
     const kept = users.filter((_, i) => i % 40 !== 5);
     const gone = users.filter((_, i) => i % 40 === 5).map((u) => u.uid);
     expect(gone).toHaveLength(5);
@@ -196,17 +204,10 @@ describeLdap('provision-users: the deletion guard and the prune phase', () => {
 });
 
 describeLdap('provision-users: a read-only bind account', () => {
-  let f: Awaited<ReturnType<typeof fixture>>;
-  beforeAll(async () => {
-    f = await fixture();
-  });
-  afterAll(async () => {
-    await f?.pool.close();
-    await f?.slapd.destroy();
-    if (f) rmSync(f.dir, { recursive: true, force: true });
-  });
+  const fx = useFixture();
 
   it('fails permanently on the first record with a clear message, is not retried, and the breaker stops the run', async () => {
+    const f = fx();
     const csv = writeUsers(join(f.dir, 'users.csv'), makeUsers(50));
     const reader = f.slapd.env('reader');
     const r = await f.run(['--input', csv, '--json', '--concurrency', '1'], {
@@ -238,6 +239,7 @@ describeLdap('provision-users: a read-only bind account', () => {
   });
 
   it('a wrong password stops before any record (exit 2) without printing it', async () => {
+    const f = fx();
     const csv = writeUsers(join(f.dir, 'few.csv'), makeUsers(3));
     const wrong = join(f.dir, 'wrong.pw');
     writeFileSync(wrong, `${CANARY}-wrong\n`);
@@ -250,18 +252,11 @@ describeLdap('provision-users: a read-only bind account', () => {
 });
 
 describeLdap('provision-users: a leaver disabled by prune comes back', () => {
-  let f: Awaited<ReturnType<typeof fixture>>;
   const users = makeUsers(20);
-  beforeAll(async () => {
-    f = await fixture();
-  });
-  afterAll(async () => {
-    await f?.pool.close();
-    await f?.slapd.destroy();
-    if (f) rmSync(f.dir, { recursive: true, force: true });
-  });
+  const fx = useFixture();
 
   it('is enabled again (shadowExpire removed) with their groups, and the next run writes nothing', async () => {
+    const f = fx();
     const all = writeUsers(join(f.dir, 'all.csv'), users);
     expect((await f.run(['--input', all, '--json'])).exitCode).toBe(0);
     const leaver = users[6] as (typeof users)[number];
@@ -300,17 +295,10 @@ describeLdap('provision-users: a leaver disabled by prune comes back', () => {
 });
 
 describeLdap('provision-users: group names are validated like uids', () => {
-  let f: Awaited<ReturnType<typeof fixture>>;
-  beforeAll(async () => {
-    f = await fixture();
-  });
-  afterAll(async () => {
-    await f?.pool.close();
-    await f?.slapd.destroy();
-    if (f) rmSync(f.dir, { recursive: true, force: true });
-  });
+  const fx = useFixture();
 
   it('a row naming *, .., a DN, -lead or a/b as a group is invalid with its line; nothing is written for it', async () => {
+    const f = fx();
     const users = makeUsers(6);
     const hostile = ['*', '..', 'cn=evil,dc=example,dc=com', '-lead', 'a/b'];
     const rows = users.map((u, i) =>

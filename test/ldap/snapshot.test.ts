@@ -20,7 +20,7 @@ import { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
 import { csv } from '../../src/sources/csv.ts';
 import { runInMemory } from '../../src/testing.ts';
 import { Slapd } from '../support/slapd.ts';
-import { converge, engineRun, poolFor } from './helpers.ts';
+import { collect, converge, engineRun, person, poolFor } from './helpers.ts';
 import { describeLdap } from './slapd-env.ts';
 
 const people = 'ou=people,dc=example,dc=com';
@@ -28,13 +28,6 @@ const groups = 'ou=groups,dc=example,dc=com';
 const placeholder = 'cn=nobody,dc=example,dc=com';
 const dnOf = (uid: string) => `uid=${uid},${people}`;
 const groupDn = (cn: string) => `cn=${cn},${groups}`;
-const person = (uid: string, mail: string) => ({
-  objectClass: ['inetOrgPerson'],
-  uid,
-  cn: uid,
-  sn: uid,
-  mail,
-});
 
 /** A person in the groups named by the row: what tasks/provision-users.ts does, in small. */
 function peopleTask(opts: { exact?: boolean; memberships?: boolean } = {}) {
@@ -89,6 +82,15 @@ describeLdap('the directory snapshot and the member batcher, against slapd', () 
       .slice(from)
       .map((a) => `${a.op} ${a.dn}`);
 
+  /** c-uid with mail old@x, then a snapshot pool loaded, then another writer's `edit`. */
+  const editedSinceSnapshot = async (uid: string, edit: () => Promise<void>) => {
+    await converge(ensureEntry(dnOf(uid), person(uid, 'old@x')), { ldap: admin });
+    const pool = snapshotPool();
+    await pool.snapshot?.ready();
+    await edit();
+    return pool;
+  };
+
   beforeAll(async () => {
     slapd = await Slapd.start({ stats: true });
     admin = poolFor(slapd);
@@ -132,10 +134,9 @@ describeLdap('the directory snapshot and the member batcher, against slapd', () 
   });
 
   it('another writer changed the managed attribute since the snapshot: the asserted modify fails (122), the record is re-checked and ends with the desired value', async () => {
-    await converge(ensureEntry(dnOf('c1'), person('c1', 'old@x')), { ldap: admin });
-    const pool = snapshotPool();
-    await pool.snapshot?.ready();
-    await admin.modify(dnOf('c1'), [{ op: 'replace', attribute: 'mail', values: ['other@x'] }]);
+    const pool = await editedSinceSnapshot('c1', async () => {
+      await admin.modify(dnOf('c1'), [{ op: 'replace', attribute: 'mail', values: ['other@x'] }]);
+    });
     const writes = slapd.writes();
     const ledger = new MemoryLedger();
     const notes: string[] = [];
@@ -153,13 +154,15 @@ describeLdap('the directory snapshot and the member batcher, against slapd', () 
     expect(writesSince(writes)).toEqual([`modify ${dnOf('c1')}`]);
     expect((await admin.read(dnOf('c1'), ['mail']))?.attrs.mail).toEqual(['want@x']);
     expect(pool.snapshot?.stats().conflicts).toBe(1);
+    expect(notes).toEqual([
+      `${dnOf('c1')} changed since the run's snapshot was read (another writer): checked again against the server`,
+    ]);
   });
 
   it('another writer made the very change since the snapshot: nothing is written over it, and the record is not counted as our change', async () => {
-    await converge(ensureEntry(dnOf('c2'), person('c2', 'old@x')), { ldap: admin });
-    const pool = snapshotPool();
-    await pool.snapshot?.ready();
-    await admin.modify(dnOf('c2'), [{ op: 'replace', attribute: 'mail', values: ['want@x'] }]);
+    const pool = await editedSinceSnapshot('c2', async () => {
+      await admin.modify(dnOf('c2'), [{ op: 'replace', attribute: 'mail', values: ['want@x'] }]);
+    });
     const writes = slapd.writes();
     const step = ensureEntry({ base: people, attribute: 'uid', value: 'c2' }, person('c2', 'want@x'));
     const result = await engineRun(step, { ldap: pool }, new MemoryLedger());
@@ -168,10 +171,9 @@ describeLdap('the directory snapshot and the member batcher, against slapd', () 
   });
 
   it('another writer changed an attribute the step does not manage: it is kept (no lost update)', async () => {
-    await converge(ensureEntry(dnOf('c3'), person('c3', 'old@x')), { ldap: admin });
-    const pool = snapshotPool();
-    await pool.snapshot?.ready();
-    await admin.modify(dnOf('c3'), [{ op: 'replace', attribute: 'description', values: ['theirs'] }]);
+    const pool = await editedSinceSnapshot('c3', async () => {
+      await admin.modify(dnOf('c3'), [{ op: 'replace', attribute: 'description', values: ['theirs'] }]);
+    });
     const step = ensureEntry({ base: people, attribute: 'uid', value: 'c3' }, person('c3', 'want@x'));
     expect((await engineRun(step, { ldap: pool }, new MemoryLedger())).kind).toBe('changed');
     const now = await admin.read(dnOf('c3'), ['mail', 'description']);
@@ -179,16 +181,15 @@ describeLdap('the directory snapshot and the member batcher, against slapd', () 
   });
 
   it('deleted by another writer since the snapshot: re-checked and created again; created by another writer: the add meets 68 and ends as a modify', async () => {
-    await converge(ensureEntry(dnOf('c4'), person('c4', 'old@x')), { ldap: admin });
-    const pool = snapshotPool();
-    await pool.snapshot?.ready();
-    await admin.del(dnOf('c4'));
-    await admin.add(dnOf('c5'), {
-      objectClass: ['inetOrgPerson'],
-      uid: ['c5'],
-      cn: ['c5'],
-      sn: ['c5'],
-      mail: ['theirs@x'],
+    const pool = await editedSinceSnapshot('c4', async () => {
+      await admin.del(dnOf('c4'));
+      await admin.add(dnOf('c5'), {
+        objectClass: ['inetOrgPerson'],
+        uid: ['c5'],
+        cn: ['c5'],
+        sn: ['c5'],
+        mail: ['theirs@x'],
+      });
     });
     const writes = slapd.writes();
     const ledger = new MemoryLedger();
@@ -205,10 +206,9 @@ describeLdap('the directory snapshot and the member batcher, against slapd', () 
   });
 
   it('ensureAbsent of an entry edited since the snapshot: 122, re-checked, then disabled', async () => {
-    await converge(ensureEntry(dnOf('c6'), person('c6', 'old@x')), { ldap: admin });
-    const pool = snapshotPool();
-    await pool.snapshot?.ready();
-    await admin.modify(dnOf('c6'), [{ op: 'replace', attribute: 'mail', values: ['other@x'] }]);
+    const pool = await editedSinceSnapshot('c6', async () => {
+      await admin.modify(dnOf('c6'), [{ op: 'replace', attribute: 'mail', values: ['other@x'] }]);
+    });
     const step = ensureAbsent(
       { base: people, attribute: 'uid', value: 'c6' },
       { mode: 'disable', disable: { objectClass: 'shadowAccount', shadowExpire: '1' } },
@@ -335,23 +335,10 @@ describeLdap('the directory snapshot and the member batcher, against slapd', () 
     const pool = snapshotPool();
     await pool.snapshot?.ready();
     const before = await slapd.operations();
-    const uids: string[] = [];
-    for await (const uid of listValues(pool, {
-      base: people,
-      attribute: 'uid',
-      objectClass: 'inetOrgPerson',
-    })) {
-      uids.push(uid);
-    }
+    const spec = { base: people, attribute: 'uid', objectClass: 'inetOrgPerson' };
+    const uids = await collect(listValues(pool, spec));
     expect((await slapd.operations()).SRCH).toBe(before.SRCH);
-    const live: string[] = [];
-    for await (const uid of listValues(admin, {
-      base: people,
-      attribute: 'uid',
-      objectClass: 'inetOrgPerson',
-    })) {
-      live.push(uid);
-    }
+    const live = await collect(listValues(admin, spec));
     expect(uids.sort()).toEqual(live.sort());
     expect(uids.length).toBeGreaterThan(30);
   });

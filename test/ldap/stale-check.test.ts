@@ -15,18 +15,11 @@ import { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
 import { Slapd } from '../support/slapd.ts';
 import { makeEnv } from '../support/step-env.ts';
 import { DropProxy } from './drop-proxy.ts';
-import { converge, engineRun, failure, plan, poolFor } from './helpers.ts';
+import { converge, engineRun, failure, person, plan, poolFor } from './helpers.ts';
 import { describeLdap } from './slapd-env.ts';
 
 const people = 'ou=people,dc=example,dc=com';
 const groups = 'ou=groups,dc=example,dc=com';
-const person = (uid: string, mail: string) => ({
-  objectClass: ['inetOrgPerson'],
-  uid,
-  cn: uid,
-  sn: uid,
-  mail,
-});
 
 describeLdap('stale checks and lost answers against slapd', () => {
   let slapd: Slapd;

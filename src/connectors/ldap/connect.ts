@@ -70,7 +70,16 @@ export async function connect(
     await pool.close();
     throw err;
   }
-  setup.onClose(() => pool.close());
+  setup.onClose(() => {
+    const conflicts = pool.snapshot?.stats().conflicts ?? 0;
+    if (conflicts > 0) {
+      setup.warn(
+        `LDAP: ${conflicts} write(s) met an entry another writer changed since the run's snapshot was read; ` +
+          'each such record was checked again against the server (see its note and retry line)',
+      );
+    }
+    return pool.close();
+  });
   if (options.batch) pool.batchMembers(options.batch);
   if (options.snapshot) pool.useSnapshot(options.snapshot, (m) => setup.warn(m));
   return pool;

@@ -11,7 +11,7 @@ import { classify, resultCode } from './errors.ts';
 import { eq } from './filter.ts';
 import { describeRef, type EntryRef, type FindBy, type LdapContext, locate } from './locate.ts';
 import type { LdapPool, Modification } from './pool.ts';
-import { deleteEntry, indexFor, modifyEntry } from './snapshot-writes.ts';
+import { deleteEntry, indexFor, modifyEntry, noting } from './snapshot-writes.ts';
 
 /**
  * Options for {@link ensureAbsent}.
@@ -113,15 +113,19 @@ export function ensureAbsent(
         changes: [modified('entry', current.dn, 'disabled'), ...changes],
       };
     },
-    async apply(_record, ctx, diff) {
+    async apply(_record, ctx, diff, env) {
       const pool = ctx.ldap;
       const index = await indexFor(pool, target);
       if (index) {
         const value = (target as FindBy).value;
         const seen = diff.seen ?? { dn: diff.dn, attrs: {} };
         try {
-          if (diff.action === 'delete') await deleteEntry(pool, index, value, seen);
-          else await modifyEntry(pool, index, value, seen, diff.modifications);
+          await noting(
+            env,
+            diff.action === 'delete'
+              ? deleteEntry(pool, index, value, seen)
+              : modifyEntry(pool, index, value, seen, diff.modifications),
+          );
         } catch (err) {
           if (resultCode(err) !== 32) throw err; // gone already: nothing left to delete or disable
         }

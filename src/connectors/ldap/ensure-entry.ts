@@ -14,7 +14,7 @@ import type { Attributes, LdapEntry } from './entry.ts';
 import { classify, LdapError, resultCode } from './errors.ts';
 import { createDnOf, describeRef, type EntryRef, type FindBy, type LdapContext, locate } from './locate.ts';
 import type { LdapPool, Modification } from './pool.ts';
-import { addEntry, indexFor, modifyEntry } from './snapshot-writes.ts';
+import { addEntry, indexFor, modifyEntry, noting } from './snapshot-writes.ts';
 
 /**
  * Options for {@link ensureEntry}.
@@ -142,14 +142,18 @@ export function ensureEntry(
         ...(index ? { seen: current } : {}),
       };
     },
-    async apply(_record, ctx, diff) {
+    async apply(_record, ctx, diff, env) {
       const pool = ctx.ldap;
       const index = await indexFor(pool, target);
       if (index) {
         const value = (target as FindBy).value;
-        if (diff.action === 'create') await addEntry(pool, index, value, diff.dn, attributesForAdd(attrs));
-        else
-          await modifyEntry(pool, index, value, diff.seen ?? { dn: diff.dn, attrs: {} }, diff.modifications);
+        const seen = diff.seen ?? { dn: diff.dn, attrs: {} };
+        await noting(
+          env,
+          diff.action === 'create'
+            ? addEntry(pool, index, value, diff.dn, attributesForAdd(attrs))
+            : modifyEntry(pool, index, value, seen, diff.modifications),
+        );
         return;
       }
       try {

@@ -12,7 +12,7 @@ import { classify, LdapError, resultCode } from './errors.ts';
 import { eq } from './filter.ts';
 import type { FindBy, LdapContext } from './locate.ts';
 import type { LdapPool } from './pool.ts';
-import { indexFor, moveEntry } from './snapshot-writes.ts';
+import { indexFor, moveEntry, noting } from './snapshot-writes.ts';
 
 /**
  * Options for {@link ensureRenamed}.
@@ -102,7 +102,7 @@ export function ensureRenamed(
         ],
       };
     },
-    async apply(_record, ctx, diff) {
+    async apply(_record, ctx, diff, env) {
       const pool = ctx.ldap;
       // References first gain the new DN, so a crash never leaves a group without the member.
       await Promise.all(diff.referencedBy.map((g) => pool.members.change(g, refAttr, { add: [diff.to] })));
@@ -110,9 +110,10 @@ export function ensureRenamed(
       const controls =
         diff.uuid && (await pool.supportsAssertion()) ? [assertion(eq('entryUUID', diff.uuid))] : undefined;
       try {
-        if (index)
-          await moveEntry(pool, index, find.value, diff.seen ?? { dn: diff.from, attrs: {} }, diff.to);
-        else await pool.modifyDN(diff.from, diff.to, controls);
+        if (index) {
+          const seen = diff.seen ?? { dn: diff.from, attrs: {} };
+          await noting(env, moveEntry(pool, index, find.value, seen, diff.to));
+        } else await pool.modifyDN(diff.from, diff.to, controls);
       } catch (err) {
         const code = resultCode(err);
         if (code === 68) {

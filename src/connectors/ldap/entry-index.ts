@@ -8,7 +8,7 @@
 import type { Entry } from 'ldapts';
 import { normalizeDn } from './dn.ts';
 import type { LdapEntry } from './entry.ts';
-import { LdapError, type LdapOperation, RESULT_NAMES } from './errors.ts';
+import { LdapError, type LdapOperation, RESULT_NAMES, severalEntries } from './errors.ts';
 import { eq, present } from './filter.ts';
 import type { FindBy } from './locate.ts';
 import type { LdapPool, Modification } from './pool.ts';
@@ -46,6 +46,14 @@ type Slot = Packed | Several | null;
 
 /** Distinct multi-value lists shared between entries, at most. */
 const SHARED_LISTS = 10_000;
+
+/**
+ * A write met an entry that changed since the run's snapshot was read: the
+ * record is checked again (a transient error the engine retries after a re-check).
+ */
+export class SnapshotConflict extends LdapError {
+  override name = 'SnapshotConflict';
+}
 
 /** Entries kept when the population is too big to hold (per-record reads, shared by the steps of a record). */
 export const LAZY_CACHE_SIZE = 4096;
@@ -215,7 +223,15 @@ export class EntryIndex {
       this.byKey.set(key, found ?? null);
     }
     if (!found) return undefined;
-    if (!Array.isArray(found)) throw this.several(value, found.several);
+    if (!Array.isArray(found)) {
+      const { base, attribute } = this.population;
+      throw severalEntries(
+        base,
+        attribute,
+        value,
+        found.several.map((e) => e[0] as string),
+      );
+    }
     return this.unpack(found);
   }
 
@@ -256,20 +272,6 @@ export class EntryIndex {
       if (this.byKey.size <= LAZY_CACHE_SIZE) break;
       if (!this.stale.has(key)) this.byKey.delete(key);
     }
-  }
-
-  private several(value: string, found: Packed[]): LdapError {
-    const { base, attribute } = this.population;
-    return new LdapError(
-      'permanent',
-      'search',
-      base,
-      `ldap search ${base}: several entries have ${attribute}=${value}, expected at most one: ${found
-        .slice(0, 5)
-        .map((e) => e[0])
-        .join('; ')}`,
-      { attributes: [attribute] },
-    );
   }
 
   /** Every held entry (the whole population in `full` mode). */
@@ -355,7 +357,7 @@ export class EntryIndex {
     this.conflicts++;
     await this.refresh(value).catch(() => this.unsure(value));
     const what = code === undefined ? 'changed' : `${RESULT_NAMES[code] ?? 'result'} (${code})`;
-    return new LdapError(
+    return new SnapshotConflict(
       'transient',
       operation,
       dn,

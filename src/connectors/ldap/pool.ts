@@ -8,7 +8,7 @@ import { ConnectionPool } from './connection-pool.ts';
 import { ASSERTION_OID, PERMISSIVE_MODIFY_OID } from './controls.ts';
 import { canonicalDn } from './dn.ts';
 import { type LdapEntry, toLdapEntry } from './entry.ts';
-import { LdapError, toLdapError } from './errors.ts';
+import { LdapError, severalEntries, toLdapError } from './errors.ts';
 import { eq } from './filter.ts';
 import { type MemberBatchOptions, MemberWrites } from './member-writes.ts';
 import { DirectorySnapshot, type SnapshotOptions } from './snapshot.ts';
@@ -211,15 +211,11 @@ export class LdapPool extends ConnectionPool {
       )
     ).searchEntries.map(toLdapEntry);
     if (found.length > 1) {
-      throw new LdapError(
-        'permanent',
-        'search',
+      throw severalEntries(
         base,
-        `ldap search ${base}: several entries have ${attribute}=${value}, expected at most one: ${found
-          .slice(0, 5)
-          .map((e) => e.dn)
-          .join('; ')}`,
-        { attributes: [attribute] },
+        attribute,
+        value,
+        found.map((e) => e.dn),
       );
     }
     return found[0];

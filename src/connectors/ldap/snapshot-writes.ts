@@ -10,14 +10,32 @@
  */
 import type { Control } from 'ldapts';
 import { kindOf } from '../../core/errors.ts';
+import type { StepEnv } from '../../core/step.ts';
 import { assertion } from './controls.ts';
 import { dnEquals } from './dn.ts';
 import { type LdapEntry, valuesOf } from './entry.ts';
-import type { EntryIndex } from './entry-index.ts';
+import { type EntryIndex, SnapshotConflict } from './entry-index.ts';
 import { type LdapOperation, resultCode, STALE_CODES } from './errors.ts';
 import { and, eq } from './filter.ts';
 import type { EntryRef } from './locate.ts';
 import type { LdapPool, Modification } from './pool.ts';
+
+/**
+ * Runs a write of a step's apply; a conflict with another writer is noted on the
+ * record (and rethrown: the engine retries after a re-check).
+ */
+export async function noting(env: Pick<StepEnv, 'note'>, write: Promise<void>): Promise<void> {
+  try {
+    await write;
+  } catch (err) {
+    if (err instanceof SnapshotConflict) {
+      env.note(
+        `${err.dn} changed since the run's snapshot was read (another writer): checked again against the server`,
+      );
+    }
+    throw err;
+  }
+}
 
 /** The snapshot's entry index for a step's target, when it has one (loaded). */
 export async function indexFor(pool: LdapPool, ref: EntryRef): Promise<EntryIndex | undefined> {
