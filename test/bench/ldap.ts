@@ -411,7 +411,7 @@ export async function ldapScale(
 }
 
 /** Records/s of the first run and the rerun of `n` people at each concurrency. */
-export async function ldapConcurrency(n = scaled(10_000), levels = [4, 16, 64, 128]): Promise<LdapFigure[]> {
+export async function ldapConcurrency(n = scaled(10_000), levels = [4, 16, 64, 128, 256]): Promise<LdapFigure[]> {
   ldapPrerequisites();
   const users = people(n);
   const csv = writeUsers(join(tempDir('ldap-curve'), 'users.csv'), users);
