@@ -110,6 +110,7 @@ export class EntryIndex {
    */
   async load(max: number): Promise<boolean> {
     const { base, attribute, scope } = this.population;
+    this.byKey.clear(); // what a failed earlier attempt read
     for await (const page of this.pool.searchRawPages(base, {
       scope: scope ?? 'sub',
       filter: present(attribute),

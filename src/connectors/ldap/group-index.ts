@@ -85,6 +85,8 @@ export class GroupIndex {
   /** Reads every group with its members; false (holding nothing: `lazy`) beyond `max` member values. */
   async load(max: number): Promise<boolean> {
     let total = 0;
+    this.groups.clear(); // what a failed earlier attempt read
+    this.memberOf.clear();
     const attribute = this.attribute.toLowerCase();
     for await (const page of this.pool.searchRawPages(this.population.base, {
       scope: 'sub',

@@ -175,6 +175,9 @@ export class MemberWrites {
     q.busy = true;
     try {
       await this.write(q, batch);
+    } catch (err) {
+      // A bug, not a server answer: every waiter still hears of it (resolved ones ignore it).
+      for (const p of batch.values()) for (const w of p.waiters) w.reject(err);
     } finally {
       q.busy = false;
       // What arrived while this modify was in flight goes out now, together.
