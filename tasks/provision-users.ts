@@ -9,7 +9,18 @@
  *   if it was found elsewhere under ou=people), with uid, cn (`<givenName> <sn>`),
  *   sn, givenName, mail, employeeNumber and departmentNumber (from `department`);
  * - membership in each listed groupOfNames under `ou=groups,<base>` (created
- *   with its first member when missing), and removal from the other groups there.
+ *   with its first members when missing), and removal from the other groups there;
+ * - an account disabled by prune (`shadowExpire`) that is back in the export is
+ *   enabled again (its `shadowExpire` removed).
+ *
+ * Group names follow the uid rule (letters, digits, `.`, `_`, `-`; starting with a
+ * letter or digit): a row naming another group (`*`, `..`, a DN) is `invalid`.
+ *
+ * Speed: people and groups are read once per run (a paged search each: the
+ * snapshot) and checked in memory; membership values of concurrent records go to
+ * each group in one modify. An emptied group keeps one placeholder member,
+ * `cn=nobody,<base>` (a groupOfNames must have a member), which leaves when a real
+ * member joins.
  *
  * Configuration (env): IDEM_LDAP_URL, IDEM_LDAP_BIND_DN, IDEM_LDAP_PASSWORD or
  * IDEM_LDAP_PASSWORD_FILE, IDEM_LDAP_BASE; optionally IDEM_LDAP_STARTTLS=1,
@@ -53,7 +64,9 @@ function pruneMode(setup: SetupContext): 'delete' | 'disable' | undefined {
   throw new UsageError(`IDEM_PRUNE must be "delete" or "disable", not "${setup.env.IDEM_PRUNE}"`);
 }
 
-const UID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** What a uid, and a group name, may be: also what keeps them plain in a DN. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const NAME_RULE = 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit';
 
 export default defineTask({
   name: 'provision-users',
@@ -76,7 +89,8 @@ export default defineTask({
   }),
   validate: (u) => {
     const problems: string[] = [];
-    if (!UID.test(u.uid)) problems.push(`uid "${u.uid}" must be 1-64 letters, digits, ".", "_" or "-"`);
+    if (!NAME.test(u.uid)) problems.push(`uid "${u.uid}" ${NAME_RULE}`);
+    for (const g of u.groups) if (!NAME.test(g)) problems.push(`group "${g}" ${NAME_RULE}`);
     if (!u.givenName) problems.push('givenName is empty');
     if (!u.sn) problems.push('sn is empty');
     if (u.mail && !/^[^@\s]+@[^@\s]+$/.test(u.mail)) problems.push(`mail "${u.mail}" is not an address`);
@@ -84,13 +98,12 @@ export default defineTask({
   },
   connect: async (setup): Promise<Ctx> => {
     const config = ldap.configFromEnv(setup);
-    const pool = await ldap.connect(setup, config);
-    return {
-      ldap: pool,
-      people: `ou=people,${config.base}`,
-      groups: `ou=groups,${config.base}`,
-      placeholder: `cn=nobody,${config.base}`,
-    };
+    const people = `ou=people,${config.base}`;
+    const groups = `ou=groups,${config.base}`;
+    const pool = await ldap.connect(setup, config, {
+      snapshot: { entries: { base: people, attribute: 'uid' }, groups: { base: groups } },
+    });
+    return { ldap: pool, people, groups, placeholder: `cn=nobody,${config.base}` };
   },
   classify: ldap.classify,
   steps: (u, ctx) => {
@@ -110,6 +123,8 @@ export default defineTask({
           mail: u.mail || null,
           employeeNumber: u.employeeNumber || null,
           departmentNumber: u.department || null,
+          // Back in the export after prune disabled the account: enabled again.
+          shadowExpire: null,
         },
         { mode: 'merge' },
       ),
@@ -120,6 +135,10 @@ export default defineTask({
       ),
     ];
   },
+  // Records in flight wait for the modify carrying their member values: the more in
+  // flight, the fewer (bigger) group writes. 10,000 people on 2 cores (npm run bench):
+  // idem + slapd CPU 6.8 s at 64, 5.9 s at 128, 6.0 s at 256; the rerun the same.
+  concurrency: 128,
   maxDeletes: { percent: 10 },
   prune: (setup) => {
     const mode = pruneMode(setup);

@@ -76,6 +76,41 @@ describe('escapeDnValue and parseDn (RFC 4514)', () => {
     expect(normalizeDn('cn=x\\ ,dc=y')).toBe('cn=x,dc=y');
     expect(() => parseDn('no-equals-sign')).toThrow(/malformed DN/);
   });
+
+  it('normalizes a plain DN by lower-casing it, exactly as the full parse would', () => {
+    // The full rule, spelled out: parse, lower-case types and trimmed values, sort multi-valued RDNs, escape.
+    const full = (dn: string) =>
+      parseDn(dn)
+        .map((r) =>
+          r
+            .map((a) =>
+              a.ber
+                ? `${a.type.toLowerCase()}=${a.value.toLowerCase()}`
+                : `${a.type.toLowerCase()}=${escapeDnValue(a.value.trim().replace(/\s+/g, ' ').toLowerCase())}`,
+            )
+            .sort()
+            .join('+'),
+        )
+        .join(',');
+    const dns = [
+      'uid=u0001,ou=people,dc=example,dc=com',
+      'UID=Zoë,OU=People,DC=x',
+      'cn=,dc=x',
+      'x=İ,dc=x',
+      'uid=a.b-c_d,dc=x',
+      'uid=a b,dc=x',
+      'uid=a\u00a0b,dc=x',
+      'uid= a,dc=x',
+      'cn=a=b,dc=x',
+      'cn=a+uid=b,dc=x',
+      'cn=#04024869,dc=x',
+      'cn=a;dc=x',
+      'cn=x\\,y,dc=z',
+      'cn=<x>,dc=z',
+      'cn="q",dc=z',
+    ];
+    for (const dn of dns) expect(normalizeDn(dn), dn).toBe(full(dn));
+  });
 });
 
 describe('escapeFilterValue (RFC 4515)', () => {

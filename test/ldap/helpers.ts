@@ -4,9 +4,15 @@ import type { LdapConfig } from '../../src/connectors/ldap/config.ts';
 import { LdapError } from '../../src/connectors/ldap/errors.ts';
 import type { LdapContext } from '../../src/connectors/ldap/locate.ts';
 import { LdapPool } from '../../src/connectors/ldap/pool.ts';
+import { systemClock } from '../../src/core/clock.ts';
 import type { Diff } from '../../src/core/diff.ts';
+import { classifyWith } from '../../src/core/errors.ts';
+import { Journal } from '../../src/core/journal.ts';
+import type { Reporter } from '../../src/core/reporter.ts';
 import type { Step } from '../../src/core/step.ts';
-import type { SetupContext } from '../../src/core/task.ts';
+import { runStep, type StepResult } from '../../src/core/step-runner.ts';
+import { DEFAULT_RETRY, type SetupContext } from '../../src/core/task.ts';
+import type { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
 import type { Slapd } from '../support/slapd.ts';
 import { makeEnv } from '../support/step-env.ts';
 
@@ -107,4 +113,71 @@ export async function failure(work: unknown): Promise<LdapError> {
     throw err;
   }
   throw new Error('expected an LdapError, but it succeeded');
+}
+
+const silent: Reporter = {
+  runStarted: () => {},
+  recordFinished: () => {},
+  retrying: () => {},
+  warn: () => {},
+  runFinished: () => {},
+};
+
+/**
+ * Runs a step through the engine's step runner (check, apply, verify; retries
+ * that check first, 10-50 ms apart); its history lands in `ledger`, its notes in `notes`.
+ */
+export async function engineRun(
+  step: Step<unknown, LdapContext>,
+  ctx: LdapContext,
+  ledger: MemoryLedger,
+  notes: string[] = [],
+): Promise<StepResult> {
+  const journal = new Journal(ledger, systemClock, ledger.location);
+  const result = await runStep(
+    step,
+    undefined,
+    ctx,
+    {
+      task: 't',
+      key: 'k',
+      runId: 'r1',
+      signal: new AbortController().signal,
+      effects: makeEnv().effects,
+      pending: [],
+      redact: (t) => t,
+      note: (t) => notes.push(t),
+    },
+    {
+      runId: 'r1',
+      dryRun: false,
+      retry: { ...DEFAULT_RETRY, minDelayMs: 10, maxDelayMs: 50, jitter: false },
+      classify: (err, s) => classifyWith(s.classify)(err),
+      journal,
+      reporter: silent,
+      clock: systemClock,
+      signal: new AbortController().signal,
+      redact: (t) => t,
+      beforeApply: () => {},
+    },
+    Date.now() + 30_000,
+  );
+  await journal.flush();
+  return result;
+}
+
+/** An inetOrgPerson's attributes with `uid`, `cn` and `sn` all the uid. */
+export const person = (uid: string, mail: string) => ({
+  objectClass: ['inetOrgPerson'],
+  uid,
+  cn: uid,
+  sn: uid,
+  mail,
+});
+
+/** Everything an async iterable yields. */
+export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
 }

@@ -40,21 +40,32 @@ async function fixture() {
   return { slapd, dir, state, env, run, outputs, pool: poolFor(slapd) as LdapPool };
 }
 
-describeLdap('provision-users: first run, rerun, an edited CSV', () => {
-  let f: Awaited<ReturnType<typeof fixture>>;
-  const users = makeUsers(200);
-  let csv: string;
+type Fixture = Awaited<ReturnType<typeof fixture>>;
+
+/** A fixture for the describe block it is called in: made before its tests, removed after them. */
+function useFixture(prepare?: (f: Fixture) => Promise<void>): () => Fixture {
+  let f: Fixture | undefined;
   beforeAll(async () => {
     f = await fixture();
-    csv = writeUsers(join(f.dir, 'users.csv'), users);
+    await prepare?.(f);
   });
   afterAll(async () => {
     await f?.pool.close();
     await f?.slapd.destroy();
     if (f) rmSync(f.dir, { recursive: true, force: true });
   });
+  return () => f as Fixture;
+}
+
+describeLdap('provision-users: first run, rerun, an edited CSV', () => {
+  const users = makeUsers(200);
+  let csv: string;
+  const fx = useFixture(async (f) => {
+    csv = writeUsers(join(f.dir, 'users.csv'), users);
+  });
 
   it('the first run of 200 rows reports 200 changed and builds exactly 200 people and their groups', async () => {
+    const f = fx();
     const r = await f.run(['--input', csv, '--json']);
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(summaryOf(r.stdout)).toMatchObject({
@@ -67,6 +78,7 @@ describeLdap('provision-users: first run, rerun, an edited CSV', () => {
   });
 
   it('a rerun reports 0 changed and 200 ok, and makes zero writes at the server', async () => {
+    const f = fx();
     const writes = f.slapd.writes();
     const r = await f.run(['--input', csv, '--json', '--detailed-exitcode']);
     expect(r.exitCode, String(r.stderr)).toBe(0);
@@ -75,6 +87,7 @@ describeLdap('provision-users: first run, rerun, an edited CSV', () => {
   });
 
   it('an edited CSV changes exactly what was edited; the dry run before showed the same diffs and wrote nothing', async () => {
+    const f = fx();
     const edited = users.map((u) => ({ ...u, groups: [...u.groups] }));
     const byUid = (uid: string) => edited.find((u) => u.uid === uid) as (typeof edited)[number];
     byUid('u0003').mail = 'new.u0003@example.com';
@@ -151,20 +164,14 @@ describeLdap('provision-users: first run, rerun, an edited CSV', () => {
 });
 
 describeLdap('provision-users: the deletion guard and the prune phase', () => {
-  let f: Awaited<ReturnType<typeof fixture>>;
   const users = makeUsers(200);
-  beforeAll(async () => {
-    f = await fixture();
+  const fx = useFixture(async (f) => {
     const r = await f.run(['--input', writeUsers(join(f.dir, 'all.csv'), users)]);
     expect(r.exitCode, String(r.stderr)).toBe(0);
   });
-  afterAll(async () => {
-    await f?.pool.close();
-    await f?.slapd.destroy();
-    if (f) rmSync(f.dir, { recursive: true, force: true });
-  });
 
   it('a truncated CSV with prune on deletes nothing, exits 6 and names the number refused', async () => {
+    const f = fx();
     const truncated = writeUsers(join(f.dir, 'truncated.csv'), users.slice(0, 3));
     for (const mode of ['disable', 'delete']) {
       const writes = f.slapd.writes();
@@ -180,6 +187,7 @@ describeLdap('provision-users: the deletion guard and the prune phase', () => {
   });
 
   it('a CSV missing 5 people (within 10%) disables exactly those 5 and takes them out of their groups', async () => {
+    const f = fx();
     const kept = users.filter((_, i) => i % 40 !== 5);
     const gone = users.filter((_, i) => i % 40 === 5).map((u) => u.uid);
     expect(gone).toHaveLength(5);
@@ -201,17 +209,10 @@ describeLdap('provision-users: the deletion guard and the prune phase', () => {
 });
 
 describeLdap('provision-users: a read-only bind account', () => {
-  let f: Awaited<ReturnType<typeof fixture>>;
-  beforeAll(async () => {
-    f = await fixture();
-  });
-  afterAll(async () => {
-    await f?.pool.close();
-    await f?.slapd.destroy();
-    if (f) rmSync(f.dir, { recursive: true, force: true });
-  });
+  const fx = useFixture();
 
   it('fails permanently on the first record with a clear message, is not retried, and the breaker stops the run', async () => {
+    const f = fx();
     const csv = writeUsers(join(f.dir, 'users.csv'), makeUsers(50));
     const reader = f.slapd.env('reader');
     const r = await f.run(['--input', csv, '--json', '--concurrency', '1'], {
@@ -243,6 +244,7 @@ describeLdap('provision-users: a read-only bind account', () => {
   });
 
   it('a wrong password stops before any record (exit 2) without printing it', async () => {
+    const f = fx();
     const csv = writeUsers(join(f.dir, 'few.csv'), makeUsers(3));
     const wrong = join(f.dir, 'wrong.pw');
     writeFileSync(wrong, `${CANARY}-wrong\n`);
@@ -251,5 +253,78 @@ describeLdap('provision-users: a read-only bind account', () => {
     expect(String(r.stderr)).toContain('invalidCredentials (49)');
     expect(String(r.stderr)).toContain('cn=admin,dc=example,dc=com');
     expectNoCanary(f.outputs, f.state);
+  });
+});
+
+describeLdap('provision-users: a leaver disabled by prune comes back', () => {
+  const users = makeUsers(20);
+  const fx = useFixture();
+
+  it('is enabled again (shadowExpire removed) with their groups, and the next run writes nothing', async () => {
+    const f = fx();
+    const all = writeUsers(join(f.dir, 'all.csv'), users);
+    expect((await f.run(['--input', all, '--json'])).exitCode).toBe(0);
+    const leaver = users[6] as (typeof users)[number];
+    const without = writeUsers(
+      join(f.dir, 'without.csv'),
+      users.filter((u) => u !== leaver),
+    );
+    const gone = await f.run(['--input', without, '--json'], { IDEM_PRUNE: 'disable' });
+    expect(gone.exitCode, String(gone.stderr)).toBe(0);
+    let dir = await directory(f.pool, f.slapd);
+    expect(dir.people.get(leaver.uid)?.shadowexpire).toEqual(['1']);
+    for (const [, members] of dir.groups) expect(members).not.toContain(leaver.uid);
+
+    // Back in the export, prune still on (as in the nightly cron line).
+    const back = await f.run(['--input', all, '--json'], { IDEM_PRUNE: 'disable' });
+    expect(back.exitCode, String(back.stderr)).toBe(0);
+    expect(summaryOf(back.stdout)).toMatchObject({ counts: { changed: 1, ok: 19, failed: 0 } });
+    const record = recordsOf(back.stdout).get(leaver.uid);
+    const groups = 'ou=groups,dc=example,dc=com';
+    expect(record?.diff).toEqual([
+      { step: 'ldap.entry', changes: [{ op: '-', field: 'shadowExpire', from: '1' }] },
+      {
+        step: 'ldap.memberships',
+        changes: leaver.groups.map((g) => ({ op: '+', field: 'group', to: `cn=${g},${groups}` })),
+      },
+    ]);
+    dir = await directory(f.pool, f.slapd);
+    expect(dir.people.get(leaver.uid)?.shadowexpire).toBeUndefined();
+    await expectDirectory(f.pool, f.slapd, users);
+
+    const writes = f.slapd.writes();
+    const again = await f.run(['--input', all, '--json'], { IDEM_PRUNE: 'disable' });
+    expect(summaryOf(again.stdout)).toMatchObject({ counts: { changed: 0, ok: 20 } });
+    expect(f.slapd.writes()).toBe(writes);
+  });
+});
+
+describeLdap('provision-users: group names are validated like uids', () => {
+  const fx = useFixture();
+
+  it('a row naming *, .., a DN, -lead or a/b as a group is invalid with its line; nothing is written for it', async () => {
+    const f = fx();
+    const users = makeUsers(6);
+    const hostile = ['*', '..', 'cn=evil,dc=example,dc=com', '-lead', 'a/b'];
+    const rows = users.map((u, i) =>
+      i < hostile.length ? { ...u, groups: ['staff', hostile[i] as string] } : u,
+    );
+    const csv = writeUsers(join(f.dir, 'hostile.csv'), rows);
+    const r = await f.run(['--input', csv, '--json']);
+    expect(r.exitCode, String(r.stderr)).toBe(3);
+    expect(summaryOf(r.stdout)).toMatchObject({ counts: { changed: 1, invalid: 5 } });
+    const records = recordsOf(r.stdout);
+    hostile.forEach((g, i) => {
+      const record = records.get((users[i] as (typeof users)[number]).uid);
+      expect(record?.outcome).toBe('invalid');
+      expect(record?.line).toBe(i + 2);
+      expect(record?.error.message).toContain(`group "${g}" must be 1-64 letters`);
+    });
+    const { people, groups } = await directory(f.pool, f.slapd);
+    expect([...people.keys()]).toEqual(['u0006']);
+    expect([...groups.keys()].sort()).toEqual([...(users[5]?.groups ?? [])].sort());
+    expect(f.slapd.audit().map((a) => a.dn.toLowerCase())).not.toContainEqual(
+      expect.stringContaining('evil'),
+    );
   });
 });

@@ -11,72 +11,15 @@ import { ensureMembers } from '../../src/connectors/ldap/ensure-members.ts';
 import { ensureRenamed } from '../../src/connectors/ldap/ensure-renamed.ts';
 import type { LdapContext } from '../../src/connectors/ldap/locate.ts';
 import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
-import { systemClock } from '../../src/core/clock.ts';
-import { classifyWith } from '../../src/core/errors.ts';
-import { Journal } from '../../src/core/journal.ts';
-import type { Reporter } from '../../src/core/reporter.ts';
-import type { Step } from '../../src/core/step.ts';
-import { runStep } from '../../src/core/step-runner.ts';
-import { DEFAULT_RETRY } from '../../src/core/task.ts';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
 import { Slapd } from '../support/slapd.ts';
 import { makeEnv } from '../support/step-env.ts';
 import { DropProxy } from './drop-proxy.ts';
-import { converge, failure, plan, poolFor } from './helpers.ts';
+import { converge, engineRun, failure, person, plan, poolFor } from './helpers.ts';
 import { describeLdap } from './slapd-env.ts';
 
 const people = 'ou=people,dc=example,dc=com';
 const groups = 'ou=groups,dc=example,dc=com';
-const person = (uid: string, mail: string) => ({
-  objectClass: ['inetOrgPerson'],
-  uid,
-  cn: uid,
-  sn: uid,
-  mail,
-});
-
-const silent: Reporter = {
-  runStarted: () => {},
-  recordFinished: () => {},
-  retrying: () => {},
-  warn: () => {},
-  runFinished: () => {},
-};
-
-/** Runs a step through the engine's step runner (check, apply, verify; retries that check first). */
-async function engineRun(step: Step<unknown, LdapContext>, ctx: LdapContext, ledger: MemoryLedger) {
-  const journal = new Journal(ledger, systemClock, ledger.location);
-  const result = await runStep(
-    step,
-    undefined,
-    ctx,
-    {
-      task: 't',
-      key: 'k',
-      runId: 'r1',
-      signal: new AbortController().signal,
-      effects: makeEnv().effects,
-      pending: [],
-      redact: (t) => t,
-      note: () => {},
-    },
-    {
-      runId: 'r1',
-      dryRun: false,
-      retry: { ...DEFAULT_RETRY, minDelayMs: 10, maxDelayMs: 50, jitter: false },
-      classify: (err, s) => classifyWith(s.classify)(err),
-      journal,
-      reporter: silent,
-      clock: systemClock,
-      signal: new AbortController().signal,
-      redact: (t) => t,
-      beforeApply: () => {},
-    },
-    Date.now() + 30_000,
-  );
-  await journal.flush();
-  return result;
-}
 
 describeLdap('stale checks and lost answers against slapd', () => {
   let slapd: Slapd;

@@ -63,7 +63,37 @@ export interface SlapdOptions {
    * ldaps:// on a second port. Simple binds then need TLS (`security simple_bind=64`).
    */
   tls?: boolean;
+  /**
+   * Count the operations the server receives (slapd's `stats` log level, read
+   * from its stderr): see {@link Slapd.operations}. Off by default: logging costs
+   * slapd time.
+   */
+  stats?: boolean;
 }
+
+/** Operations received by a server started with `stats: true`, by kind. */
+export interface OperationCounts {
+  BIND: number;
+  SRCH: number;
+  ADD: number;
+  MOD: number;
+  DEL: number;
+  MODRDN: number;
+  CMP: number;
+  /** Entries returned by all searches. */
+  entries: number;
+}
+
+const emptyCounts = (): OperationCounts => ({
+  BIND: 0,
+  SRCH: 0,
+  ADD: 0,
+  MOD: 0,
+  DEL: 0,
+  MODRDN: 0,
+  CMP: 0,
+  entries: 0,
+});
 
 /** One entry of the audit log: a successful write. */
 export interface AuditRecord {
@@ -79,6 +109,10 @@ process.once('exit', () => {
 export class Slapd {
   private child: ChildProcess | undefined;
   private log = '';
+  private stats = false;
+  private counts = emptyCounts();
+  private partial = '';
+  private readonly synced = new Set<string>();
 
   private constructor(
     readonly dir: string,
@@ -131,6 +165,7 @@ export class Slapd {
         options.readerPassword ?? 'reader-secret',
         options.tls ? await freePort() : undefined,
       );
+      s.stats = options.stats === true;
       try {
         if (options.tls) s.makeCertificates();
         s.configure(options.ldif);
@@ -248,14 +283,17 @@ export class Slapd {
   async resume(): Promise<void> {
     if (this.child) return;
     const urls = [`${this.url}/`, ...(this.ldapsUrl ? [`${this.ldapsUrl}/`] : [])].join(' ');
-    const child = spawn(SLAPD, ['-f', join(this.dir, 'slapd.conf'), '-h', urls, '-d', '0'], {
+    const level = this.stats ? '256' : '0';
+    const child = spawn(SLAPD, ['-f', join(this.dir, 'slapd.conf'), '-h', urls, '-d', level], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(child);
     this.child = child;
     this.log = '';
     const onData = (d: Buffer) => {
-      this.log = (this.log + d.toString()).slice(-4000);
+      const text = d.toString();
+      this.log = (this.log + text).slice(-4000);
+      if (this.stats) this.count(text);
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
@@ -327,6 +365,42 @@ export class Slapd {
       out.push({ op: m[1] as string, dn });
     }
     return out;
+  }
+
+  private count(text: string): void {
+    const lines = (this.partial + text).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const op = / op=\d+ (BIND|SRCH|ADD|MOD|DEL|MODRDN|CMP) (?:dn|base)="([^"]*)"/.exec(line);
+      if (op?.[2]?.startsWith('cn=idem-sync-')) this.synced.add(op[2]);
+      else if (op && (op[1] !== 'BIND' || line.includes(' method='))) {
+        this.counts[op[1] as keyof OperationCounts]++;
+      }
+      const found = / SEARCH RESULT .*nentries=(\d+)/.exec(line);
+      if (found) this.counts.entries += Number(found[1]);
+    }
+  }
+
+  /**
+   * The operations the server received so far (needs `stats: true`), once every
+   * log line before this call has been read: it sends a marker search and waits
+   * (bounded) until slapd logged it. The marker is not counted.
+   */
+  async operations(): Promise<OperationCounts> {
+    if (!this.stats) throw new Error('operations() needs a slapd started with { stats: true }');
+    const marker = `cn=idem-sync-${this.synced.size + 1}-${Date.now()},${BASE_DN}`;
+    const client = new Client({ url: this.url, timeout: 5000, connectTimeout: 2000 });
+    try {
+      await client.search(marker, { scope: 'base', attributes: ['1.1'] }).catch(() => {});
+    } finally {
+      await client.unbind().catch(() => {});
+    }
+    const deadline = Date.now() + 15_000;
+    while (!this.synced.has(marker)) {
+      if (Date.now() > deadline) throw new Error(`slapd did not log the marker search ${marker} within 15s`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return { ...this.counts };
   }
 
   /** The number of successful writes so far. */

@@ -39,7 +39,19 @@ export interface AttributeDiff {
   changes: Change[];
 }
 
-const lower = (list: string[] | undefined) => new Set((list ?? []).map((a) => a.toLowerCase()));
+const NONE: ReadonlySet<string> = new Set();
+const lowered = new WeakMap<string[], ReadonlySet<string>>();
+
+/** A list of attribute names as a lower-cased set, made once per list (steps reuse their options). */
+function lower(list: string[] | undefined): ReadonlySet<string> {
+  if (!list || list.length === 0) return NONE;
+  let set = lowered.get(list);
+  if (!set) {
+    set = new Set(list.map((a) => a.toLowerCase()));
+    lowered.set(list, set);
+  }
+  return set;
+}
 
 /** True when the attribute's values must be masked. */
 export function isSecret(attribute: string, secret: string[] | undefined): boolean {

@@ -66,7 +66,7 @@ export interface LdapConfig {
    */
   connectTimeoutMs?: number;
   /**
-   * Connections in the pool. `ldap.connect` uses the run's `--concurrency`.
+   * Connections in the pool. `ldap.connect` uses the run's `--concurrency`, at most 16.
    * @default 4
    */
   poolSize?: number;

@@ -168,6 +168,7 @@ export function formatDn(rdns: Rdn[]): string {
  * normalizeDn('UID=JDoe, OU=People,DC=example,DC=com') === normalizeDn('uid=jdoe,ou=people,dc=example,dc=com') // true
  */
 export function normalizeDn(dn: string): string {
+  if (isPlainDn(dn)) return dn.toLowerCase();
   return parseDn(dn)
     .map((r) =>
       r
@@ -179,6 +180,39 @@ export function normalizeDn(dn: string): string {
         .join('+'),
     )
     .join(',');
+}
+
+/**
+ * No escapes, quotes, `+`, `;`, `<`, `>`, `#`, whitespace or controls, and one `=`
+ * per RDN: then lower-casing is normalizing (the common case, checked in one pass).
+ */
+function isPlainDn(dn: string): boolean {
+  let equals = 0;
+  let start = 0;
+  for (let i = 0; i < dn.length; i++) {
+    const c = dn.charCodeAt(i);
+    if (c === 0x3d) {
+      if (i === start || ++equals > 1) return false;
+    } else if (c === 0x2c) {
+      if (equals !== 1) return false;
+      equals = 0;
+      start = i + 1;
+    } else if (
+      c <= 0x20 ||
+      c === 0x7f ||
+      c === 0x22 ||
+      c === 0x23 ||
+      c === 0x2b ||
+      c === 0x3b ||
+      c === 0x3c ||
+      c === 0x3e ||
+      c === 0x5c ||
+      (c >= 0x80 && /\s/.test(dn[i] as string))
+    ) {
+      return false;
+    }
+  }
+  return equals === 1 || dn.length === 0;
 }
 
 /**

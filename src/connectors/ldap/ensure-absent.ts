@@ -5,12 +5,13 @@ import { type Diff, modified, removed } from '../../core/diff.ts';
 import type { Step } from '../../core/step.ts';
 import { diffAttributes } from './attribute-diff.ts';
 import { assertion } from './controls.ts';
-import type { Attributes } from './entry.ts';
+import type { Attributes, LdapEntry } from './entry.ts';
 import { valuesOf } from './entry.ts';
 import { classify, resultCode } from './errors.ts';
 import { eq } from './filter.ts';
-import { describeRef, type EntryRef, type LdapContext, locate } from './locate.ts';
+import { describeRef, type EntryRef, type FindBy, type LdapContext, locate } from './locate.ts';
 import type { LdapPool, Modification } from './pool.ts';
+import { deleteEntry, indexFor, modifyEntry, noting } from './snapshot-writes.ts';
 
 /**
  * Options for {@link ensureAbsent}.
@@ -46,6 +47,8 @@ export interface AbsentDiff extends Diff {
   uuid?: string;
   modifications: Modification[];
   deletes: 1;
+  /** The entry as the snapshot held it when checked: the write asserts it is unchanged. */
+  seen?: LdapEntry;
 }
 
 async function guarded(pool: LdapPool, uuid: string | undefined) {
@@ -57,7 +60,8 @@ async function guarded(pool: LdapPool, uuid: string | undefined) {
  * `ok`. It is destructive: each entry it would delete or disable counts toward the
  * deletion guard (`maxDeletes`), which the engine checks before any deletion.
  * Where the server supports the Assertion control, the write asserts the entry's
- * `entryUUID`, so it only ever removes the entry the check saw.
+ * `entryUUID`, so it only ever removes the entry the check saw; with a snapshot
+ * it also asserts the `entryCSN` the snapshot read (see `ensureEntry`).
  *
  * @example
  * prune: {
@@ -85,10 +89,18 @@ export function ensureAbsent(
     destructive: true,
     classify,
     async check(_record, ctx) {
-      const current = await locate(ctx.ldap, target, readAttrs);
+      const index = await indexFor(ctx.ldap, target);
+      const current = index
+        ? await index.get((target as FindBy).value)
+        : await locate(ctx.ldap, target, readAttrs);
       if (!current) return undefined;
       const uuid = valuesOf(current, 'entryUUID')[0];
-      const base = { dn: current.dn, deletes: 1 as const, ...(uuid ? { uuid } : {}) };
+      const base = {
+        dn: current.dn,
+        deletes: 1 as const,
+        ...(uuid ? { uuid } : {}),
+        ...(index ? { seen: current } : {}),
+      };
       if (mode === 'delete') {
         return { ...base, action: 'delete', modifications: [], changes: [removed('entry', current.dn)] };
       }
@@ -101,8 +113,24 @@ export function ensureAbsent(
         changes: [modified('entry', current.dn, 'disabled'), ...changes],
       };
     },
-    async apply(_record, ctx, diff) {
+    async apply(_record, ctx, diff, env) {
       const pool = ctx.ldap;
+      const index = await indexFor(pool, target);
+      if (index) {
+        const value = (target as FindBy).value;
+        const seen = diff.seen ?? { dn: diff.dn, attrs: {} };
+        try {
+          await noting(
+            env,
+            diff.action === 'delete'
+              ? deleteEntry(pool, index, value, seen)
+              : modifyEntry(pool, index, value, seen, diff.modifications),
+          );
+        } catch (err) {
+          if (resultCode(err) !== 32) throw err; // gone already: nothing left to delete or disable
+        }
+        return;
+      }
       const controls = await guarded(pool, diff.uuid);
       try {
         if (diff.action === 'delete') await pool.del(diff.dn, controls);

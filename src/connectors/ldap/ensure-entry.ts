@@ -10,10 +10,11 @@ import {
   creationChanges,
   diffAttributes,
 } from './attribute-diff.ts';
-import type { Attributes } from './entry.ts';
+import type { Attributes, LdapEntry } from './entry.ts';
 import { classify, LdapError, resultCode } from './errors.ts';
-import { createDnOf, describeRef, type EntryRef, type LdapContext, locate } from './locate.ts';
+import { createDnOf, describeRef, type EntryRef, type FindBy, type LdapContext, locate } from './locate.ts';
 import type { LdapPool, Modification } from './pool.ts';
+import { addEntry, indexFor, modifyEntry, noting } from './snapshot-writes.ts';
 
 /**
  * Options for {@link ensureEntry}.
@@ -35,6 +36,8 @@ export interface EntryDiff extends Diff {
   action: 'create' | 'modify';
   dn: string;
   modifications: Modification[];
+  /** The entry as the snapshot held it when checked: the modify asserts it is unchanged. */
+  seen?: LdapEntry;
 }
 
 const SETTLE_ROUNDS = 4;
@@ -91,6 +94,11 @@ async function settle(
  *   repeated apply changes nothing). In `exact` mode, unlisted user attributes are
  *   removed too (never operational, `createOnly`, `keep` or RDN ones).
  * - `null`, `''` or `[]` as a value means "absent"; `undefined` leaves it alone.
+ * - With a snapshot (`ldap.connect(..., { snapshot })`) that holds the `FindBy`'s
+ *   population, the check reads no entry from the server; the add fails on an
+ *   entry that exists since (68) and the modify asserts the entry's `entryCSN`,
+ *   and either way the record is checked again against the server (a retry whose
+ *   history line says the entry changed since the snapshot).
  *
  * The diff reads `+mail: a@x`, `~mail: a@x -> b@x`, `-description: old`;
  * `userPassword` and the `secret` attributes print as `<secret>`.
@@ -111,7 +119,10 @@ export function ensureEntry(
     name: options.name ?? 'ldap.entry',
     classify,
     async check(_record, ctx) {
-      const current = await locate(ctx.ldap, target, attributesToRead(attrs, options));
+      const index = await indexFor(ctx.ldap, target);
+      const current = index
+        ? await index.get((target as FindBy).value)
+        : await locate(ctx.ldap, target, attributesToRead(attrs, options));
       if (!current) {
         const dn = createDnOf(target);
         return {
@@ -124,10 +135,28 @@ export function ensureEntry(
       }
       const { modifications, changes } = diffAttributes(current, attrs, options);
       if (modifications.length === 0) return undefined;
-      return { action: 'modify', dn: current.dn, modifications, changes };
+      return {
+        action: 'modify',
+        dn: current.dn,
+        modifications,
+        changes,
+        ...(index ? { seen: current } : {}),
+      };
     },
-    async apply(_record, ctx, diff) {
+    async apply(_record, ctx, diff, env) {
       const pool = ctx.ldap;
+      const index = await indexFor(pool, target);
+      if (index) {
+        const value = (target as FindBy).value;
+        const seen = diff.seen ?? { dn: diff.dn, attrs: {} };
+        await noting(
+          env,
+          diff.action === 'create'
+            ? addEntry(pool, index, value, diff.dn, attributesForAdd(attrs))
+            : modifyEntry(pool, index, value, seen, diff.modifications),
+        );
+        return;
+      }
       try {
         if (diff.action === 'create') await pool.add(diff.dn, attributesForAdd(attrs));
         else await pool.modify(diff.dn, diff.modifications);

@@ -6,7 +6,7 @@ import type { Step } from '../../core/step.ts';
 import { missingValues, valueEquals, valuesOf } from './entry.ts';
 import { classify } from './errors.ts';
 import type { LdapContext } from './locate.ts';
-import { changeValues, groupOfNames } from './value-changes.ts';
+import { groupOfNames } from './value-changes.ts';
 
 /**
  * Options for {@link ensureMembers}.
@@ -58,7 +58,8 @@ export interface MembersDiff extends Diff {
  * are added and removed with Permissive Modify where the root DSE lists it;
  * otherwise "value exists" (20) and "no such value" (16) count as converged and
  * the group is re-read. A missing group is created as a `groupOfNames` with its
- * first members. The diff reads `+member: <dn>` and `-member: <dn>`.
+ * first members. The values go through the pool's member batcher (one modify
+ * for the values of concurrent records). The diff reads `+member: <dn>` and `-member: <dn>`.
  *
  * @example
  * ldap.ensureMembers('cn=eng,ou=groups,dc=example,dc=com', [aliceDn, bobDn], { exact: true })
@@ -100,13 +101,12 @@ export function ensureMembers(
       };
     },
     async apply(_record, ctx, diff) {
-      await changeValues(
-        ctx.ldap,
+      await ctx.ldap.members.change(
         groupDn,
         attribute,
         { add: diff.add, remove: diff.remove },
         {
-          ...(placeholder !== undefined ? { placeholder, placeholderPresent: diff.placeholderPresent } : {}),
+          ...(placeholder !== undefined ? { placeholder } : {}),
           ...(options.create === false
             ? {}
             : { create: (first: string[]) => groupOfNames(groupDn, first, attribute) }),

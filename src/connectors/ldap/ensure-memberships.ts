@@ -3,11 +3,11 @@
  */
 import { added, type Diff, removed } from '../../core/diff.ts';
 import type { Step } from '../../core/step.ts';
-import { dnEquals } from './dn.ts';
+import { normalizeDn } from './dn.ts';
 import { classify } from './errors.ts';
 import { and, eq } from './filter.ts';
 import type { LdapContext } from './locate.ts';
-import { changeValues, groupOfNames } from './value-changes.ts';
+import { groupOfNames } from './value-changes.ts';
 
 /**
  * Options for {@link ensureMemberships}.
@@ -52,7 +52,12 @@ export interface MembershipsDiff extends Diff {
 /**
  * Ensures an entry is a member of the given groups (DNs), and with `exact` of no
  * other group under `base`. The check is one search (`(member=<dn>)` under
- * `base`); missing groups are created as `groupOfNames` with this first member.
+ * `base`), or a lookup in the snapshot when the pool has one for `base`
+ * (`ldap.connect(..., { snapshot: { groups: { base } } })`). The values go
+ * through the pool's member batcher: concurrent records' values for one group
+ * travel in one modify, and the apply resolves when the modify carrying this
+ * entry's values was acknowledged. Missing groups are created as `groupOfNames`
+ * with their first members; an emptied group keeps the `placeholder` value.
  * The diff reads `+group: <dn>` and `-group: <dn>`.
  *
  * @example
@@ -73,16 +78,25 @@ export function ensureMemberships(
     name: options.name ?? 'ldap.memberships',
     classify,
     async check(_record, ctx) {
-      const found = await ctx.ldap.search(options.base, {
-        scope: 'sub',
-        filter: and(eq('objectClass', objectClass), eq(attribute, memberDn)),
-        attributes: ['1.1'],
+      const index = await ctx.ldap.snapshot?.groupsFor(options.base, attribute, objectClass);
+      const current = index
+        ? await index.groupsOf(memberDn)
+        : (
+            await ctx.ldap.search(options.base, {
+              scope: 'sub',
+              filter: and(eq('objectClass', objectClass), eq(attribute, memberDn)),
+              attributes: ['1.1'],
+            })
+          ).map((e) => e.dn);
+      const have = new Set(current.map(normalizeDn));
+      const wanted = new Set<string>();
+      const join = groups.filter((g) => {
+        const n = normalizeDn(g);
+        const first = !wanted.has(n);
+        wanted.add(n);
+        return first && !have.has(n);
       });
-      const current = found.map((e) => e.dn);
-      const join = groups.filter(
-        (g, i) => !current.some((c) => dnEquals(c, g)) && groups.findIndex((x) => dnEquals(x, g)) === i,
-      );
-      const leave = options.exact ? current.filter((c) => !groups.some((g) => dnEquals(c, g))) : [];
+      const leave = options.exact ? current.filter((c) => !wanted.has(normalizeDn(c))) : [];
       if (join.length === 0 && leave.length === 0) return undefined;
       return {
         member: memberDn,
@@ -92,38 +106,22 @@ export function ensureMemberships(
       };
     },
     async apply(_record, ctx, diff) {
-      // Which of the groups to join hold the placeholder: one search, not one per group.
-      let holding: string[] | undefined;
-      if (placeholder !== undefined && diff.join.length > 0 && !(await ctx.ldap.usePermissiveModify())) {
-        const found = await ctx.ldap.search(options.base, {
-          scope: 'sub',
-          filter: and(eq('objectClass', objectClass), eq(attribute, placeholder)),
-          attributes: ['1.1'],
-        });
-        holding = found.map((e) => e.dn);
-      }
-      for (const group of diff.join) {
-        await changeValues(
-          ctx.ldap,
-          group,
-          attribute,
-          { add: [memberDn] },
-          {
-            create: (first) => groupOfNames(group, first, attribute),
-            ...(placeholder !== undefined ? { placeholder } : {}),
-            ...(holding ? { placeholderPresent: holding.some((h) => dnEquals(h, group)) } : {}),
-          },
-        );
-      }
-      for (const group of diff.leave) {
-        await changeValues(
-          ctx.ldap,
-          group,
-          attribute,
-          { remove: [memberDn] },
-          placeholder !== undefined ? { placeholder } : {},
-        );
-      }
+      const writes = ctx.ldap.members;
+      const how = placeholder !== undefined ? { placeholder } : {};
+      const done = [
+        ...diff.join.map((group) =>
+          writes.change(
+            group,
+            attribute,
+            { add: [memberDn] },
+            { ...how, create: (first: string[]) => groupOfNames(group, first, attribute) },
+          ),
+        ),
+        ...diff.leave.map((group) => writes.change(group, attribute, { remove: [memberDn] }, how)),
+      ];
+      const results = await Promise.allSettled(done);
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
     },
   };
 }

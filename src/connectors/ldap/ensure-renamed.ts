@@ -7,11 +7,12 @@ import { type Diff, modified } from '../../core/diff.ts';
 import type { Step } from '../../core/step.ts';
 import { assertion } from './controls.ts';
 import { dnEquals, parentDn } from './dn.ts';
-import { valuesOf } from './entry.ts';
+import { type LdapEntry, valuesOf } from './entry.ts';
 import { classify, LdapError, resultCode } from './errors.ts';
 import { eq } from './filter.ts';
 import type { FindBy, LdapContext } from './locate.ts';
-import { changeValues } from './value-changes.ts';
+import type { LdapPool } from './pool.ts';
+import { indexFor, moveEntry, noting } from './snapshot-writes.ts';
 
 /**
  * Options for {@link ensureRenamed}.
@@ -43,6 +44,19 @@ export interface RenameDiff extends Diff {
   uuid?: string;
   /** Groups that reference the old DN. */
   referencedBy: string[];
+  /** The entry as the snapshot held it when checked: the move asserts it is unchanged. */
+  seen?: LdapEntry;
+}
+
+/** The groups under `base` whose `attribute` names `dn`: from the snapshot when it holds them. */
+async function referencesTo(pool: LdapPool, base: string, attribute: string, dn: string): Promise<string[]> {
+  const groups = pool.snapshot?.groups;
+  if (groups && (await pool.snapshot?.groupsFor(base, attribute, groups.objectClass))) {
+    return groups.groupsOf(dn);
+  }
+  return (await pool.search(base, { scope: 'sub', filter: eq(attribute, dn), attributes: ['1.1'] })).map(
+    (e) => e.dn,
+  );
 }
 
 /**
@@ -67,28 +81,20 @@ export function ensureRenamed(
     name: options.name ?? 'ldap.renamed',
     classify,
     async check(_record, ctx) {
-      const found = await ctx.ldap.findOne(
-        find.base,
-        find.attribute,
-        find.value,
-        ['entryUUID'],
-        find.scope ?? 'sub',
-      );
+      const index = await indexFor(ctx.ldap, find);
+      const found = index
+        ? await index.get(find.value)
+        : await ctx.ldap.findOne(find.base, find.attribute, find.value, ['entryUUID'], find.scope ?? 'sub');
       if (!found || dnEquals(found.dn, targetDn)) return undefined;
       const referencedBy = options.references
-        ? (
-            await ctx.ldap.search(options.references.base, {
-              scope: 'sub',
-              filter: eq(refAttr, found.dn),
-              attributes: ['1.1'],
-            })
-          ).map((e) => e.dn)
+        ? await referencesTo(ctx.ldap, options.references.base, refAttr, found.dn)
         : [];
       const uuid = valuesOf(found, 'entryUUID')[0];
       return {
         from: found.dn,
         to: targetDn,
         ...(uuid ? { uuid } : {}),
+        ...(index ? { seen: found } : {}),
         referencedBy,
         changes: [
           modified('dn', found.dn, targetDn),
@@ -96,14 +102,18 @@ export function ensureRenamed(
         ],
       };
     },
-    async apply(_record, ctx, diff) {
+    async apply(_record, ctx, diff, env) {
       const pool = ctx.ldap;
       // References first gain the new DN, so a crash never leaves a group without the member.
-      for (const group of diff.referencedBy) await changeValues(pool, group, refAttr, { add: [diff.to] });
+      await Promise.all(diff.referencedBy.map((g) => pool.members.change(g, refAttr, { add: [diff.to] })));
+      const index = await indexFor(pool, find);
       const controls =
         diff.uuid && (await pool.supportsAssertion()) ? [assertion(eq('entryUUID', diff.uuid))] : undefined;
       try {
-        await pool.modifyDN(diff.from, diff.to, controls);
+        if (index) {
+          const seen = diff.seen ?? { dn: diff.from, attrs: {} };
+          await noting(env, moveEntry(pool, index, find.value, seen, diff.to));
+        } else await pool.modifyDN(diff.from, diff.to, controls);
       } catch (err) {
         const code = resultCode(err);
         if (code === 68) {
@@ -127,8 +137,9 @@ export function ensureRenamed(
           );
         } else throw err;
       }
-      for (const group of diff.referencedBy)
-        await changeValues(pool, group, refAttr, { remove: [diff.from] });
+      await Promise.all(
+        diff.referencedBy.map((g) => pool.members.change(g, refAttr, { remove: [diff.from] })),
+      );
     },
   };
 }

@@ -243,3 +243,21 @@ export const classify: Classifier = (err) => {
   if (transport === 'down') return 'transient';
   return undefined;
 };
+
+/**
+ * The error of a search by key that found several entries where at most one may be.
+ *
+ * @example
+ * throw severalEntries('ou=people,dc=example,dc=com', 'uid', 'jdoe', found.map((e) => e.dn));
+ */
+export function severalEntries(base: string, attribute: string, value: string, dns: string[]): LdapError {
+  return new LdapError(
+    'permanent',
+    'search',
+    base,
+    `ldap search ${base}: several entries have ${attribute}=${value}, expected at most one: ${dns
+      .slice(0, 5)
+      .join('; ')}`,
+    { attributes: [attribute] },
+  );
+}

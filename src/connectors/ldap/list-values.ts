@@ -32,12 +32,26 @@ export interface ListValuesOptions {
 /**
  * Streams the values of an attribute across the entries under a base, with a
  * paged search (constant memory, no server size limit). It holds one pooled
- * connection while it is being read.
+ * connection while it is being read. When the pool's snapshot holds that
+ * population (same base, attribute and scope; no `filter`), the values come from
+ * the snapshot instead, which then needs no second read.
  *
  * @example
  * prune: { existing: (ctx) => ldap.listValues(ctx.ldap, { base: people, attribute: 'uid' }), steps: ... }
  */
 export async function* listValues(pool: LdapPool, options: ListValuesOptions): AsyncIterable<string> {
+  if (options.filter === undefined) {
+    const index = await pool.snapshot?.entriesFor({ ...options, value: '' });
+    if (index?.mode === 'full') {
+      const objectClass = options.objectClass?.toLowerCase();
+      for (const entry of [...index.entries()]) {
+        if (objectClass && !valuesOf(entry, 'objectClass').some((c) => c.toLowerCase() === objectClass))
+          continue;
+        for (const v of valuesOf(entry, options.attribute)) yield v;
+      }
+      return;
+    }
+  }
   const given = options.filter ?? present(options.attribute);
   const parsed = typeof given === 'string' ? FilterParser.parseString(given) : given;
   const filter = options.objectClass ? and(eq('objectClass', options.objectClass), parsed) : parsed;

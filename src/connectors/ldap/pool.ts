@@ -3,13 +3,15 @@
  * writes over the pooled connections, every error wrapped into an
  * {@link LdapError} that names the operation and the DN.
  */
-import { Attribute, Change, type Control, type Filter } from 'ldapts';
+import { Attribute, Change, type Control, type Entry, type Filter } from 'ldapts';
 import { ConnectionPool } from './connection-pool.ts';
 import { ASSERTION_OID, PERMISSIVE_MODIFY_OID } from './controls.ts';
 import { canonicalDn } from './dn.ts';
 import { type LdapEntry, toLdapEntry } from './entry.ts';
-import { LdapError, toLdapError } from './errors.ts';
+import { LdapError, severalEntries, toLdapError } from './errors.ts';
 import { eq } from './filter.ts';
+import { type MemberBatchOptions, MemberWrites } from './member-writes.ts';
+import { DirectorySnapshot, type SnapshotOptions } from './snapshot.ts';
 
 /**
  * One change of a modify request.
@@ -52,6 +54,32 @@ export interface RootDse {
  */
 export class LdapPool extends ConnectionPool {
   private dse: Promise<RootDse> | undefined;
+  private batcher: MemberWrites | undefined;
+  /** The snapshot checks use, when the task asked for one ({@link LdapPool.useSnapshot}). */
+  snapshot: DirectorySnapshot | undefined;
+
+  /**
+   * Checks against a snapshot of the population the task manages, read once
+   * (at the first check) instead of once per record. See {@link SnapshotOptions}.
+   *
+   * @example
+   * pool.useSnapshot({ entries: { base: people, attribute: 'uid' }, groups: { base: groups } });
+   */
+  useSnapshot(options: SnapshotOptions, warn?: (message: string) => void): DirectorySnapshot {
+    this.snapshot = new DirectorySnapshot(this, options, warn);
+    return this.snapshot;
+  }
+
+  /** Coalesced member writes: see {@link MemberWrites}. */
+  get members(): MemberWrites {
+    this.batcher ??= new MemberWrites(this);
+    return this.batcher;
+  }
+
+  /** Sets how member writes are batched (before the first write). */
+  batchMembers(options: MemberBatchOptions): void {
+    this.batcher = new MemberWrites(this, options);
+  }
 
   /** Opens one connection now (checks the URL, TLS and the bind) and reads the root DSE. */
   async verify(): Promise<RootDse> {
@@ -110,13 +138,18 @@ export class LdapPool extends ConnectionPool {
 
   /** Searches page by page (constant memory for large results). */
   async *searchPages(base: string, spec: SearchSpec = {}): AsyncIterable<LdapEntry[]> {
+    for await (const page of this.searchRawPages(base, spec)) yield page.map(toLdapEntry);
+  }
+
+  /** {@link searchPages} with the entries as ldapts gives them (no copy: the snapshot packs them itself). */
+  async *searchRawPages(base: string, spec: SearchSpec = {}): AsyncIterable<Entry[]> {
     const options = {
       scope: spec.scope ?? 'sub',
       ...(spec.filter !== undefined ? { filter: spec.filter } : {}),
       attributes: spec.attributes ?? ['*'],
     };
     if (options.scope === 'base') {
-      yield await this.use(async (c) => (await c.search(base, options)).searchEntries.map(toLdapEntry), {
+      yield await this.use(async (c) => (await c.search(base, options)).searchEntries, {
         operation: 'search',
         dn: base,
       });
@@ -128,7 +161,7 @@ export class LdapPool extends ConnectionPool {
         ...options,
         paged: { pageSize: spec.pageSize ?? 500 },
       });
-      for await (const page of pages) yield page.searchEntries.map(toLdapEntry);
+      for await (const page of pages) yield page.searchEntries;
     } catch (err) {
       throw toLdapError(err, {
         operation: 'search',
@@ -178,15 +211,11 @@ export class LdapPool extends ConnectionPool {
       )
     ).searchEntries.map(toLdapEntry);
     if (found.length > 1) {
-      throw new LdapError(
-        'permanent',
-        'search',
+      throw severalEntries(
         base,
-        `ldap search ${base}: several entries have ${attribute}=${value}, expected at most one: ${found
-          .slice(0, 5)
-          .map((e) => e.dn)
-          .join('; ')}`,
-        { attributes: [attribute] },
+        attribute,
+        value,
+        found.map((e) => e.dn),
       );
     }
     return found[0];
@@ -194,6 +223,7 @@ export class LdapPool extends ConnectionPool {
 
   /** Adds an entry. */
   async add(dn: string, attributes: Record<string, string[]>, controls?: Control[]): Promise<void> {
+    this.snapshot?.touched(dn);
     const attrs = Object.entries(attributes)
       .filter(([, v]) => v.length > 0)
       .map(([type, values]) => new Attribute({ type, values }));
@@ -208,6 +238,7 @@ export class LdapPool extends ConnectionPool {
   /** Modifies an entry. */
   async modify(dn: string, changes: Modification[], controls?: Control[]): Promise<void> {
     if (changes.length === 0) return;
+    this.snapshot?.touched(dn);
     const list = changes.map(
       (m) =>
         new Change({ operation: m.op, modification: new Attribute({ type: m.attribute, values: m.values }) }),
@@ -218,6 +249,7 @@ export class LdapPool extends ConnectionPool {
 
   /** Deletes an entry. */
   async del(dn: string, controls?: Control[]): Promise<void> {
+    this.snapshot?.touched(dn);
     await this.use((c) => c.del(dn, controls), { operation: 'delete', dn, write: true });
   }
 
@@ -227,6 +259,8 @@ export class LdapPool extends ConnectionPool {
    * unescaped comma into the new RDN and the new superior.
    */
   async modifyDN(dn: string, newDn: string, controls?: Control[]): Promise<void> {
+    this.snapshot?.touched(dn);
+    this.snapshot?.touched(newDn);
     await this.use((c) => c.modifyDN(dn, canonicalDn(newDn), controls), {
       operation: 'modifyDN',
       dn: `${dn} -> ${newDn}`,
