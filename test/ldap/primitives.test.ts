@@ -97,6 +97,25 @@ describeLdap('ldap primitives against slapd', () => {
     expect(absent.diff?.changes.map(formatChange)).toEqual(['-mail: b@example.com']);
   });
 
+  it('a password is set on create only and never compared: a changed one in the input changes nothing, unless rotateSecrets', async () => {
+    const find = { base: people, attribute: 'uid', value: 'pat' };
+    const first = await converge(ensureEntry(find, person('pat', { userPassword: 'first-pw-111' })), ctx);
+    expect(first.diff?.changes.map(formatChange)).toContain('+userPassword: <secret>');
+    const before = slapd.writes();
+    // The input now says another password: no comparison, no write, nothing reported.
+    expect(
+      await plan(ensureEntry(find, person('pat', { userPassword: 'second-pw-222' })), ctx),
+    ).toBeUndefined();
+    expect(slapd.writes()).toBe(before);
+    // A rotation is asked for explicitly, and never shows the values.
+    const rotate = await converge(
+      ensureEntry(find, person('pat', { userPassword: 'second-pw-222' }), { rotateSecrets: true }),
+      ctx,
+    );
+    expect(rotate.diff?.changes.map(formatChange)).toEqual(['~userPassword: <secret> -> <secret>']);
+    expect(rotate.after).toBeUndefined();
+  });
+
   it('ensureEntry by DN fails permanently when the parent is missing, naming the DN', async () => {
     const step = ensureEntry('uid=x,ou=nowhere,dc=example,dc=com', person('x'));
     const diff = await plan(step, ctx);

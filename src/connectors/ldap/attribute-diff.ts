@@ -29,8 +29,15 @@ export interface AttributeDiffOptions {
   createOnly?: string[];
   /** Extra attributes `exact` mode never removes. */
   keep?: string[];
-  /** Attributes whose values are never printed (`userPassword` always is). */
+  /**
+   * Attributes whose values are never printed (`userPassword` always is). Like
+   * `createOnly`, they are set when the entry is created and never compared or
+   * overwritten later (the server may store a password hashed: a comparison would
+   * report a change on every run), unless `rotateSecrets`.
+   */
   secret?: string[];
+  /** Compare and rewrite the secret attributes on every run too (a password rotation). @default false */
+  rotateSecrets?: boolean;
 }
 
 /** Modifications and their human diff. */
@@ -53,6 +60,14 @@ function lower(list: string[] | undefined): ReadonlySet<string> {
   return set;
 }
 
+/** Set on create only: `createOnly`, and the secret attributes unless `rotateSecrets`. */
+function writeOnce(options: AttributeDiffOptions): (key: string) => boolean {
+  const createOnly = lower(options.createOnly);
+  const secret = lower(options.secret);
+  const rotate = options.rotateSecrets === true;
+  return (key) => createOnly.has(key) || (!rotate && (SECRET_ATTRIBUTES.has(key) || secret.has(key)));
+}
+
 /** True when the attribute's values must be masked. */
 export function isSecret(attribute: string, secret: string[] | undefined): boolean {
   const key = attribute.toLowerCase();
@@ -62,8 +77,8 @@ export function isSecret(attribute: string, secret: string[] | undefined): boole
 /** The attributes to read to compare an entry with `attrs`. */
 export function attributesToRead(attrs: Attributes, options: AttributeDiffOptions): string[] {
   if (options.mode === 'exact') return ['*'];
-  const createOnly = lower(options.createOnly);
-  const names = Object.keys(attrs).filter((a) => !createOnly.has(a.toLowerCase()));
+  const once = writeOnce(options);
+  const names = Object.keys(attrs).filter((a) => !once(a.toLowerCase()));
   return [...new Set(['objectClass', ...names])];
 }
 
@@ -94,14 +109,14 @@ export function diffAttributes(
   attrs: Attributes,
   options: AttributeDiffOptions = {},
 ): AttributeDiff {
-  const createOnly = lower(options.createOnly);
+  const once = writeOnce(options);
   const modifications: Modification[] = [];
   const changes: Change[] = [];
   const listed = new Set<string>();
   for (const [name, value] of Object.entries(attrs)) {
     const key = name.toLowerCase();
     listed.add(key);
-    if (createOnly.has(key) || OPERATIONAL_ATTRIBUTES.has(key)) continue;
+    if (once(key) || OPERATIONAL_ATTRIBUTES.has(key)) continue;
     const want = desiredValues(value);
     if (want === undefined) continue;
     const have = entry.attrs[key] ?? [];
@@ -130,7 +145,7 @@ export function diffAttributes(
     const rdnTypes = new Set((parseDn(entry.dn)[0] ?? []).map((a) => a.type.toLowerCase()));
     for (const [key, have] of Object.entries(entry.attrs)) {
       if (listed.has(key) || key === 'objectclass' || OPERATIONAL_ATTRIBUTES.has(key)) continue;
-      if (createOnly.has(key) || keep.has(key) || rdnTypes.has(key) || have.length === 0) continue;
+      if (once(key) || keep.has(key) || rdnTypes.has(key) || have.length === 0) continue;
       modifications.push({ op: 'delete', attribute: key, values: [] });
       changes.push(removed(key, shown(have), { secret: isSecret(key, options.secret) }));
     }

@@ -118,6 +118,9 @@ export function ensureEntry(
   return {
     name: options.name ?? 'ldap.entry',
     classify,
+    // Found by its key attribute, the entry is the same one wherever a pending move
+    // (ensureRenamed, in a dry run or a plan) takes it: the attribute changes are too.
+    predicts: typeof target !== 'string',
     async check(_record, ctx) {
       const index = await indexFor(ctx.ldap, target);
       const current = index

@@ -4,6 +4,7 @@
 import { added, type Diff, removed } from '../../core/diff.ts';
 import type { Step } from '../../core/step.ts';
 import { normalizeDn } from './dn.ts';
+import type { RenameDiff } from './ensure-renamed.ts';
 import { classify } from './errors.ts';
 import { and, eq } from './filter.ts';
 import type { LdapContext } from './locate.ts';
@@ -49,6 +50,15 @@ export interface MembershipsDiff extends Diff {
   leave: string[];
 }
 
+/** Groups an earlier pending move of `dn` (a {@link RenameDiff} with references) will carry over to it. */
+function movedHere(pending: readonly { diff: Diff }[], dn: string): string[][] {
+  const target = normalizeDn(dn);
+  return pending
+    .map((p) => p.diff as Partial<RenameDiff>)
+    .filter((d) => typeof d.to === 'string' && normalizeDn(d.to) === target && Array.isArray(d.referencedBy))
+    .map((d) => d.referencedBy as string[]);
+}
+
 /**
  * Ensures an entry is a member of the given groups (DNs), and with `exact` of no
  * other group under `base`. The check is one search (`(member=<dn>)` under
@@ -77,7 +87,10 @@ export function ensureMemberships(
   return {
     name: options.name ?? 'ldap.memberships',
     classify,
-    async check(_record, ctx) {
+    // A pending move of this entry (ensureRenamed, in a dry run or a plan) is taken into account:
+    // the groups that name its old DN will name this one once the move has carried them over.
+    predicts: true,
+    async check(_record, ctx, env) {
       const index = await ctx.ldap.snapshot?.groupsFor(options.base, attribute, objectClass);
       const current = index
         ? await index.groupsOf(memberDn)
@@ -88,6 +101,7 @@ export function ensureMemberships(
               attributes: ['1.1'],
             })
           ).map((e) => e.dn);
+      for (const moved of movedHere(env.pending, memberDn)) current.push(...moved);
       const have = new Set(current.map(normalizeDn));
       const wanted = new Set<string>();
       const join = groups.filter((g) => {
