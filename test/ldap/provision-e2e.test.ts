@@ -4,6 +4,7 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Attribute, Change, Client } from 'ldapts';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
 import { openLedger, tempDir } from '../support/cli.ts';
@@ -326,5 +327,94 @@ describeLdap('provision-users: group names are validated like uids', () => {
     expect(f.slapd.audit().map((a) => a.dn.toLowerCase())).not.toContainEqual(
       expect.stringContaining('evil'),
     );
+  });
+});
+
+describeLdap('provision-users: the dry run predicts a move and the steps after it', () => {
+  const users = makeUsers(30);
+  const fx = useFixture(async (f) => {
+    const r = await f.run(['--input', writeUsers(join(f.dir, 'all.csv'), users)]);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+  });
+
+  it('an entry another tool moved (groups following it) and a surname change: the preview shows exactly the diffs the run makes, none provisional', async () => {
+    const f = fx();
+    const base = 'dc=example,dc=com';
+    const moved = users[5] as (typeof users)[number];
+    const home = `uid=${moved.uid},ou=people,${base}`;
+    const away = `uid=${moved.uid},ou=contractors,ou=people,${base}`;
+    // Another tool moves the person and, like OpenLDAP's refint overlay, updates the groups naming them.
+    const client = new Client({ url: f.slapd.url });
+    await client.bind(f.slapd.adminDn, f.slapd.adminPassword);
+    await client.add(`ou=contractors,ou=people,${base}`, {
+      objectClass: ['organizationalUnit'],
+      ou: 'contractors',
+    });
+    await client.modifyDN(home, `uid=${moved.uid},ou=contractors,ou=people,${base}`);
+    for (const g of moved.groups) {
+      const group = `cn=${g},ou=groups,${base}`;
+      await client.modify(group, [
+        new Change({ operation: 'add', modification: new Attribute({ type: 'member', values: [away] }) }),
+        new Change({ operation: 'delete', modification: new Attribute({ type: 'member', values: [home] }) }),
+      ]);
+    }
+    await client.unbind();
+    const edited = users.map((u) => (u.uid === moved.uid ? { ...u, sn: `${u.sn}-Smith` } : u));
+    const csv = writeUsers(join(f.dir, 'moved.csv'), edited);
+
+    const writes = f.slapd.writes();
+    const dry = await f.run(['--input', csv, '--json', '--dry-run']);
+    expect(dry.exitCode, String(dry.stderr)).toBe(0);
+    expect(f.slapd.writes()).toBe(writes);
+    expect(summaryOf(dry.stdout)).toMatchObject({ counts: { changed: 1, ok: 29, provisional: 0 } });
+    const preview = recordsOf(dry.stdout).get(moved.uid)?.diff as Record<string, unknown>[];
+    expect(preview.map((d) => d.step)).toEqual(['ldap.renamed', 'ldap.entry']);
+    expect(preview.some((d) => 'provisional' in d)).toBe(false);
+
+    const real = await f.run(['--input', csv, '--json']);
+    expect(real.exitCode, String(real.stderr)).toBe(0);
+    expect(summaryOf(real.stdout)).toMatchObject({ counts: { changed: 1, ok: 29, failed: 0 } });
+    expect(recordsOf(real.stdout).get(moved.uid)?.diff).toEqual(preview);
+    await expectDirectory(f.pool, f.slapd, edited);
+  });
+});
+
+describeLdap('provision-users: the gate at a real slapd (writes counted by its audit log)', () => {
+  const users = makeUsers(200);
+  const fx = useFixture(async (f) => {
+    const r = await f.run(['--input', writeUsers(join(f.dir, 'all.csv'), users)]);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+  });
+
+  it('a truncated export (10% of the rows) is refused with 0 writes; --accept <hash> lets exactly that plan through', async () => {
+    const f = fx();
+    const truncated = writeUsers(join(f.dir, 'truncated.csv'), users.slice(0, 20));
+    const writes = f.slapd.writes();
+    const r = await f.run(['--input', truncated, '--json']);
+    expect(r.exitCode, String(r.stderr)).toBe(6);
+    const s = summaryOf(r.stdout);
+    expect(s.plan.exceeded).toEqual(['shrink']);
+    expect(s.message).toMatch(/the input holds 20 records, down from 200/);
+    expect(f.slapd.writes()).toBe(writes);
+    const accepted = await f.run(['--input', truncated, '--json', '--accept', s.plan.hash]);
+    expect(accepted.exitCode, String(accepted.stderr)).toBe(0);
+    expect(summaryOf(accepted.stdout).counts).toMatchObject({ ok: 20, changed: 0 });
+    expect(f.slapd.writes()).toBe(writes); // nothing to change for those 20, and no prune: nobody removed
+  });
+
+  it('every department blank is refused by the per-attribute budget on departmentNumber, 0 writes', async () => {
+    const f = fx();
+    const blank = writeUsers(
+      join(f.dir, 'blank-department.csv'),
+      users.map((u) => ({ ...u, department: '' })),
+    );
+    const writes = f.slapd.writes();
+    const r = await f.run(['--input', blank, '--json']);
+    expect(r.exitCode, String(r.stderr)).toBe(6);
+    const s = summaryOf(r.stdout);
+    expect(s.plan.exceeded).toContain('attribute departmentNumber');
+    expect(s.message).toMatch(/attribute departmentNumber: the plan changes it on 200 of 200 records/);
+    expect(f.slapd.writes()).toBe(writes);
+    expect((await directory(f.pool, f.slapd)).people.size).toBe(200);
   });
 });
