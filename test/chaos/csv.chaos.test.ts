@@ -22,13 +22,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { kindOf } from '../../src/core/errors.ts';
 import type { SourceRecord } from '../../src/core/source.ts';
 import { type CsvEncoding, type CsvOptions, CsvSource } from '../../src/sources/csv.ts';
 import { CsvTokenizer, type TokenizedRecord } from '../../src/sources/csv-tokenizer.ts';
 import { InputDecoder } from '../../src/sources/input-encoding.ts';
 import { tempDir } from '../support/temp.ts';
+import { chaosRow } from './support/table.ts';
 
 const SCALE = Number(process.env.IDEM_CHAOS_SCALE ?? 1);
 const SEED = process.env.IDEM_CHAOS_SEED ? Number(process.env.IDEM_CHAOS_SEED) : undefined;
@@ -55,7 +56,9 @@ async function readAll(content: string | Buffer, options: CsvOptions = {}) {
     refused = err;
   }
   const used = process.cpuUsage(cpu);
-  return { count, refused, records, cpuMs: (used.user + used.system) / 1000, path };
+  const cpuMs = (used.user + used.system) / 1000;
+  slowestMs = Math.max(slowestMs, cpuMs);
+  return { count, refused, records, cpuMs, path };
 }
 
 /** Line ends as an editor counts them: CRLF, CR and LF are one each. */
@@ -144,41 +147,82 @@ const noise = fc.array(fc.oneof(fc.constantFrom(...byteAlphabet), fc.integer({ m
   maxLength: 400,
 });
 
+let slowestMs = 0;
+
+/** A property test that records its row in the chaos table: its cases and whether a counterexample was found. */
+function property(title: string, name: string, n: number, body: () => unknown): void {
+  it(`${title} (${runs(n)} cases)`, async () => {
+    let ok = false;
+    try {
+      await body();
+      ok = true;
+    } finally {
+      chaosRow({
+        test: `csv fuzz: ${name}`,
+        count: runs(n),
+        bound: '0 counterexamples',
+        result: ok ? '0 counterexamples' : 'a counterexample (see the failure above)',
+        ok,
+      });
+    }
+  });
+}
+
 describe('CSV source properties (fast-check)', () => {
-  it(`round trip: every cell comes back byte for byte on its line (${runs(3000)} cases)`, async () => {
-    await fc.assert(
-      fc.asyncProperty(wellFormed, async (f) => {
-        const r = await readAll(f.text, { delimiter: f.delimiter });
-        expect(r.refused).toBeUndefined();
-        expect(r.cpuMs).toBeLessThan(BOUND_MS);
-        expect(r.count).toBe(f.rows.length);
-        expect(r.records.map((x) => [x.line, f.columns.map((c) => x.raw[c]), x.error])).toEqual(
-          f.rows.map((row, i) => [lineOf(f.text, f.starts[i] as number), row, undefined]),
-        );
-      }),
-      settings(3000),
-    );
+  afterAll(() => {
+    chaosRow({
+      test: 'csv fuzz: the slowest file (scan + records, CPU)',
+      count: files,
+      bound: `< ${BOUND_MS} ms`,
+      result: `${slowestMs.toFixed(1)} ms`,
+      ok: slowestMs < BOUND_MS,
+    });
   });
 
-  it(`differential: well-formed files read as csv-parse reads them (${runs(1000)} cases)`, async () => {
-    await fc.assert(
-      // csv-parse takes one line-end style, found on the first line.
-      fc.asyncProperty(
-        wellFormed.filter((f) => !f.mixedEndings),
-        async (f) => {
-          const r = await readAll(f.text, { delimiter: f.delimiter, trim: false });
-          const theirs = parse(f.text, {
-            bom: true,
-            columns: true,
-            delimiter: f.delimiter,
-            skip_empty_lines: true,
-          }) as Record<string, string>[];
-          expect(r.records.map((x) => x.raw)).toEqual(theirs);
-        },
-      ),
-      settings(1000),
-    );
-  });
+  property(
+    `round trip: every cell comes back byte for byte on its line`,
+    'round trip, byte-exact cells on their lines',
+    3000,
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(wellFormed, async (f) => {
+          const r = await readAll(f.text, { delimiter: f.delimiter });
+          expect(r.refused).toBeUndefined();
+          expect(r.cpuMs).toBeLessThan(BOUND_MS);
+          expect(r.count).toBe(f.rows.length);
+          expect(r.records.map((x) => [x.line, f.columns.map((c) => x.raw[c]), x.error])).toEqual(
+            f.rows.map((row, i) => [lineOf(f.text, f.starts[i] as number), row, undefined]),
+          );
+        }),
+        settings(3000),
+      );
+    },
+  );
+
+  property(
+    `differential: well-formed files read as csv-parse reads them`,
+    'differential against csv-parse',
+    1000,
+    async () => {
+      await fc.assert(
+        // csv-parse takes one line-end style, found on the first line.
+        fc.asyncProperty(
+          wellFormed.filter((f) => !f.mixedEndings),
+          async (f) => {
+            const r = await readAll(f.text, { delimiter: f.delimiter, trim: false });
+            const theirs = parse(f.text, {
+              bom: true,
+              columns: true,
+              delimiter: f.delimiter,
+              skip_empty_lines: true,
+            }) as Record<string, string>[];
+            expect(r.records.map((x) => x.raw)).toEqual(theirs);
+          },
+        ),
+        settings(1000),
+      );
+    },
+  );
 
   /** Decodes and tokenizes `bytes` in the pieces the cuts make: the records, the faults, the end state. */
   function tokenize(bytes: Buffer, cuts: number[], delimiter: string, trim: boolean, encoding: CsvEncoding) {
@@ -217,24 +261,29 @@ describe('CSV source properties (fast-check)', () => {
     noise.map((b) => ({ bytes: Buffer.from(b), delimiter: ',' })),
   );
 
-  it(`chunks: any cut of the input gives the records of the whole (${runs(3000)} cases)`, () => {
-    fc.assert(
-      fc.property(
-        chunkInput,
-        fc.array(fc.nat(), { maxLength: 12 }),
-        fc.boolean(),
-        encodings,
-        (input, raw, trim, encoding) => {
-          const n = input.bytes.length;
-          const cuts = [...new Set(raw.map((c) => (n === 0 ? 0 : c % n)))].sort((a, b) => a - b);
-          const whole = tokenize(input.bytes, [], input.delimiter, trim, encoding);
-          const cut = tokenize(input.bytes, cuts, input.delimiter, trim, encoding);
-          expect(cut).toEqual(whole);
-        },
-      ),
-      settings(3000),
-    );
-  });
+  property(
+    `chunks: any cut of the input gives the records of the whole`,
+    'any chunking gives the same records',
+    3000,
+    () => {
+      fc.assert(
+        fc.property(
+          chunkInput,
+          fc.array(fc.nat(), { maxLength: 12 }),
+          fc.boolean(),
+          encodings,
+          (input, raw, trim, encoding) => {
+            const n = input.bytes.length;
+            const cuts = [...new Set(raw.map((c) => (n === 0 ? 0 : c % n)))].sort((a, b) => a - b);
+            const whole = tokenize(input.bytes, [], input.delimiter, trim, encoding);
+            const cut = tokenize(input.bytes, cuts, input.delimiter, trim, encoding);
+            expect(cut).toEqual(whole);
+          },
+        ),
+        settings(3000),
+      );
+    },
+  );
 
   const faultKinds = ['short', 'long', 'stray-quote', 'after-quote', 'nul', 'too-large'] as const;
   const damaged = fc.record({
@@ -289,33 +338,38 @@ describe('CSV source properties (fast-check)', () => {
     return out.join(d);
   }
 
-  it(`row faults: accepted + invalid = data lines counted independently; the invalid are the damaged lines (${runs(3000)} cases)`, async () => {
-    await fc.assert(
-      fc.asyncProperty(damaged, async (g) => {
-        const header = Array.from({ length: g.width }, (_, i) => `c${i}`).join(g.delimiter);
-        const lines = [header];
-        const bad = new Set<number>();
-        for (const row of g.rows) {
-          if (row.blankBefore) lines.push('   ');
-          const line = damagedLine(row.cells.slice(0, g.width), row.fault, row.column, g.delimiter);
-          lines.push(line);
-          // A row cut down to one empty field is an empty line, not a record.
-          if (row.fault && !blank(line, g.delimiter)) bad.add(lines.length);
-        }
-        const text = lines.join(g.ending);
-        const r = await readAll(text, { delimiter: g.delimiter, maxFieldBytes: 64 });
-        expect(r.refused).toBeUndefined();
-        expect(r.cpuMs).toBeLessThan(BOUND_MS);
-        const dataLines = text.split(/\r\n|\r|\n/).filter((l) => !blank(l, g.delimiter)).length - 1;
-        const invalid = r.records.filter((x) => x.error !== undefined);
-        expect(r.count).toBe(dataLines);
-        expect(r.records.length).toBe(dataLines);
-        expect(invalid.map((x) => x.line).sort((a, b) => a - b)).toEqual([...bad].sort((a, b) => a - b));
-        for (const x of invalid) expect(x.error).toMatch(/^(field \d+|the row has \d+ fields?)/);
-      }),
-      settings(3000),
-    );
-  });
+  property(
+    `row faults: accepted + invalid = data lines counted independently; the invalid are the damaged lines`,
+    'accepted + invalid = data lines; invalid name their line',
+    3000,
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(damaged, async (g) => {
+          const header = Array.from({ length: g.width }, (_, i) => `c${i}`).join(g.delimiter);
+          const lines = [header];
+          const bad = new Set<number>();
+          for (const row of g.rows) {
+            if (row.blankBefore) lines.push('   ');
+            const line = damagedLine(row.cells.slice(0, g.width), row.fault, row.column, g.delimiter);
+            lines.push(line);
+            // A row cut down to one empty field is an empty line, not a record.
+            if (row.fault && !blank(line, g.delimiter)) bad.add(lines.length);
+          }
+          const text = lines.join(g.ending);
+          const r = await readAll(text, { delimiter: g.delimiter, maxFieldBytes: 64 });
+          expect(r.refused).toBeUndefined();
+          expect(r.cpuMs).toBeLessThan(BOUND_MS);
+          const dataLines = text.split(/\r\n|\r|\n/).filter((l) => !blank(l, g.delimiter)).length - 1;
+          const invalid = r.records.filter((x) => x.error !== undefined);
+          expect(r.count).toBe(dataLines);
+          expect(r.records.length).toBe(dataLines);
+          expect(invalid.map((x) => x.line).sort((a, b) => a - b)).toEqual([...bad].sort((a, b) => a - b));
+          for (const x of invalid) expect(x.error).toMatch(/^(field \d+|the row has \d+ fields?)/);
+        }),
+        settings(3000),
+      );
+    },
+  );
 
   const structural = fc.record({
     kind: fc.constantFrom('unclosed-quote', 'duplicate-header', 'empty-header-name', 'bad-utf8'),
@@ -327,67 +381,77 @@ describe('CSV source properties (fast-check)', () => {
     column: fc.nat(2),
   });
 
-  it(`structural faults: the scan refuses naming the line, and records() yields nothing (${runs(2000)} cases)`, async () => {
-    await fc.assert(
-      fc.asyncProperty(structural, async (g) => {
-        const header = ['a', 'b', 'c'];
-        const rows = g.rows.map((r) => r.map((c) => render(c, ',', false, false)));
-        const target = g.at % rows.length;
-        let expected: RegExp;
-        if (g.kind === 'duplicate-header') {
-          header[g.column] = header[(g.column + 1) % 3] as string;
-          expected = /names column "[abc]" twice/;
-        } else if (g.kind === 'empty-header-name') {
-          header[g.column] = '';
-          expected = new RegExp(`column ${g.column + 1} of the header \\(line 1\\) has no name`);
-        } else if (g.kind === 'unclosed-quote') {
-          (rows[target] as string[])[g.column] = `"${(rows[target] as string[])[g.column]}`;
-          expected = new RegExp(`a quote opened on line ${target + 2} .* never closes`);
-        } else {
-          (rows[target] as string[])[g.column] = `x\udcffy`; // written below as the byte 0xFF
-          expected = new RegExp(`the byte 0xFF is not UTF-8 \\(line ${target + 2}\\)`);
-        }
-        const text = [header.join(','), ...rows.map((r) => r.join(','))].join('\n');
-        const bytes = Buffer.from(text.replace('\udcff', '\u0000'), 'utf8');
-        if (g.kind === 'bad-utf8') bytes[bytes.indexOf(0)] = 0xff;
-        const r = await readAll(bytes);
-        expect(kindOf(r.refused)).toBe('usage');
-        expect((r.refused as Error).message).toMatch(expected);
-        expect(r.records).toEqual([]);
-        expect(r.cpuMs).toBeLessThan(BOUND_MS);
-        // records() alone (no scan first) refuses before its first record too.
-        const alone: SourceRecord[] = [];
-        await expect(
-          (async () => {
-            for await (const x of new CsvSource(r.path).records()) alone.push(x);
-          })(),
-        ).rejects.toThrow(expected);
-        expect(alone).toEqual([]);
-      }),
-      settings(2000),
-    );
-  });
-
-  it(`arbitrary bytes: refused as usage, or exactly count records, each invalid one naming its line (${runs(3000)} cases)`, async () => {
-    await fc.assert(
-      fc.asyncProperty(noise, fc.boolean(), async (bytes, trim) => {
-        const r = await readAll(Buffer.from(bytes), { trim });
-        expect(r.cpuMs).toBeLessThan(BOUND_MS);
-        if (r.refused !== undefined) {
+  property(
+    `structural faults: the scan refuses naming the line, and records() yields nothing`,
+    'structural faults refused before any record',
+    2000,
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(structural, async (g) => {
+          const header = ['a', 'b', 'c'];
+          const rows = g.rows.map((r) => r.map((c) => render(c, ',', false, false)));
+          const target = g.at % rows.length;
+          let expected: RegExp;
+          if (g.kind === 'duplicate-header') {
+            header[g.column] = header[(g.column + 1) % 3] as string;
+            expected = /names column "[abc]" twice/;
+          } else if (g.kind === 'empty-header-name') {
+            header[g.column] = '';
+            expected = new RegExp(`column ${g.column + 1} of the header \\(line 1\\) has no name`);
+          } else if (g.kind === 'unclosed-quote') {
+            (rows[target] as string[])[g.column] = `"${(rows[target] as string[])[g.column]}`;
+            expected = new RegExp(`a quote opened on line ${target + 2} .* never closes`);
+          } else {
+            (rows[target] as string[])[g.column] = `x\udcffy`; // written below as the byte 0xFF
+            expected = new RegExp(`the byte 0xFF is not UTF-8 \\(line ${target + 2}\\)`);
+          }
+          const text = [header.join(','), ...rows.map((r) => r.join(','))].join('\n');
+          const bytes = Buffer.from(text.replace('\udcff', '\u0000'), 'utf8');
+          if (g.kind === 'bad-utf8') bytes[bytes.indexOf(0)] = 0xff;
+          const r = await readAll(bytes);
           expect(kindOf(r.refused)).toBe('usage');
+          expect((r.refused as Error).message).toMatch(expected);
           expect(r.records).toEqual([]);
-          return;
-        }
-        expect(r.records.length).toBe(r.count);
-        let last = 0;
-        for (const x of r.records) {
-          expect(x.line).toBeGreaterThan(last);
-          last = x.line;
-          if (x.error !== undefined) expect(x.error.length).toBeGreaterThan(0);
-          for (const v of Object.values(x.raw)) expect(typeof v).toBe('string');
-        }
-      }),
-      settings(3000),
-    );
-  });
+          expect(r.cpuMs).toBeLessThan(BOUND_MS);
+          // records() alone (no scan first) refuses before its first record too.
+          const alone: SourceRecord[] = [];
+          await expect(
+            (async () => {
+              for await (const x of new CsvSource(r.path).records()) alone.push(x);
+            })(),
+          ).rejects.toThrow(expected);
+          expect(alone).toEqual([]);
+        }),
+        settings(2000),
+      );
+    },
+  );
+
+  property(
+    `arbitrary bytes: refused as usage, or exactly count records, each invalid one naming its line`,
+    'arbitrary bytes: usage error or exact records',
+    3000,
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(noise, fc.boolean(), async (bytes, trim) => {
+          const r = await readAll(Buffer.from(bytes), { trim });
+          expect(r.cpuMs).toBeLessThan(BOUND_MS);
+          if (r.refused !== undefined) {
+            expect(kindOf(r.refused)).toBe('usage');
+            expect(r.records).toEqual([]);
+            return;
+          }
+          expect(r.records.length).toBe(r.count);
+          let last = 0;
+          for (const x of r.records) {
+            expect(x.line).toBeGreaterThan(last);
+            last = x.line;
+            if (x.error !== undefined) expect(x.error.length).toBeGreaterThan(0);
+            for (const v of Object.values(x.raw)) expect(typeof v).toBe('string');
+          }
+        }),
+        settings(3000),
+      );
+    },
+  );
 });

@@ -6,10 +6,11 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { kindOf } from '../../src/core/errors.ts';
 import type { SourceRecord } from '../../src/core/source.ts';
 import { type CsvOptions, CsvSource } from '../../src/sources/csv.ts';
+import { chaosRow } from '../chaos/support/table.ts';
 
 const CORPUS = resolve(import.meta.dirname, '..', '..', 'fixtures', 'bad-csv');
 
@@ -34,7 +35,21 @@ function sourceFor(name: string, c: Case): CsvSource {
   return new CsvSource(join(CORPUS, name), { ...rest, ...(trailer ? { trailer: new RegExp(trailer) } : {}) });
 }
 
+/** Files that met their expectation, by outcome (the chaos table's row; `npm run test:chaos` runs this file too). */
+const met = { refused: 0, read: 0 };
+
 describe('the bad-CSV corpus', () => {
+  afterAll(() => {
+    const total = met.refused + met.read;
+    chaosRow({
+      test: 'bad-CSV corpus (fixtures/bad-csv), each file with its expected outcome',
+      count: files.length,
+      bound: 'every file as expected, >= 30 files',
+      result: `${total} as expected (${met.refused} refused before any record, ${met.read} read with their invalid rows named by line)`,
+      ok: total === files.length && files.length >= 30,
+    });
+  });
+
   it('has at least 30 files, each with an expected outcome, and no expectation without its file', () => {
     expect(files.length).toBeGreaterThanOrEqual(30);
     expect(files.filter((f) => !cases[f])).toEqual([]);
@@ -52,6 +67,7 @@ describe('the bad-CSV corpus', () => {
       expect(err, `${name} was accepted: ${c.about}`).toBeInstanceOf(Error);
       expect(kindOf(err)).toBe('usage');
       expect((err as Error).message).toMatch(new RegExp(c.message ?? ''));
+      met.refused++;
       return;
     }
     const scan = await source.scan(expect$);
@@ -66,5 +82,6 @@ describe('the bad-CSV corpus', () => {
     for (const row of c.rows ?? []) {
       expect(records.find((r) => r.line === row.line)?.raw, `${name} line ${row.line}`).toEqual(row.raw);
     }
+    met.read++;
   });
 });
