@@ -51,7 +51,9 @@ export async function runTask<R, C>(deps: EngineDeps<R, C>, opts: EngineOptions)
     prune = planned;
   }
   const reconciler = await reconcilerFor(deps, ctx, active, opts, prune?.population ?? scan.count, lifecycle);
-  const total = await announce(deps, active, reconciler, scan.count + (prune?.keys.length ?? 0));
+  const total = await announce(deps, active, reconciler, scan.count + (prune?.keys.length ?? 0), {
+    nothingToResume: policy.resume && previous === undefined,
+  });
   const end = {
     stopped: () => reconciler.stopped(),
     progress: () => reconciler.progress(total),
@@ -202,6 +204,7 @@ async function announce<R, C>(
   active: ActiveRun<C>,
   reconciler: Reconciler<R, C>,
   records: number,
+  extra: { nothingToResume: boolean },
 ): Promise<number> {
   let total = records;
   if (active.run.phase === 'apply') {
@@ -210,7 +213,14 @@ async function announce<R, C>(
     total = done - planned.done + planned.total;
   }
   const { run, policy, resumed } = active;
-  deps.reporter.runStarted({ runId: run.id, task: deps.task.name, total, dryRun: policy.dryRun, resumed });
+  deps.reporter.runStarted({
+    runId: run.id,
+    task: deps.task.name,
+    total,
+    dryRun: policy.dryRun,
+    resumed,
+    ...(extra.nothingToResume ? { nothingToResume: true } : {}),
+  });
   return total;
 }
 

@@ -76,10 +76,8 @@ export async function resumable<R, C>(
 ): Promise<RunInfo | { supersedes: RunInfo } | undefined> {
   const { task, source, reporter } = deps;
   const previous = await findUnfinishedRun(deps.ledger, task.name);
-  if (!previous) {
-    reporter.warn(`no unfinished run of task ${task.name} to resume; starting a new run`);
-    return undefined;
-  }
+  // No unfinished run is the usual night with --resume: the start line says so (not a warning).
+  if (!previous) return undefined;
   const changes = changesSince(previous, digest, opts, source.description);
   if (changes.length === 0) return previous;
   const change = `${changes.join('; ')} since run ${previous.id} started`;

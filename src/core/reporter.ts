@@ -43,6 +43,8 @@ export interface RunStart {
   total: number;
   dryRun: boolean;
   resumed: boolean;
+  /** `--resume` was asked for and no unfinished run was there: this is a new run (the nightly case). */
+  nothingToResume?: boolean;
 }
 
 /** A step's attempt failed with an error worth retrying; the retry comes after `delayMs`. */

@@ -46,7 +46,7 @@ export class HumanReporter implements Reporter {
   runStarted(info: RunStart): void {
     this.dryRun = info.dryRun;
     const what = info.dryRun ? 'dry run (checks only)' : info.resumed ? 'resumed run' : 'run';
-    const n = `${info.total} record${info.total === 1 ? '' : 's'}`;
+    const n = `${info.total} record${info.total === 1 ? '' : 's'}${info.nothingToResume ? ' (no unfinished run to resume)' : ''}`;
     this.say(this.o.err, [
       this.o.style.dim(`idem: ${localTime(this.now())} ${what} ${info.runId} of task ${info.task}: ${n}`),
     ]);

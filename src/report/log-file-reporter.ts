@@ -45,7 +45,12 @@ export class LogFileReporter implements Reporter {
 
   runStarted(info: RunStart): void {
     this.runId = info.runId;
-    this.emit('run-started', { total: info.total, dryRun: info.dryRun, resumed: info.resumed });
+    this.emit('run-started', {
+      total: info.total,
+      dryRun: info.dryRun,
+      resumed: info.resumed,
+      ...(info.nothingToResume ? { nothingToResume: true } : {}),
+    });
   }
 
   recordFinished(r: RecordResult): void {
