@@ -184,6 +184,7 @@ async function reconcilerFor<R, C>(
     results: deps.ledger,
     reporter: deps.reporter,
     concurrency: policy.concurrency,
+    records: population,
     breaker: policy.breaker,
     stopSignal: opts.stopSignal ?? new AbortController().signal,
     convergence,

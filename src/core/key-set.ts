@@ -7,10 +7,22 @@
  * probability of about n²/2⁶⁵: for a million keys, 3 in 100 million runs.
  */
 export class KeySet {
-  private hi = new Uint32Array(1024);
-  private lo = new Uint32Array(1024);
-  private lines = new Uint32Array(1024);
+  private hi: Uint32Array<ArrayBuffer>;
+  private lo: Uint32Array<ArrayBuffer>;
+  private lines: Uint32Array<ArrayBuffer>;
   private size = 0;
+
+  /**
+   * @param expected how many keys will come (the scan's count): the table is made for
+   *   them at once, so it never holds its old and new arrays together while growing.
+   */
+  constructor(expected = 0) {
+    let slots = 1024;
+    while (slots < (expected + 1) * 2) slots *= 2;
+    this.hi = new Uint32Array(slots);
+    this.lo = new Uint32Array(slots);
+    this.lines = new Uint32Array(slots);
+  }
 
   /** Adds a key; returns the line it was first seen on if it was already there. */
   add(key: string, line: number): number | undefined {

@@ -23,6 +23,8 @@ export interface ReconcilerDeps<R, C> {
   runId: string;
   /** The run was resumed: records it already finished are skipped. */
   resumed: boolean;
+  /** How many records the input holds (the scan's count): the key set is sized for them once. @default unknown */
+  records?: number;
   processor: RecordProcessor<R, C>;
   journal: Journal;
   results: OutcomeStore & PlanStore;
@@ -61,7 +63,7 @@ export class Reconciler<R, C> {
   private readonly pool: WorkPool;
   private readonly breaker: CircuitBreaker;
   /** The keys seen in this pass, with their first line, in constant memory per key. */
-  private keys = new KeySet();
+  private keys: KeySet;
   private stop: Stop | undefined;
   private finished = 0;
   private alreadyDone = 0;
@@ -73,6 +75,7 @@ export class Reconciler<R, C> {
 
   constructor(private readonly d: ReconcilerDeps<R, C>) {
     this.pool = new WorkPool(d.concurrency);
+    this.keys = new KeySet(d.records);
     this.breaker = new CircuitBreaker(d.breaker);
   }
 
@@ -115,7 +118,7 @@ export class Reconciler<R, C> {
     const { planned } = await results.planProgress(runId);
     if (planned.total === planned.done) return;
     const inPlan = planned.total <= SLOTS_IN_MEMORY ? await this.plannedSlots() : undefined;
-    const seen = new KeySet();
+    const seen = new KeySet(this.d.records);
     await this.reading(source, async (rec) => {
       const prepared = prepareRecord(this.d.task, rec);
       // Invalid rows and duplicates ended in the plan phase; so did records without changes.

@@ -10,6 +10,16 @@ describe('KeySet', () => {
     expect(keys.count).toBe(5000);
   });
 
+  it('sized for the expected keys up front, or told too few, finds the same duplicates', () => {
+    for (const expected of [0, 10, 5000, 20000]) {
+      const keys = new KeySet(expected);
+      for (let i = 0; i < 5000; i++) expect(keys.add(`k${i}`, i + 2)).toBeUndefined();
+      expect(keys.add('k17', 9000)).toBe(19);
+      expect(keys.count).toBe(5000);
+      expect(keys.sorted().length).toBe(10000);
+    }
+  });
+
   it('sorts its hashes as (hi, lo) pairs, and counts the keys two runs share', () => {
     const a = new KeySet();
     const b = new KeySet();
