@@ -7,7 +7,9 @@ import {
   mkdirSync,
   openSync,
   type Stats,
+  renameSync,
   statSync,
+  unlinkSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { UsageError } from '../core/errors.ts';
@@ -176,13 +178,20 @@ export const SQLITE_COMPANIONS = ['-wal', '-shm'] as const;
 
 /**
  * Checks a SQLite database file and its -wal and -shm before SQLite opens (and
- * would follow) them; creates the database file 0600 when it is missing.
+ * would follow) them; creates the database file 0600 when it is missing, setting
+ * aside a -wal left without its database (as `<file>.orphaned-wal`).
  * Returns whether the database file existed.
  */
 export function preparePrivateDatabase(path: string): boolean {
   ensurePrivateDir(dirname(path));
-  for (const suffix of SQLITE_COMPANIONS) assertPrivateFile(path + suffix);
+  const companions = SQLITE_COMPANIONS.filter((suffix) => assertPrivateFile(path + suffix));
   if (assertPrivateFile(path)) return true;
+  // A -wal without its database belongs to a file that was moved away (a damaged
+  // ledger set aside): kept for a salvage, never mixed into the new ledger.
+  for (const suffix of companions) {
+    if (suffix === '-wal') renameSync(path + suffix, `${path}.orphaned-wal`);
+    else unlinkSync(path + suffix);
+  }
   createPrivateFile(path);
   return false;
 }

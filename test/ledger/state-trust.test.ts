@@ -12,6 +12,7 @@ import {
   lstatSync,
   mkdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -196,5 +197,28 @@ describe('damage is noticed at open (fault 7)', () => {
     const path = await ledgerOfSize(true);
     expect((await refusal(path)).kind).toBe('opened');
     expect(existsSync(`${path}.clean`)).toBe(true);
+  });
+
+  it('a ledger moved aside without its -wal: the old -wal is set aside (.orphaned-wal), the new ledger holds none of its rows', async () => {
+    const dir = tempDir();
+    const live = join(dir, 'live');
+    const path = join(live, 'ledger.db');
+    const l = new SqliteLedger(path);
+    l.db.pragma('wal_autocheckpoint = 0');
+    l.db.exec(`CREATE TABLE IF NOT EXISTS filler (n INTEGER PRIMARY KEY, t TEXT)`);
+    l.db.prepare('INSERT INTO filler (t) VALUES (?)').run('from the old ledger');
+    // A copy taken while the ledger is open, as a kill leaves it: the rows sit in the -wal.
+    const state = join(dir, 'state');
+    mkdirSync(state, { mode: 0o700 });
+    for (const f of ['ledger.db', 'ledger.db-wal'])
+      writeFileSync(join(state, f), readFileSync(join(live, f)), { mode: 0o600 });
+    await l.close();
+    const moved = join(state, 'ledger.db');
+    renameSync(moved, `${moved}.damaged`);
+    const fresh = new SqliteLedger(moved);
+    const tables = fresh.db.prepare(`SELECT name FROM sqlite_master WHERE name = 'filler'`).all();
+    await fresh.close();
+    expect(tables).toEqual([]);
+    expect(existsSync(`${moved}.orphaned-wal`)).toBe(true);
   });
 });
