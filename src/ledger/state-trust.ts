@@ -6,8 +6,8 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
-  type Stats,
   renameSync,
+  type Stats,
   statSync,
   unlinkSync,
 } from 'node:fs';

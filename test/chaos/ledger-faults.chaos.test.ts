@@ -29,31 +29,16 @@ import {
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { execa } from 'execa';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BIN, ROOT, tempDir } from '../support/cli.ts';
 import { demo, requireBuild } from '../support/demo.ts';
 import { corruptMiddle, KV_TASK, kvFixture, linesOf, oneCleanLine } from '../support/ledger-faults.ts';
-import { fillDisk, type Tmpfs, tmpfsOrSkip } from '../support/tmpfs.ts';
+import { fillDisk, type Tmpfs, tmpfsMounts } from '../support/tmpfs.ts';
 import { chaosRow } from './support/table.ts';
 
 requireBuild();
 
-const mounts: Tmpfs[] = [];
-afterAll(() => {
-  for (const m of mounts.splice(0)) {
-    try {
-      m.unmount();
-    } catch (err) {
-      console.warn(`could not unmount ${m.dir}: ${String(err)}`);
-    }
-  }
-});
-
-function mount(size: string): Tmpfs | undefined {
-  const m = tmpfsOrSkip(join(tempDir('idem-chaos-ledger-'), 'mnt'), size, 'the ledger-fault chaos rows');
-  if (m) mounts.push(m);
-  return m;
-}
+const mount = tmpfsMounts('the ledger-fault chaos rows');
 
 const BASE = 1500;
 const MORE = 10;

@@ -19,10 +19,10 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ROOT, tempDir } from '../support/cli.ts';
 import { corruptMiddle, kvFixture, linesOf, noise, oneCleanLine } from '../support/ledger-faults.ts';
-import { fillDisk, type Tmpfs, tmpfsOrSkip } from '../support/tmpfs.ts';
+import { fillDisk, tmpfsMounts } from '../support/tmpfs.ts';
 
 if (!existsSync(join(ROOT, 'dist/cli/main.js'))) throw new Error('run `npm run build` first');
 
@@ -98,25 +98,7 @@ describe('a damaged ledger is refused at open with the recovery (faults 3 and 7)
 });
 
 describe('the state folder on a tmpfs: read-only and full (fault 3)', () => {
-  const mounts: Tmpfs[] = [];
-  afterAll(() => {
-    for (const m of mounts.splice(0)) {
-      try {
-        m.unmount();
-      } catch (err) {
-        console.warn(`could not unmount ${m.dir}: ${String(err)}`);
-      }
-    }
-  });
-  const mount = (size: string) => {
-    const m = tmpfsOrSkip(
-      join(tempDir('idem-tmpfs-'), 'mnt'),
-      size,
-      'the read-only and full-disk ledger tests',
-    );
-    if (m) mounts.push(m);
-    return m;
-  };
+  const mount = tmpfsMounts('the read-only and full-disk ledger tests');
 
   it('read-only: exit 2, one line naming the folder; remounted read-write, the next run completes, 0 twice', async (t) => {
     const m = mount('16m');

@@ -5,6 +5,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
+import { tempDir } from './temp.ts';
 
 export interface Tmpfs {
   dir: string;
@@ -51,4 +54,26 @@ export function tmpfsOrSkip(dir: string, size: string, what: string): Tmpfs | un
 /** Fills the file system holding `dir` with one file until it has no room left. */
 export function fillDisk(path: string): void {
   execFileSync('sh', ['-c', `dd if=/dev/zero of="$1" bs=64k 2>/dev/null; sync; true`, 'fill', path]);
+}
+
+/**
+ * Mounts for one test file: `mount(size)` gives a fresh tmpfs in a temp folder (or
+ * undefined, see {@link tmpfsOrSkip}); all are unmounted when the file's tests end.
+ */
+export function tmpfsMounts(what: string): (size: string) => Tmpfs | undefined {
+  const mounts: Tmpfs[] = [];
+  afterAll(() => {
+    for (const m of mounts.splice(0)) {
+      try {
+        m.unmount();
+      } catch (err) {
+        console.warn(`could not unmount ${m.dir}: ${String(err)}`);
+      }
+    }
+  });
+  return (size) => {
+    const m = tmpfsOrSkip(join(tempDir('idem-tmpfs-'), 'mnt'), size, what);
+    if (m) mounts.push(m);
+    return m;
+  };
 }
