@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
-import { errorMessage, LedgerError } from '../core/errors.ts';
 import type { LedgerEvent, RunInfo } from '../core/ledger.ts';
 import type { Outcome, RecordResult } from '../core/outcome.ts';
+import { sqliteFault } from './sqlite-fault.ts';
 import { toEvent, toResult, toRun } from './sqlite-rows.ts';
 
 /** Which of a run's records `results` returns. */
@@ -29,7 +29,7 @@ export class LedgerReader {
     try {
       return fn();
     } catch (err) {
-      throw new LedgerError(`ledger ${this.location}: cannot ${what}: ${errorMessage(err)}`, { cause: err });
+      throw sqliteFault(err, this.location, { what });
     }
   }
 

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
-import { errorMessage, LedgerError } from '../core/errors.ts';
 import { EVENTS_APPEND_ONLY_DELETE } from './schema.ts';
+import { sqliteFault } from './sqlite-fault.ts';
 
 /** What `idem ledger prune` is asked to remove. */
 export interface PruneRequest {
@@ -115,7 +115,7 @@ class Retention {
     try {
       return fn();
     } catch (err) {
-      throw new LedgerError(`ledger ${this.location}: cannot ${what}: ${errorMessage(err)}`, { cause: err });
+      throw sqliteFault(err, this.location, { what });
     }
   }
 

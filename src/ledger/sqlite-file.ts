@@ -1,26 +1,31 @@
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { sqliteFault } from './sqlite-fault.ts';
+import { assertPrivateFile, preparePrivateDatabase, SQLITE_COMPANIONS } from './state-trust.ts';
 
 /**
- * Opens a SQLite file for the ledger or the lock: the folder 0700, the file and
- * its -wal/-shm 0600 (SQLite gives them the database file's mode), WAL mode and
- * `synchronous=FULL` set explicitly on every open.
+ * Opens a SQLite file for the ledger: the folder and the files checked as
+ * private first (see state-trust.ts: no symlink, owned by this user, writable by
+ * no one else) and created 0700/0600 without following a link; WAL mode and
+ * `synchronous=FULL` set explicitly on every open. `existed` says whether the
+ * file was there before. Faults are one line with their exit code (sqlite-fault.ts).
  */
 export function openSqliteFile(
   path: string,
   opts: { wal: boolean; busyTimeoutMs?: number },
-): Database.Database {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
-  chmodSync(path, 0o600);
-  const db = new Database(path);
-  db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
-  if (opts.wal) db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('foreign_keys = ON');
-  for (const suffix of ['-wal', '-shm']) {
-    if (existsSync(path + suffix)) chmodSync(path + suffix, 0o600);
+): { db: Database.Database; existed: boolean } {
+  const existed = preparePrivateDatabase(path);
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path);
+    db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+    if (opts.wal) db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    // SQLite gives the -wal and -shm the database file's mode; checked, never followed.
+    for (const suffix of SQLITE_COMPANIONS) assertPrivateFile(path + suffix);
+    return { db, existed };
+  } catch (err) {
+    db?.close();
+    throw sqliteFault(err, path, { what: 'open it', atOpen: true });
   }
-  return db;
 }

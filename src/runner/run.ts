@@ -10,11 +10,12 @@ import { Redactor } from '../core/redact.ts';
 import type { Reporter, RunSummary } from '../core/reporter.ts';
 import type { SavedPlan } from '../core/run-options.ts';
 import type { DeleteLimit, RetryPolicy, TaskDefinition } from '../core/task.ts';
+import { sqliteFault } from '../ledger/sqlite-fault.ts';
 import { SqliteLedger } from '../ledger/sqlite-ledger.ts';
 import { LockHeldError, type LockHolder } from '../lock/lock.ts';
 import { SqliteLock } from '../lock/sqlite-lock.ts';
 import { createSetupContext } from './setup-context.ts';
-import { ledgerPath, lockDir } from './state.ts';
+import { ledgerPath, lockDir, lockFile, prepareStateDir } from './state.ts';
 import { IDEM_VERSION } from './version.ts';
 
 /**
@@ -134,10 +135,19 @@ export async function run<R, C>(
     task: task.name,
     since: Date.now(),
   };
-  const got = await new SqliteLock(lockDir(stateDir)).acquire(holder, {
-    waitMs: options.waitForLockMs ?? 0,
-    ...(internals.onLockWait ? { onWait: internals.onLockWait } : {}),
-  });
+  prepareStateDir(stateDir, task.name);
+  const got = await new SqliteLock(lockDir(stateDir))
+    .acquire(holder, {
+      waitMs: options.waitForLockMs ?? 0,
+      ...(internals.onLockWait ? { onWait: internals.onLockWait } : {}),
+    })
+    .catch((err: unknown) => {
+      throw sqliteFault(err, lockFile(stateDir, task.name), {
+        what: 'take the lock',
+        atOpen: true,
+        file: 'the lock file',
+      });
+    });
   if (!got.acquired) throw new LockHeldError(task.name, got.holder);
   internals.onLocked?.(Date.now() - holder.since);
   // The lock's holder file learns the run id when the run starts.
