@@ -19,7 +19,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, type Entry, EqualityFilter } from 'ldapts';
+import { type Client, type Entry, EqualityFilter } from 'ldapts';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { run as runCommand } from '../../src/connectors/cmd/index.ts';
 import { ensureDir, ensureFile, root } from '../../src/connectors/fs/index.ts';
@@ -31,6 +31,7 @@ import type { User } from '../ldap/users.ts';
 import { ndjson, ROOT } from '../support/cli.ts';
 import { Slapd } from '../support/slapd.ts';
 import { tempDir } from '../support/temp.ts';
+import { asAdmin } from './support/as-admin.ts';
 import { chaosRow } from './support/table.ts';
 
 const parent = tempDir('chaos-inject-');
@@ -116,16 +117,6 @@ describeLdap('chaos: injection payloads through the LDAP task', () => {
     await slapd?.destroy();
   });
 
-  async function read(work: (c: Client) => Promise<void>): Promise<void> {
-    const c = new Client({ url: slapd.url, timeout: 10_000 });
-    try {
-      await c.bind(slapd.adminDn, slapd.adminPassword);
-      await work(c);
-    } finally {
-      await c.unbind().catch(() => {});
-    }
-  }
-
   const search = async (c: Client, filter: EqualityFilter | string, scope: 'sub' | 'one' = 'sub') =>
     (await c.search(BASE_DN, { scope, filter, attributes: ['*'] })).searchEntries;
   const same = (a: Entry | undefined, b: Entry | undefined) => JSON.stringify(a) === JSON.stringify(b);
@@ -150,7 +141,7 @@ describeLdap('chaos: injection payloads through the LDAP task', () => {
     ]);
     let victimBefore: Entry[] = [];
     let victimsBefore: Entry[] = [];
-    await read(async (c) => {
+    await asAdmin(slapd, async (c) => {
       victimBefore = await search(c, new EqualityFilter({ attribute: 'uid', value: 'victim' }));
       victimsBefore = await search(c, new EqualityFilter({ attribute: 'cn', value: 'victims' }));
     });
@@ -172,7 +163,7 @@ describeLdap('chaos: injection payloads through the LDAP task', () => {
     let extra = 0;
     let groupsWritten = 0;
     const byField: Record<string, number> = {};
-    await read(async (c) => {
+    await asAdmin(slapd, async (c) => {
       let line = 2; // the header is line 1; a quoted line feed makes a row two lines long
       for (const row of rows) {
         const value = csvValue(row.payload);

@@ -16,13 +16,14 @@
  * task's NDJSON record.
  */
 import { join } from 'node:path';
-import { Attribute, Change, Client } from 'ldapts';
+import { Attribute, Change } from 'ldapts';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { recordsOf, runTask, writeUsers } from '../ldap/provision-support.ts';
 import { describeLdap } from '../ldap/slapd-env.ts';
 import type { User } from '../ldap/users.ts';
 import { Slapd } from '../support/slapd.ts';
 import { tempDir } from '../support/temp.ts';
+import { asAdmin } from './support/as-admin.ts';
 import { type Fault, type FaultAction, LdapFaultProxy } from './support/ldap-fault-proxy.ts';
 import { chaosRow } from './support/table.ts';
 
@@ -63,17 +64,6 @@ const answer = (code: number, before?: () => Promise<void>): FaultAction => ({
   message: `injected by the chaos proxy (${code})`,
   ...(before ? { before } : {}),
 });
-
-/** Another writer, straight to slapd. */
-async function asAdmin(slapd: Slapd, work: (c: Client) => Promise<void>): Promise<void> {
-  const c = new Client({ url: slapd.url, timeout: 10_000 });
-  try {
-    await c.bind(slapd.adminDn, slapd.adminPassword);
-    await work(c);
-  } finally {
-    await c.unbind().catch(() => {});
-  }
-}
 
 const retried = (sent = 2): Expect => ({ outcome: 'changed', attempts: 2, sent, applied: 1 });
 const refused: Expect = { outcome: 'failed', attempts: 1, sent: 1, applied: 0 };
@@ -356,13 +346,11 @@ describeLdap('chaos: LDAP result codes through the provisioning task', () => {
   });
 
   /** Entries matching a filter under a base, read from slapd itself. */
-  async function count(filter: string, base: string): Promise<number> {
-    let n = 0;
-    await asAdmin(slapd, async (c) => {
-      n = (await c.search(base, { scope: 'sub', filter, attributes: ['1.1'] })).searchEntries.length;
-    });
-    return n;
-  }
+  const count = (filter: string, base: string) =>
+    asAdmin(
+      slapd,
+      async (c) => (await c.search(base, { scope: 'sub', filter, attributes: ['1.1'] })).searchEntries.length,
+    );
 
   async function runCase(c: Case): Promise<Measured> {
     const base = `ou=${c.id},${BASE}`;
