@@ -12,8 +12,10 @@ export async function connectTask<R, C>(deps: EngineDeps<R, C>): Promise<C> {
   } catch (err) {
     const kind = kindOf(err);
     if (kind === 'usage' || kind === 'unavailable') throw err;
+    // The message holds the whole cause chain, redacted. The raw error is not kept as the
+    // cause: whatever prints this error walks its causes, and would print the secrets again.
     const message = `task ${task.name}: connect failed: ${deps.redactor.redact(errorMessage(err))}`;
-    if (classifyWith(task.classify)(err) === 'permanent') throw new UsageError(message, { cause: err });
-    throw new UnavailableError(message, { cause: err });
+    if (classifyWith(task.classify)(err) === 'permanent') throw new UsageError(message);
+    throw new UnavailableError(message);
   }
 }

@@ -9,6 +9,8 @@ export interface LoggedRequest {
   idempotencyKey?: string;
   ifMatch?: string;
   body?: unknown;
+  /** When it was read whole (Date.now()). */
+  at: number;
 }
 
 /** What the server does to the next matching request instead of (or after) handling it. */
@@ -56,7 +58,7 @@ export class TestApi {
     let raw = '';
     for await (const chunk of req) raw += chunk;
     const path = (req.url ?? '').replace(/^\/api/, '');
-    const entry: LoggedRequest = { method: req.method ?? '', path };
+    const entry: LoggedRequest = { method: req.method ?? '', path, at: Date.now() };
     if (typeof req.headers['idempotency-key'] === 'string')
       entry.idempotencyKey = req.headers['idempotency-key'];
     if (typeof req.headers['if-match'] === 'string') entry.ifMatch = req.headers['if-match'];
