@@ -2,7 +2,7 @@
  * Connections: TLS verification (StartTLS before the bind, ldaps), the insecure
  * option's warning, the pool's size, rebinding after a restart, and timeouts.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFromEnv } from '../../src/connectors/ldap/config.ts';
 import { connect } from '../../src/connectors/ldap/connect.ts';
@@ -54,6 +54,22 @@ describe('ldap.configFromEnv', () => {
     ).toThrow(/IDEM_LDAP_TIMEOUT_MS must be a positive number/);
   });
 });
+
+/**
+ * Waits until every thread of `pid` is stopped: SIGSTOP is sent at once, but a thread busy
+ * on another CPU stops a moment later, and could still answer a request sent meanwhile.
+ */
+async function stoppedForReal(pid: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const states = readdirSync(`/proc/${pid}/task`).map(
+      (t) => readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8').replace(/^.*\) /s, '')[0],
+    );
+    if (states.every((st) => st === 'T' || st === 't')) return;
+    if (Date.now() > deadline) throw new Error(`slapd ${pid} did not stop: thread states ${states.join('')}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 describeLdap('TLS against slapd', () => {
   let slapd: Slapd;
@@ -167,6 +183,7 @@ describeLdap('the pool against slapd', () => {
       await pool.verify();
       process.kill(slapd.pid as number, 'SIGSTOP');
       try {
+        await stoppedForReal(slapd.pid as number);
         // On the bound connection: the request goes out, the answer never comes.
         const write = await failure(
           pool.modify('ou=people,dc=example,dc=com', [
