@@ -24,8 +24,9 @@ export interface CommandSpec {
   env?: Record<string, string>;
   /**
    * Names of idem's own environment variables to pass on besides those; a
-   * name ending in `*` passes every variable with that prefix. A secret read through `setup.readSecret` is no
-   * longer in idem's environment: pass it in `env` if the command needs it.
+   * name ending in `*` passes every variable with that prefix. A secret read
+   * through `setup.readSecret` is no longer in idem's environment: pass it in
+   * `env` if the command needs it.
    * @example passEnv: ['KRB5CCNAME', 'http_proxy']
    */
   passEnv?: readonly string[];
