@@ -11,12 +11,13 @@
  * (`<secret>`) are allowed; the canary itself must appear 0 times.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { Client } from 'ldapts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeLdap } from '../ldap/slapd-env.ts';
 import { BIN, ROOT } from '../support/cli.ts';
-import { Slapd, slapdAvailability } from '../support/slapd.ts';
+import { Slapd } from '../support/slapd.ts';
 import { tempDir } from '../support/temp.ts';
 import { chaosRow, sized } from './support/table.ts';
 
@@ -47,11 +48,11 @@ interface Found {
   places: Record<string, number>;
   environ: number;
   peeks: number;
+  /** The state files the children copied mid-run, by name (ledger.db-wal, locks/…). */
+  stateFiles: string[];
 }
 
-const available = slapdAvailability();
-
-describe.skipIf(!available.ok)('secret canary (issue 9, fault 10)', () => {
+describeLdap('secret canary (issue 9, fault 10)', () => {
   let slapd: Slapd;
   const dir = tempDir('chaos-secret-');
   const input = join(dir, 'in.csv');
@@ -112,7 +113,12 @@ describe.skipIf(!available.ok)('secret canary (issue 9, fault 10)', () => {
       'ps -eo args mid-run': sum(under('ps.txt')),
       "cmd child's environment": sum(under('env.txt')),
     };
-    return { places, environ: sum(under('parent-environ')), peeks: peeks.length };
+    const stateFiles = [
+      ...new Set(
+        peeks.flatMap((d) => files(join(out, d, 'state')).map((f) => relative(join(out, d, 'state'), f))),
+      ),
+    ].sort();
+    return { places, environ: sum(under('parent-environ')), peeks: peeks.length, stateFiles };
   }
 
   it('appears 0 times in output, NDJSON, ledger, WAL, locks, ps and a cmd child’s environment; /proc/PID/environ: file 0', async () => {
@@ -130,6 +136,15 @@ describe.skipIf(!available.ok)('secret canary (issue 9, fault 10)', () => {
       bound: '0',
       result: `env: ${total(env)} (${show(env)}); file: ${total(file)}`,
       ok: total(env) === 0 && total(file) === 0 && env.peeks === N && file.peeks === N,
+    });
+    chaosRow({
+      test: 'secret canary: state files searched mid-run',
+      count: `${env.peeks + file.peeks} copies`,
+      bound: 'ledger, WAL and lock files among them',
+      result: [...new Set([...env.stateFiles, ...file.stateFiles])].join(', '),
+      ok:
+        ['ledger.db', 'ledger.db-wal'].every((f) => env.stateFiles.includes(f)) &&
+        env.stateFiles.some((f) => f.startsWith('locks/')),
     });
     chaosRow({
       test: "secret canary: idem's own /proc/PID/environ",
