@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ensureFile, root } from '../../../src/connectors/fs/index.ts';
 import { makeEnv } from '../../support/step-env.ts';
 import { tempDir } from '../../support/temp.ts';
+import { linesSeen } from '../../support/wait.ts';
 
 const CHILD = join(import.meta.dirname, 'support', 'write-child.ts');
 const SIZE = 8 * 1024 * 1024;
@@ -22,19 +23,8 @@ async function killMidWrite(base: string, rel: string): Promise<number> {
     reject: false,
     buffer: false,
   });
-  const pid = await new Promise<number>((done, fail) => {
-    let out = '';
-    const timer = setTimeout(() => fail(new Error(`no half-written line in 90 s: ${out}`)), 90_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /half-written (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        done(Number(m[1]));
-      }
-    });
-    child.on('exit', () => fail(new Error(`the writer exited before its line: ${out}`)));
-  });
+  const [line] = await linesSeen(child.stdout, /^half-written \d+$/);
+  const pid = Number(line?.split(' ')[1]);
   child.kill('SIGKILL');
   const r = await child;
   expect(r.signal).toBe('SIGKILL');
