@@ -8,6 +8,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Children started with `node --import tsx` would keep a cache in the system temp dir.
+    env: { TSX_DISABLE_CACHE: '1' },
     reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

@@ -125,7 +125,7 @@ export default defineTask({
       const id = `${at.getTime()}-${randomBytes(4).toString('hex')}`;
       // A new file per mail, never overwritten: a second send would show as a second file.
       const { abs } = await ctx.fs.resolve(`outbox/${id}-${account.login}.eml`);
-      await fs.writeAtomic(abs, welcomeMail(account, at, id), 0o644);
+      await ctx.fs.writeAtomic(abs, welcomeMail(account, at, id), 0o644);
     }),
   ],
 });

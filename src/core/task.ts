@@ -55,6 +55,11 @@ export interface SetupContext {
   /**
    * Reads a secret from an env var, or from a file named by another env var,
    * and declares it secret. Throws a usage error naming both when neither is set.
+   * A secret read from an env var is then deleted from `process.env` (and from
+   * `setup.env`), so that no child process inherits it; reading it again in the
+   * same process still returns it. The kernel keeps the environment the process
+   * started with (`/proc/PID/environ`, readable by its user and root): prefer
+   * the file variable for a long-running or shared host.
    * @example const pw = setup.readSecret({ env: 'IDEM_LDAP_PASSWORD', fileEnv: 'IDEM_LDAP_PASSWORD_FILE' });
    */
   readSecret(from: { env: string; fileEnv?: string }): string;

@@ -3,6 +3,25 @@ import { errorMessage, UsageError } from '../core/errors.ts';
 import type { Redactor } from '../core/redact.ts';
 import type { SetupContext } from '../core/task.ts';
 
+/**
+ * The secrets this process took out of its environment, by variable name, so
+ * that a second read (a second connection, a second `run()` in one process)
+ * still finds them.
+ */
+const taken = new Map<string, string>();
+
+/**
+ * Removes a secret's variable from the environment `connect` sees and from
+ * `process.env`, so that no child inherits it. (The kernel's copy of the
+ * environment the process started with, `/proc/PID/environ`, cannot be changed
+ * from Node: pass secrets as `*_FILE` to keep them out of it.)
+ */
+function takeOutOfEnvironment(name: string, value: string, env: NodeJS.ProcessEnv): void {
+  taken.set(name, value);
+  if (env[name] === value) Reflect.deleteProperty(env, name);
+  if (process.env[name] === value) delete process.env[name];
+}
+
 /** The real SetupContext: env, secrets from env vars or files, LIFO cleanups. */
 export function createSetupContext(opts: {
   taskDir: string;
@@ -20,8 +39,11 @@ export function createSetupContext(opts: {
     concurrency: opts.concurrency,
     secret: (value) => opts.redactor.add(value),
     readSecret: ({ env, fileEnv }) => {
-      const direct = opts.env[env];
-      if (direct) return opts.redactor.add(direct);
+      const direct = opts.env[env] || taken.get(env);
+      if (direct) {
+        takeOutOfEnvironment(env, direct, opts.env);
+        return opts.redactor.add(direct);
+      }
       const file = fileEnv ? opts.env[fileEnv] : undefined;
       if (file) {
         try {

@@ -1,15 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import type { Step } from '../../src/core/step.ts';
 import { defineTask } from '../../src/core/task.ts';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
 import type { InMemoryOptions } from '../../src/testing.ts';
 import { runInMemory } from '../support/engine-harness.ts';
+import { tempDir as makeTempDir } from '../support/temp.ts';
 
-/** A fresh temp folder, removed by the returned cleanup. */
+/** A fresh temp folder under the repository's .test-tmp/, removed by the returned cleanup. */
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), `idem-${prefix}-`));
+  const dir = makeTempDir(`idem-${prefix}-`);
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FAULTY_BIN, idem, ndjson, openLedger, tempDir, writeCsv } from '../support/cli.ts';
 import { createKvTarget } from '../support/kv-target.ts';
+import { linesSeen } from '../support/wait.ts';
 
 const TASK = 'test/e2e/tasks/kv.ts';
 
@@ -39,7 +40,8 @@ function setup(n: number, extraRows = '') {
 /** Waits until a run holds the kv lock and has started its run. */
 async function lockTaken(state: string) {
   const info = join(state, 'locks', 'kv.lock.json');
-  for (let i = 0; i < 400; i++) {
+  // Polls up to 90 s: a loaded machine may take long to start a CLI.
+  for (let i = 0; i < 3600; i++) {
     if (existsSync(info) && JSON.parse(readFileSync(info, 'utf8')).runId !== 'starting') return;
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -105,7 +107,7 @@ describe('idem run: crash and resume', () => {
     const child = s.run(['--concurrency', '4'], { KV_SLOW_MS: '3' });
     const ledgerPath = join(s.state, 'ledger.db');
     let doneBefore = 0;
-    for (let i = 0; i < 600 && doneBefore < 300; i++) {
+    for (let i = 0; i < 1800 && doneBefore < 300; i++) {
       await new Promise((r) => setTimeout(r, 50));
       if (!existsSync(ledgerPath)) continue;
       const l = new Database(ledgerPath, { readonly: true });
@@ -199,7 +201,8 @@ describe('idem run: crash and resume', () => {
   it('SIGTERM stops taking records, finishes in-flight ones, marks the run interrupted (143); --resume completes it', async () => {
     const s = setup(400);
     const child = s.run(['--concurrency', '2'], { KV_SLOW_MS: '20' });
-    await new Promise((r) => setTimeout(r, 1500));
+    // Mid-run by the run's own output, not by the clock: 5 records changed of 400.
+    await linesSeen(child.stdout, /^changed /, 5);
     child.kill('SIGTERM');
     const r = await child;
     expect(r.exitCode).toBe(143);

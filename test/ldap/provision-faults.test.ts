@@ -9,6 +9,7 @@ import { afterEach, expect, it } from 'vitest';
 import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
 import { openLedger, tempDir } from '../support/cli.ts';
 import { Slapd } from '../support/slapd.ts';
+import { linesSeen } from '../support/wait.ts';
 import { poolFor } from './helpers.ts';
 import {
   expectDirectory,
@@ -74,7 +75,8 @@ describeLdap('provision-users: slapd goes away mid-run', () => {
     const run = runTask(['--state-dir', state, '--input', csv, '--json'], slapd.env());
     await untilWrites(slapd, 150, run);
     await slapd.stop();
-    await new Promise((r) => setTimeout(r, 1000));
+    // Down until the run has felt it (a retry line), not for a fixed second.
+    await linesSeen(run.stderr, /^retry /);
     await slapd.resume();
     const r = await run;
     expect(r.exitCode, String(r.stderr)).toBe(0);

@@ -1,11 +1,9 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { describeHolder, type LockHolder } from '../../src/lock/lock.ts';
 import { MemoryLock } from '../../src/lock/memory-lock.ts';
 import { SqliteLock } from '../../src/lock/sqlite-lock.ts';
+import { tempDir } from '../support/temp.ts';
 
 const holder = (pid: number, runId = 'r-1'): LockHolder => ({
   pid,
@@ -33,7 +31,7 @@ async function holdInChild(dir: string) {
 
 describe('SqliteLock', () => {
   it('refuses a second holder in another process and names the holder', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'idem-lock-'));
+    const dir = tempDir('idem-lock-');
     const { child } = await holdInChild(dir);
     try {
       const got = await new SqliteLock(dir).acquire(holder(process.pid), { waitMs: 0 });
@@ -56,7 +54,7 @@ describe('SqliteLock', () => {
   });
 
   it('waits for the lock with --wait, and gets it when the holder dies (kill -9)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'idem-lock-'));
+    const dir = tempDir('idem-lock-');
     const { child } = await holdInChild(dir);
     let waited: LockHolder | undefined;
     const pending = new SqliteLock(dir).acquire(holder(process.pid), {
@@ -74,7 +72,7 @@ describe('SqliteLock', () => {
   });
 
   it('is free again after release, and one process cannot take it twice', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'idem-lock-'));
+    const dir = tempDir('idem-lock-');
     const lock = new SqliteLock(dir);
     const a = await lock.acquire(holder(1), { waitMs: 0 });
     expect(a.acquired).toBe(true);

@@ -14,8 +14,22 @@ export interface CommandSpec {
    * @example args: ['-m', '-s', '/bin/bash', '--', r.login]
    */
   args?: readonly string[];
-  /** Extra environment variables (added to idem's own environment). */
+  /**
+   * Variables to set in the command's environment. The command does not
+   * inherit idem's environment: it gets only `PATH`, `HOME`, `LANG`, `LC_*`,
+   * `TZ`, `USER`, `LOGNAME`, `SHELL` and `TMPDIR` from it (those that are set),
+   * the names in `passEnv`, and these.
+   * @example env: { LC_ALL: 'C' }
+   */
   env?: Record<string, string>;
+  /**
+   * Names of idem's own environment variables to pass on besides those; a
+   * name ending in `*` passes every variable with that prefix. A secret read
+   * through `setup.readSecret` is no longer in idem's environment: pass it in
+   * `env` if the command needs it.
+   * @example passEnv: ['KRB5CCNAME', 'http_proxy']
+   */
+  passEnv?: readonly string[];
   /** Working folder. @default the current folder */
   cwd?: string;
   /** Kill it after this many ms. */
@@ -35,6 +49,42 @@ export interface CommandResult {
 }
 
 const MAX_NOTE = 4000;
+
+/**
+ * The variables a command inherits from idem's environment unless told
+ * otherwise: `PATH`, `HOME`, `LANG`, every `LC_*`, `TZ`, `USER`, `LOGNAME`,
+ * `SHELL`, `TMPDIR` (and on Windows the few it cannot start without).
+ */
+export const DEFAULT_PASS_ENV: readonly string[] = [
+  'PATH',
+  'HOME',
+  'LANG',
+  'LC_*',
+  'TZ',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'TMPDIR',
+  ...(process.platform === 'win32' ? ['SystemRoot', 'ComSpec', 'PATHEXT', 'WINDIR', 'TEMP', 'TMP'] : []),
+];
+
+/**
+ * The whole environment of a command: the allowed part of `from`, then `spec.env`.
+ * @example childEnvironment({ env: { A: '1' } }, { PATH: '/bin', SECRET: 'x' }) // { PATH: '/bin', A: '1' }
+ */
+export function childEnvironment(
+  spec: Pick<CommandSpec, 'env' | 'passEnv'>,
+  from: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const names = [...DEFAULT_PASS_ENV, ...(spec.passEnv ?? [])];
+  const allowed = (name: string) =>
+    names.some((n) => (n.endsWith('*') ? name.startsWith(n.slice(0, -1)) : name === n));
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(from)) {
+    if (value !== undefined && allowed(name)) env[name] = value;
+  }
+  return { ...env, ...spec.env };
+}
 
 /**
  * How a command line is shown: quoted for reading, never for a shell.
@@ -71,8 +121,8 @@ export async function execCommand(spec: CommandSpec, signal: AbortSignal): Promi
     all: true,
     timeout: spec.timeout,
     cancelSignal: signal,
-    extendEnv: true,
-    ...(spec.env ? { env: spec.env } : {}),
+    extendEnv: false,
+    env: childEnvironment(spec),
     ...(spec.cwd ? { cwd: spec.cwd } : {}),
     ...(spec.input !== undefined ? { input: spec.input } : { stdin: 'ignore' as const }),
   });

@@ -3,7 +3,6 @@ import { chmod, readFile } from 'node:fs/promises';
 import { added, type Change, type Diff, diffOf, modified } from '../../core/diff.ts';
 import { PermanentError } from '../../core/errors.ts';
 import type { Step } from '../../core/step.ts';
-import { writeAtomic } from './atomic-write.ts';
 import { type FsContext, type FsRoot, type FsStepOptions, formatMode, modesApply, rootOf } from './root.ts';
 import { relativeSegments } from './safe-path.ts';
 import { statOrUndefined } from './stat.ts';
@@ -63,7 +62,7 @@ export function ensureFile(
  * Ensures a file under the task's base folder `ctx.fs` has this content (text,
  * bytes, or a `{ template, values }` with `{{ name }}` placeholders) and
  * `mode`. It writes only when the content differs, atomically: a temp file in
- * the same folder, fsync, rename. A file that is already right is not touched
+ * the base's `.idem-tmp/` folder, fsync, rename. A file that is already right is not touched
  * (same inode, same mtime). Reports `+file: 98 bytes`, `~content: sha256:… ->
  * sha256:…`, `~mode`. The task's `connect` returns `{ fs: fs.root(dir) }`.
  *
@@ -112,7 +111,7 @@ export function ensureFile(
       await root.exclusive(abs, async () => {
         const { st, data } = await current(ctx);
         if (!st || !data?.equals(bytes)) {
-          await writeAtomic(abs, bytes, wantMode ?? (st ? st.mode & 0o7777 : undefined));
+          await root.writeAtomic(abs, bytes, wantMode ?? (st ? st.mode & 0o7777 : undefined));
         } else if (wantMode !== undefined && (st.mode & 0o7777) !== wantMode) {
           await chmod(abs, wantMode);
         }

@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { added, type Change, type Diff, modified, removed } from '../../core/diff.ts';
 import { InvalidRecordError, PermanentError } from '../../core/errors.ts';
 import type { Step } from '../../core/step.ts';
-import { writeAtomic } from './atomic-write.ts';
 import { type FsContext, type FsRoot, type FsStepOptions, modesApply, rootOf } from './root.ts';
 import { relativeSegments } from './safe-path.ts';
 import { statOrUndefined } from './stat.ts';
@@ -112,7 +111,7 @@ export function ensureLine(
         const { next } = planLine(text, line, matches);
         if (next === text && st) return;
         const mode = st ? st.mode & 0o7777 : modesApply ? opts.mode : undefined;
-        await writeAtomic(abs, next, mode);
+        await root.writeAtomic(abs, next, mode);
       });
     },
   };

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { PermanentError } from '../../core/errors.ts';
-import { resolveUnder, type SafePath } from './safe-path.ts';
+import { writeAtomic } from './atomic-write.ts';
+import { isInside, realOrResolved, resolveUnder, type SafePath } from './safe-path.ts';
 
 /**
  * The base folder that the `fs` steps work in (made by {@link root}). Every
@@ -22,6 +23,13 @@ export interface FsRoot {
    * (read-modify-write of a shared file, such as `ensureLine` on one access list).
    */
   exclusive<T>(abs: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Writes a file under the base atomically (see the connector's `writeAtomic`),
+   * its temporary in the base's `.idem-tmp/` folder, where no consumer of the
+   * target's folder looks (a mail pickup reading `outbox/`, say).
+   * @example await ctx.fs.writeAtomic((await ctx.fs.resolve(`outbox/${id}.eml`)).abs, mail, 0o644);
+   */
+  writeAtomic(abs: string, data: string | Uint8Array, mode?: number): Promise<void>;
 }
 
 /**
@@ -75,6 +83,10 @@ export function root(dir: string): FsRoot {
     dir: abs,
     resolve: (path, opts) => resolveUnder(abs, path, opts),
     exclusive,
+    async writeAtomic(path, data, mode) {
+      const base = await realOrResolved(abs);
+      return writeAtomic(path, data, mode, isInside(base, path) ? { base } : {});
+    },
   };
 }
 

@@ -61,7 +61,8 @@ async function lstatOrUndefined(path: string) {
   }
 }
 
-async function realOrResolved(path: string): Promise<string> {
+/** The real path, or the resolved one while it does not exist. */
+export async function realOrResolved(path: string): Promise<string> {
   try {
     return await realpath(path);
   } catch (err) {
