@@ -136,6 +136,7 @@ export async function run<R, C>(
   };
   const got = await new SqliteLock(lockDir(stateDir)).acquire(holder, {
     waitMs: options.waitForLockMs ?? 0,
+    onNote: (m) => base.warn(m),
     ...(internals.onLockWait ? { onWait: internals.onLockWait } : {}),
   });
   if (!got.acquired) throw new LockHeldError(task.name, got.holder);
