@@ -40,6 +40,16 @@ export interface AcquireOptions {
   onNote?: (message: string) => void;
 }
 
+/** Whether a process of this host is alive (EPERM: alive, someone else's). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
+}
+
 /** `idem: task X is locked by pid 4242 on host db1 (run r-17, started 02:00:03 UTC, command: idem run ...); ...` */
 export function describeHolder(task: string, holder: LockHolder | undefined): string {
   if (!holder)

@@ -18,7 +18,7 @@ import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { UsageError } from '../core/errors.ts';
-import type { AcquireOptions, AcquireResult, Lock, LockHolder } from './lock.ts';
+import { type AcquireOptions, type AcquireResult, type Lock, type LockHolder, processAlive } from './lock.ts';
 import { askHolder, bindSocket, parseHolder, socketName } from './socket-lock.ts';
 
 const POLL_MS = 200;
@@ -57,16 +57,6 @@ interface FileHold {
 }
 
 const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
-
-/** Whether a process of this host is alive (EPERM: alive, someone else's). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM';
-  }
-}
 
 /** `idem run tasks/x.ts --resume`: the holder's command line, for the refusal. */
 function commandLine(): string {
@@ -129,7 +119,7 @@ export class SqliteLock implements Lock {
   /** The record as proof: it names a live process (or one on another host, which cannot be checked). */
   private busy(task: string): Busy {
     const rec = this.readHolder(task);
-    const plausible = rec !== undefined && (rec.host !== hostname() || alive(rec.pid));
+    const plausible = rec !== undefined && (rec.host !== hostname() || processAlive(rec.pid));
     return { holder: plausible ? rec : undefined, proven: plausible };
   }
 
@@ -303,7 +293,13 @@ export class SqliteLock implements Lock {
     const task = current.holder.task;
     const { db: path, info } = this.paths(task);
     let file = first;
-    this.writeHolder(current.holder);
+    try {
+      this.writeHolder(current.holder);
+    } catch (err) {
+      file.db.close();
+      server?.close();
+      throw err;
+    }
     // Someone may remove the lock file (rm -r locks/) while this run holds it.
     // The socket still keeps runs on this host out; the file is made again and
     // taken, so that runs which share only the file are kept out from here on.
