@@ -17,7 +17,7 @@ import type { Server } from 'node:net';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { UsageError } from '../core/errors.ts';
+import { IdemError, UsageError } from '../core/errors.ts';
 import { type AcquireOptions, type AcquireResult, type Lock, type LockHolder, processAlive } from './lock.ts';
 import { askHolder, bindSocket, parseHolder, socketName } from './socket-lock.ts';
 
@@ -63,6 +63,28 @@ function commandLine(): string {
   const [, script = 'node', ...args] = process.argv;
   const line = [basename(script).replace(/\.[cm]?[jt]s$/, ''), ...args].join(' ');
   return line.length > 300 ? `${line.slice(0, 297)}...` : line;
+}
+
+/**
+ * The state folder's faults in one line (issue 9, fault 3): a folder this user cannot
+ * write is configuration (exit 2); a full disk stops the run for later (exit 4).
+ */
+function stateFault(err: unknown, path: string): unknown {
+  const code = (err as { code?: string }).code;
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
+    return new UsageError(
+      `cannot write the lock file ${path} (${code === 'EROFS' ? 'read-only filesystem' : 'permission denied'}): make the state folder writable by this user, or pass --state-dir`,
+      { cause: err },
+    );
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return new IdemError(
+      'ledger',
+      `cannot write the lock file ${path}: the disk is full; free space and run again`,
+      {
+        cause: err,
+      },
+    );
+  return err;
 }
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -225,8 +247,12 @@ export class SqliteLock implements Lock {
     current: { holder: LockHolder },
     onNote: (m: string) => void,
   ): Promise<{ file: FileHold; server: Server | undefined } | Busy> {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const task = current.holder.task;
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw stateFault(err, this.paths(task).db);
+    }
     let server: Server | undefined;
     if (this.socket) {
       const name = socketName(this.dir, task);
@@ -250,7 +276,7 @@ export class SqliteLock implements Lock {
       if (file) return { file, server };
     } catch (err) {
       server?.close();
-      throw err;
+      throw stateFault(err, this.paths(task).db);
     }
     server?.close();
     return this.busy(task);
@@ -298,7 +324,7 @@ export class SqliteLock implements Lock {
     } catch (err) {
       file.db.close();
       server?.close();
-      throw err;
+      throw stateFault(err, info);
     }
     // Someone may remove the lock file (rm -r locks/) while this run holds it.
     // The socket still keeps runs on this host out; the file is made again and

@@ -1,6 +1,6 @@
 /**
  * A lean lock contender for the chaos suite: plain Node importing the BUILT lock
- * (dist/, `npm run build` first). Usage: node contender.mjs <lock dir> <task> [--go | --rounds <n>]
+ * (dist/, `npm run build` first). Usage: node contender.mjs <lock dir> <task> [--go | --rounds <n> [--file-only]]
  *
  * Prints `ready`, waits for `go` on stdin (the barrier that starts a pair together;
  * `--go` starts at once), tries the lock once (no --wait) and prints one JSON line:
@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { createInterface } from 'node:readline';
 import { SqliteLock } from '../../../dist/lock/sqlite-lock.js';
 
-const [dir, task, go] = process.argv.slice(2);
+const [dir, task, go, count, fileOnly] = process.argv.slice(2);
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const next = async (want) => {
   for (;;) {
@@ -24,11 +24,13 @@ const next = async (want) => {
   }
 };
 process.stdout.write('ready\n');
-const rounds = go === '--go' ? 1 : Number(process.argv[5] ?? 1);
+const rounds = go === '--go' ? 1 : Number(count ?? 1);
+// --file-only: the SQLite file lock alone, as on macOS or between containers sharing a volume.
+const lock = () => new SqliteLock(dir, { socket: fileOnly !== '--file-only' });
 for (let round = 0; round < rounds; round++) {
   if (go !== '--go') await next('go');
   const started = performance.now();
-  const got = await new SqliteLock(dir).acquire(
+  const got = await lock().acquire(
     { pid: process.pid, host: hostname(), runId: `r-${process.pid}-${round}`, task, since: Date.now() },
     { waitMs: 0, onNote: (m) => process.stdout.write(`${JSON.stringify({ note: m })}\n`) },
   );
