@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.ts';
-import { LockHeldError, type LockHolder } from '../lock/lock.ts';
+import { LockHeldError, type LockHolder, processAlive } from '../lock/lock.ts';
 import { lockFileName, SqliteLock } from '../lock/sqlite-lock.ts';
 import { isoTime, localTime } from '../report/time.ts';
 import { lockDir } from '../runner/state.ts';
@@ -16,16 +16,6 @@ export interface UnlockFlags {
   force?: boolean;
   stateDir?: string;
   json?: boolean;
-}
-
-/** Whether a process of this host is alive (EPERM: alive, someone else's). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM';
-  }
 }
 
 /**
@@ -66,7 +56,7 @@ export async function unlockCommand(ref: string, flags: UnlockFlags): Promise<nu
     removed = before ? [`${file}.json`] : [];
     note = `the lock of task ${target.name} was not held${before ? `: its last holder (pid ${before.pid} on host ${before.host}) is gone and the operating system released it; removed its stale details` : ''}`;
   } else {
-    if (holder && holder.host === hostname() && alive(holder.pid))
+    if (holder && holder.host === hostname() && processAlive(holder.pid))
       throw new LockHeldError(
         target.name,
         holder,

@@ -139,6 +139,7 @@ export async function run<R, C>(
   const got = await new SqliteLock(lockDir(stateDir))
     .acquire(holder, {
       waitMs: options.waitForLockMs ?? 0,
+      onNote: (m) => base.warn(m),
       ...(internals.onLockWait ? { onWait: internals.onLockWait } : {}),
     })
     .catch((err: unknown) => {
