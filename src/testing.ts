@@ -46,8 +46,10 @@ export function testSetup(
   opts: { env?: Record<string, string | undefined>; taskDir?: string; redactor?: Redactor } = {},
 ): SetupContext & { close(): Promise<void> } {
   const redactor = opts.redactor ?? new Redactor();
-  const env = opts.env ?? {};
+  // A copy: a secret read leaves this run's env, not the caller's object (reused for the next run).
+  const env = { ...(opts.env ?? {}) };
   const cleanups: (() => unknown)[] = [];
+  const read = new Map<string, string>();
   const taskDir = opts.taskDir ?? process.cwd();
   return {
     taskDir,
@@ -55,9 +57,12 @@ export function testSetup(
     env,
     concurrency: 4,
     secret: (v) => redactor.add(v),
+    // As the real setup does: the secret leaves the env once read; reading it again still returns it.
     readSecret: ({ env: name }) => {
-      const value = env[name];
+      const value = env[name] ?? read.get(name);
       if (value === undefined) throw new Error(`testSetup: no ${name} in the test's env`);
+      read.set(name, value);
+      delete env[name];
       return redactor.add(value);
     },
     onClose: (fn) => {

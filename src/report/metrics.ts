@@ -1,8 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { OUTCOMES, type Outcome, type RecordResult } from '../core/outcome.ts';
 import type { Reporter, RetryNotice, RunStart, RunSummary } from '../core/reporter.ts';
+import { processAlive } from '../lock/lock.ts';
 
 /**
  * The Prometheus text format (0.0.4) file of `idem run --metrics-file`, for
@@ -160,8 +171,16 @@ export function renderMetrics(now: RunMetrics, previous: PreviousMetrics): strin
  * end in `.prom`, so the textfile collector never reads it.
  */
 export function writeFileAtomic(path: string, text: string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fd = openSync(tmp, 'w', 0o644);
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}.`;
+  removeDeadTemporaries(dir, prefix);
+  const tmp = join(dir, `${prefix}${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  // A new file, never through a symlink planted under the temporary's name.
+  const fd = openSync(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0),
+    0o644,
+  );
   try {
     writeSync(fd, text);
     fsyncSync(fd);
@@ -173,5 +192,21 @@ export function writeFileAtomic(path: string, text: string): void {
   } catch (err) {
     rmSync(tmp, { force: true });
     throw err;
+  }
+}
+
+/** Removes `<prefix><pid>.<hex>.tmp` files left by writers that died mid-write (killed between open and rename). */
+function removeDeadTemporaries(dir: string, prefix: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid))
+      rmSync(join(dir, name), { force: true });
   }
 }

@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readPreviousMetrics, renderMetrics, writeFileAtomic } from '../../src/report/metrics.ts';
@@ -67,5 +68,26 @@ describe('the metrics file', () => {
     expect(readPreviousMetrics(join(dir, 'none.prom'), 'kv')).toEqual({ records: {}, retries: 0 });
     writeFileSync(join(dir, 'junk.prom'), 'not { metrics\n\u0000\n');
     expect(readPreviousMetrics(join(dir, 'junk.prom'), 'kv')).toEqual({ records: {}, retries: 0 });
+  });
+});
+
+describe('the metrics file is replaced atomically', () => {
+  it("a dead writer's temporary is removed by the next write; a live one's is kept; other files are left alone", async () => {
+    const dir = tempDir('idem-metrics-tmp-');
+    const path = join(dir, 'idem.prom');
+    // A writer killed between open and rename: a real process that has exited.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid as number;
+    writeFileSync(join(dir, `.idem.prom.${dead}.0badf00d.tmp`), 'half a file');
+    const live = join(dir, `.idem.prom.${process.ppid}.c0ffee00.tmp`);
+    writeFileSync(live, 'a write going on');
+    const victim = join(dir, 'victim');
+    writeFileSync(victim, 'untouched');
+    writeFileAtomic(path, 'idem_up 1\n');
+    expect(readFileSync(path, 'utf8')).toBe('idem_up 1\n');
+    expect(readdirSync(dir).sort()).toEqual(
+      [`.idem.prom.${process.ppid}.c0ffee00.tmp`, 'idem.prom', 'victim'].sort(),
+    );
+    expect(readFileSync(victim, 'utf8')).toBe('untouched');
+    expect(existsSync(live)).toBe(true);
   });
 });
