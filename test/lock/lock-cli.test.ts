@@ -15,8 +15,9 @@ describe('idem run and the lock file', () => {
     symlinkSync(victim, file);
     const r = await w.run();
     expect(r.exitCode).toBe(2);
+    // The state folder's check meets it first (the lock's own check stays for callers that skip it).
     expect(String(r.stderr).trim().split('\n')).toEqual([
-      `idem: the lock file ${file} is a symbolic link; idem does not follow links in its state folder: remove it (rm ${file}) and run again`,
+      `idem: refusing the state file ${file}: it is a symlink, which idem never follows; replace it with a real file`,
     ]);
     expect(readFileSync(victim, 'utf8')).toBe('precious\n');
     expect(statSync(victim).mode & 0o777).toBe(0o644);

@@ -9,9 +9,10 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Client } from 'ldapts';
+
+const TEST_TMP = resolve(import.meta.dirname, '..', '..', '.test-tmp');
 
 export const SLAPD = process.env.IDEM_TEST_SLAPD ?? '/usr/sbin/slapd';
 export const SLAPADD = process.env.IDEM_TEST_SLAPADD ?? '/usr/sbin/slapadd';
@@ -157,7 +158,9 @@ export class Slapd {
     if (!available.ok) throw new Error(`cannot start slapd: ${available.reason}`);
     let lastError: unknown;
     for (let attempt = 0; attempt < 4; attempt++) {
-      const dir = mkdtempSync(join(tmpdir(), 'idem-slapd-'));
+      // Under the repository's .test-tmp/ (git ignores it), never the system temp dir; destroy() removes it.
+      mkdirSync(TEST_TMP, { recursive: true, mode: 0o700 });
+      const dir = mkdtempSync(join(TEST_TMP, 'idem-slapd-'));
       const s = new Slapd(
         dir,
         await freePort(),
