@@ -19,6 +19,7 @@ import { tempDir } from '../../support/temp.ts';
 export { makeUsers, type User, writeUsers };
 export const MIXED_TASK = join(ROOT, 'test', 'chaos', 'tasks', 'mixed.ts');
 export const EFFECT = 'welcome-mail';
+const RESOLVE_MANY = join(ROOT, 'test', 'chaos', 'support', 'resolve-many.mjs');
 
 /**
  * A tmpfs of `sizeMb` mounted on a fresh folder under .test-tmp/ (mode 0700, so a
@@ -146,7 +147,8 @@ export function outbox(t: Target): { mails: Map<string, string[]>; leftovers: st
 
 /**
  * Settles every in-doubt mail the way an operator would: `idem doubts --json`, then
- * per record `resolve --done` when its mail is in the outbox, `--retry` when it is not.
+ * per record `resolve --done` when its mail is in the outbox, `--retry` when it is not
+ * (the first with the CLI, the rest with the same command in one process).
  */
 export async function resolveDoubts(t: Target): Promise<{
   doubts: string[];
@@ -159,23 +161,24 @@ export async function resolveDoubts(t: Target): Promise<{
     .filter((d) => d.type === 'in-doubt' && d.effect === EFFECT)
     .map((d) => d.key as string);
   const { mails } = outbox(t);
-  let done = 0;
-  let retried = 0;
-  for (const key of doubts) {
-    const sent = mails.has(key);
-    const r = await idemCommand(t, [
-      'resolve',
-      MIXED_TASK,
-      key,
-      '--effect',
-      EFFECT,
-      sent ? '--done' : '--retry',
-    ]);
+  const verdicts = doubts.map((key) => `${key}=${mails.has(key) ? 'done' : 'retry'}`);
+  const [first, ...rest] = verdicts;
+  if (first) {
+    const [key, verdict] = first.split('=') as [string, string];
+    const r = await idemCommand(t, ['resolve', MIXED_TASK, key, '--effect', EFFECT, `--${verdict}`]);
     if (r.exitCode !== 0) throw new Error(`idem resolve ${key} failed (${r.exitCode}): ${r.stderr}`);
-    if (sent) done++;
-    else retried++;
   }
-  return { doubts, done, retried, exitCode: listed.exitCode };
+  if (rest.length > 0) {
+    // The same resolve command, one process for all of them (see resolve-many.mjs).
+    const r = await execa(process.execPath, [RESOLVE_MANY, MIXED_TASK, t.state, EFFECT, ...rest], {
+      reject: false,
+      cwd: ROOT,
+      env: { NO_COLOR: '1', ...t.env },
+    });
+    if (r.exitCode !== 0) throw new Error(`idem resolve failed (${r.exitCode}): ${r.stderr}`);
+  }
+  const done = verdicts.filter((v) => v.endsWith('=done')).length;
+  return { doubts, done, retried: verdicts.length - done, exitCode: listed.exitCode };
 }
 
 /** `PRAGMA integrity_check` of a ledger left by a killed run: 'ok' or the problems. */
