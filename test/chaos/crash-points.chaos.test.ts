@@ -10,28 +10,20 @@
  * The kills come from the test-only faulty CLI (IDEM_CRASH_AT, IDEM_CRASH_AFTER,
  * IDEM_CRASH_IN_COMMIT) and the mixed task's MIXED_CRASH; figures from the targets.
  */
-import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
+import { beforeAll, expect, it } from 'vitest';
 import { describeLdap } from '../ldap/slapd-env.ts';
-import { Slapd } from '../support/slapd.ts';
 import {
-  adminPool,
-  basesLdif,
+  chaosWorld,
   type Dump,
   differences,
   dump,
   makeUsers,
-  mountTmpfs,
   outbox,
   resolveDoubts,
   runMixed,
   sqlRows,
   summaryOf,
-  type Target,
   tally,
-  target,
-  writeUsers,
 } from './support/mixed.ts';
 import { chaosRow, sized } from './support/table.ts';
 
@@ -96,35 +88,23 @@ async function pooled<T>(jobs: (() => Promise<T>)[], limit: number): Promise<T[]
 }
 
 describeLdap('chaos: named crash points of the mixed task, then --resume', () => {
-  let slapd: Slapd;
-  let pool: LdapPool;
-  let mount: ReturnType<typeof mountTmpfs>;
-  let input: string;
   let reference: Dump;
   const users = makeUsers(N);
   const names = POINTS.flatMap((_, p) => POSITIONS.map((_, i) => `p${p}r${i}`));
+  const world = chaosWorld(['clean', ...names], users, 128);
 
   beforeAll(async () => {
-    mount = mountTmpfs(128);
-    if ('error' in mount) return;
-    slapd = await Slapd.start({ ldif: basesLdif(['clean', ...names]) });
-    pool = adminPool(slapd);
-    input = writeUsers(join(mount.dir, 'users.csv'), users);
-    const clean = target(slapd, mount.dir, 'clean', input);
+    if (!world.slapd) return;
+    const clean = world.target('clean');
     const r = await runMixed(clean, []);
     if (r.exitCode !== 0) throw new Error(`the clean run failed (${r.exitCode}): ${r.stderr}`);
-    reference = await dump(pool, clean);
-  });
-  afterAll(async () => {
-    await pool?.close();
-    await slapd?.destroy();
-    if (mount && !('error' in mount)) mount.unmount();
+    reference = await dump(world.pool, clean);
   });
 
   /** One crash: the faulty run, --resume, the doubts settled, one more run when some were. */
   async function crashAt(point: Point, p: number, r: number): Promise<Outcome> {
     const position = POSITIONS[r] as (typeof POSITIONS)[number];
-    const t: Target = target(slapd, (mount as { dir: string }).dir, `p${p}r${r}`, input);
+    const t = world.target(`p${p}r${r}`);
     // One record at a time up to the crash, so that nothing else is in flight when it dies.
     const crashed = await runMixed(t, ['--concurrency', '1'], {
       faulty: true,
@@ -137,7 +117,7 @@ describeLdap('chaos: named crash points of the mixed task, then --resume', () =>
     // Exit 0: nothing failed, invalid or in doubt; else ask idem doubts and settle.
     const settled = resumed.exitCode === 0 ? { doubts: [] } : await resolveDoubts(t);
     const final = settled.doubts.length > 0 ? await runMixed(t, []) : resumed;
-    const counted = await tally(pool, slapd, t, users);
+    const counted = await tally(world.pool, world.slapd, t, users);
     const { lost, dup } = counted;
     return {
       position: `${position.name} ${position.key}`,
@@ -157,12 +137,7 @@ describeLdap('chaos: named crash points of the mixed task, then --resume', () =>
   it('each crash point at the first, a middle and the last record ends as a clean run', {
     timeout: 600_000,
   }, async (ctx) => {
-    if ('error' in mount) {
-      if (process.env.CI === 'true') throw new Error(`the crash points need a tmpfs (CI): ${mount.error}`);
-      console.warn(`\n!!! SKIPPING THE CRASH POINTS: ${mount.error}; they run as root with mount. !!!\n`);
-      ctx.skip();
-      return;
-    }
+    if (!world.ready(ctx, 'the crash points')) return;
     const jobs = POINTS.flatMap((point, p) => POSITIONS.map((_, r) => () => crashAt(point, p, r)));
     const outcomes = await pooled(jobs, 4);
 

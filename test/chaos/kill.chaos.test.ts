@@ -12,19 +12,14 @@
  * `IDEM_CHAOS_SEED` replays a campaign; `IDEM_CHAOS_KILL_N` and `IDEM_CHAOS_KILLS` set
  * the records and kills (for trying a change quickly).
  */
-import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
+import { expect, it } from 'vitest';
 import { describeLdap } from '../ldap/slapd-env.ts';
-import { Slapd } from '../support/slapd.ts';
 import {
-  adminPool,
-  basesLdif,
+  chaosWorld,
   differences,
   dump,
   integrity,
   makeUsers,
-  mountTmpfs,
   outbox,
   resolveDoubts,
   runMixed,
@@ -32,8 +27,6 @@ import {
   summaryOf,
   type Target,
   tally,
-  target,
-  writeUsers,
 } from './support/mixed.ts';
 import { chaosRow, LONG, sized } from './support/table.ts';
 
@@ -114,37 +107,16 @@ async function attempt(t: Target, after: number | undefined): Promise<Attempt> {
 }
 
 describeLdap('chaos: random SIGKILL + --resume on the mixed task', () => {
-  let slapd: Slapd;
-  let pool: LdapPool;
-  let mount: ReturnType<typeof mountTmpfs>;
-  let crashed: Target;
-  let clean: Target;
   const users = makeUsers(N);
-
-  beforeAll(async () => {
-    mount = mountTmpfs(LONG ? 512 : 256);
-    if ('error' in mount) return;
-    slapd = await Slapd.start({ ldif: basesLdif(['crashed', 'clean']) });
-    pool = adminPool(slapd);
-    const input = writeUsers(join(mount.dir, 'users.csv'), users);
-    crashed = target(slapd, mount.dir, 'crashed', input);
-    clean = target(slapd, mount.dir, 'clean', input);
-  });
-  afterAll(async () => {
-    await pool?.close();
-    await slapd?.destroy();
-    if (mount && !('error' in mount)) mount.unmount();
-  });
+  const world = chaosWorld(['crashed', 'clean'], users, LONG ? 512 : 256);
 
   it(`${KILLS} kills, then --resume to completion: nothing lost or doubled, same as a clean run`, {
     timeout: LONG ? 3_600_000 : 600_000,
   }, async (ctx) => {
-    if ('error' in mount) {
-      if (process.env.CI === 'true') throw new Error(`the chaos campaign needs a tmpfs (CI): ${mount.error}`);
-      console.warn(`\n!!! SKIPPING THE SIGKILL CAMPAIGN: ${mount.error}; it runs as root with mount. !!!\n`);
-      ctx.skip();
-      return;
-    }
+    if (!world.ready(ctx, 'the SIGKILL campaign')) return;
+    const { slapd, pool } = world;
+    const crashed = world.target('crashed');
+    const clean = world.target('clean');
     const rnd = random(SEED);
     const started = Date.now();
     const reported = new Set<string>();

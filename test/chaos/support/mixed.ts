@@ -10,10 +10,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } fr
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { execa } from 'execa';
+import { afterAll, beforeAll } from 'vitest';
 import { LdapPool } from '../../../src/connectors/ldap/pool.ts';
 import { makeUsers, type User, writeUsers } from '../../ldap/users.ts';
 import { BIN, FAULTY_BIN, ndjson, ROOT } from '../../support/cli.ts';
-import { BASE_DN, type Slapd } from '../../support/slapd.ts';
+import { BASE_DN, Slapd } from '../../support/slapd.ts';
 import { tempDir } from '../../support/temp.ts';
 
 export { makeUsers, type User, writeUsers };
@@ -359,4 +360,52 @@ export function differences(a: Dump, b: Dump): string[] {
     }
   }
   return out;
+}
+
+/** What a chaos file shares: its tmpfs, one slapd with a base per target, a pool to read them, the input. */
+export interface World {
+  slapd: Slapd;
+  pool: LdapPool;
+  dir: string;
+  input: string;
+  /** A directory under test on the tmpfs, with its own base. */
+  target(name: string): Target;
+  /**
+   * False (after a loud notice) when the tmpfs could not be mounted outside CI, so
+   * the test skips itself; in CI it throws, as a missing tmpfs is a failure there.
+   */
+  ready(ctx: { skip(): void }, what: string): boolean;
+}
+
+/**
+ * Sets up a chaos file's world in beforeAll (tmpfs of `sizeMb`, a slapd with the
+ * bases `names`, the users as the input CSV) and takes it down in afterAll.
+ */
+export function chaosWorld(names: string[], users: User[], sizeMb: number): World {
+  let mount: ReturnType<typeof mountTmpfs> | undefined;
+  const world = {
+    target: (name: string) => target(world.slapd, world.dir, name, world.input),
+    ready(ctx: { skip(): void }, what: string) {
+      if (mount && !('error' in mount)) return true;
+      const why = mount && 'error' in mount ? mount.error : 'not mounted';
+      if (process.env.CI === 'true') throw new Error(`${what} needs a tmpfs (CI): ${why}`);
+      console.warn(`\n!!! SKIPPING ${what.toUpperCase()}: ${why}; it runs as root with mount. !!!\n`);
+      ctx.skip();
+      return false;
+    },
+  } as World;
+  beforeAll(async () => {
+    mount = mountTmpfs(sizeMb);
+    if ('error' in mount) return;
+    world.dir = mount.dir;
+    world.slapd = await Slapd.start({ ldif: basesLdif(names) });
+    world.pool = adminPool(world.slapd);
+    world.input = writeUsers(join(mount.dir, 'users.csv'), users);
+  });
+  afterAll(async () => {
+    await world.pool?.close();
+    await world.slapd?.destroy();
+    if (mount && !('error' in mount)) mount.unmount();
+  });
+  return world;
 }
