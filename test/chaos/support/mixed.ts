@@ -25,7 +25,7 @@ const RESOLVE_MANY = join(ROOT, 'test', 'chaos', 'support', 'resolve-many.mjs');
 /**
  * A tmpfs of `sizeMb` mounted on a fresh folder under .test-tmp/ (mode 0700, so a
  * state dir on it passes idem's ownership checks); on disk the campaign is 3x slower.
- * Returns undefined when mounting is impossible (not root, no mount): outside CI the
+ * Returns `{ error }` when mounting is impossible (not root, no mount): outside CI the
  * caller skips loudly, in CI it fails.
  */
 export function mountTmpfs(sizeMb: number): { dir: string; unmount(): void } | { error: string } {
@@ -303,11 +303,6 @@ export function auditOf(
     }
   }
   return { adds, memberAdds };
-}
-
-/** The uids of a list of users and the groups of each, as the targets must hold them. */
-export function expected(users: User[]): { uids: string[]; memberships: number } {
-  return { uids: users.map((u) => u.uid), memberships: users.reduce((n, u) => n + u.groups.length, 0) };
 }
 
 /** Losses and duplicates of one directory under test, counted at the targets. */
