@@ -222,7 +222,11 @@ export interface OnceStore {
    * history line, in one durable transaction.
    */
   putEffect(id: EffectId, record: EffectRecord | null, event: LedgerEvent): Promise<void>;
-  /** Whether the history says this effect was ever intended or done (for a ledger whose effects were lost). */
+  /**
+   * Whether the history says this effect was intended or done (for a ledger whose
+   * effects were lost): its last line is an intent, a completion or an adoption,
+   * not a forgotten intent (abandoned, or settled `idem resolve --retry`).
+   */
   effectHistory(id: EffectId): Promise<boolean>;
   /** Effects of a task in one state, oldest intent first. */
   listEffects(task: string, state: EffectState): Promise<EffectRecord[]>;
@@ -237,4 +241,23 @@ export interface OnceStore {
     payloadHash: string;
     at: number;
   }): Promise<string>;
+}
+
+/** The history lines that tell a once effect's state. */
+export const EFFECT_LINES: ReadonlySet<EventKind> = new Set([
+  'effect-done',
+  'effect-intent',
+  'effect-abandoned',
+  'resolved',
+]);
+
+/**
+ * Whether an effect's last history line forgets it: an intent abandoned (it certainly
+ * did not happen) or settled by `idem resolve --retry` (an operator says it did not).
+ */
+export function settledUndone(line: Pick<LedgerEvent, 'kind' | 'detail'>): boolean {
+  return (
+    line.kind === 'effect-abandoned' ||
+    (line.kind === 'resolved' && Boolean(line.detail?.startsWith('retry by ')))
+  );
 }

@@ -11,6 +11,7 @@ import type {
   RunInfo,
   RunUpdate,
 } from '../core/ledger.ts';
+import { EFFECT_LINES, settledUndone } from '../core/ledger.ts';
 import { type LineRange, linesIn } from '../core/line-ranges.ts';
 import { type Counts, countOutcomes, isFinal, type RecordResult } from '../core/outcome.ts';
 import type { EffectState } from '../core/step.ts';
@@ -179,13 +180,10 @@ export class MemoryLedger implements Ledger {
 
   async effectHistory(id: EffectId): Promise<boolean> {
     const runs = new Set([...this.runs.values()].filter((r) => r.task === id.task).map((r) => r.id));
-    return this.history.some(
-      (e) =>
-        runs.has(e.runId) &&
-        e.key === id.key &&
-        e.step === id.effect &&
-        (e.kind === 'effect-done' || e.kind === 'effect-intent'),
+    const last = this.history.findLast(
+      (e) => runs.has(e.runId) && e.key === id.key && e.step === id.effect && EFFECT_LINES.has(e.kind),
     );
+    return last !== undefined && !settledUndone(last);
   }
 
   async listEffects(task: string, state: EffectState): Promise<EffectRecord[]> {

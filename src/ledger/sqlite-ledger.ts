@@ -14,6 +14,7 @@ import type {
   RunInfo,
   RunUpdate,
 } from '../core/ledger.ts';
+import { settledUndone } from '../core/ledger.ts';
 import { type LineRange, linesIn } from '../core/line-ranges.ts';
 import {
   addPlainOks,
@@ -364,13 +365,17 @@ export class SqliteLedger implements Ledger {
   }
 
   async effectHistory(id: EffectId): Promise<boolean> {
-    const row = this.guard('read the history of a once effect', () =>
-      this.stmt(
-        `SELECT 1 FROM events e JOIN runs r ON r.id = e.run_id
-           WHERE e.slot = ? AND e.step = ? AND r.task = ? AND e.kind IN ('effect-done', 'effect-intent') LIMIT 1`,
-      ).get(id.key, id.effect, id.task),
+    const row = this.guard(
+      'read the history of a once effect',
+      () =>
+        this.stmt(
+          `SELECT e.kind, e.detail FROM events e JOIN runs r ON r.id = e.run_id
+           WHERE e.slot = ? AND e.step = ? AND r.task = ?
+             AND e.kind IN ('effect-done', 'effect-intent', 'effect-abandoned', 'resolved')
+           ORDER BY e.id DESC LIMIT 1`,
+        ).get(id.key, id.effect, id.task) as Pick<LedgerEvent, 'kind' | 'detail'> | undefined,
     );
-    return row !== undefined;
+    return row !== undefined && !settledUndone(row);
   }
 
   async listEffects(task: string, state: EffectState): Promise<EffectRecord[]> {

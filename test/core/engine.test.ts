@@ -468,6 +468,28 @@ describe('engine: review findings', () => {
     expect(resumed.summary.counts).toMatchObject({ changed: 2, 'in-doubt': 0 });
     expect(sent).toEqual(['k2', 'k1']);
   });
+
+  it('resolve --retry sends the mail on the next run even when the target already holds the record', async () => {
+    // The crash between a once intent and its effect: the record's other steps are done,
+    // so the next run finds the target holding it; the operator said the mail never went.
+    const sent: string[] = [];
+    let timeouts = 1;
+    const mail = once<Row>('mail', (r) => {
+      if (timeouts-- > 0) throw new AmbiguousError('timed out waiting for 250 OK');
+      sent.push(r.id);
+    });
+    const t = target();
+    const ledger = new MemoryLedger();
+    const task = taskOver(t, { steps: [t.step, mail], breaker: 1 });
+    const first = await runInMemory(task, rows(2), { ledger, concurrency: 1 });
+    expect(first.reporter.byKey('k1')?.outcome).toBe('in-doubt');
+    const effects = effectsOf(ledger);
+    await effects.settle((await effects.get('k1', 'mail'))!, 'retry', 'a test'); // idem resolve --retry
+    const next = await runInMemory(task, rows(2), { ledger });
+    expect(next.reporter.byKey('k1')?.outcome).toBe('changed');
+    expect(next.summary.counts).toMatchObject({ changed: 1, ok: 1, 'in-doubt': 0 });
+    expect(sent).toEqual(['k2', 'k1']);
+  });
 });
 
 describe('engine: convergence', () => {

@@ -6,7 +6,7 @@ import { tempDir as makeTempDir } from './temp.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 export const BIN = join(ROOT, 'bin', 'idem.js');
-/** The built CLI with test-only faults (IDEM_CRASH_AT, IDEM_LEDGER_FAIL_AFTER), see faulty-idem.mjs. */
+/** The built CLI with test-only faults (IDEM_CRASH_AT, IDEM_CRASH_AFTER, IDEM_CRASH_IN_COMMIT, IDEM_LEDGER_FAIL_AFTER), see faulty-idem.mjs. */
 export const FAULTY_BIN = join(ROOT, 'test', 'support', 'faulty-idem.mjs');
 
 /** Runs the built CLI the way cron would: no TTY, no colour, a fixed environment. */
