@@ -312,7 +312,15 @@ export async function tally(pool: LdapPool, slapd: Slapd, t: Target, users: User
   const { adds, memberAdds } = auditOf(slapd, t);
   const { mails, leftovers } = outbox(t);
   const homes = join(t.dir, 'homes');
-  if (existsSync(homes)) leftovers.push(...readdirSync(homes).filter(isTemporary));
+  if (existsSync(homes))
+    leftovers.push(
+      ...(readdirSync(homes, { recursive: true }) as string[]).filter(
+        (f) => isTemporary(f) || f.endsWith('.tmp'),
+      ),
+    );
+  // What the base's own temporaries' folder still holds after the last run (dead writers' files are removed).
+  const tmp = join(t.dir, '.idem-tmp');
+  const parked = existsSync(tmp) ? readdirSync(tmp) : [];
   const lost = { ldap: 0, members: 0, rows: 0, files: 0, mails: 0 };
   const dup = { ldapAdds: 0, memberValues: 0, rows: 0, mails: 0 };
   const rowUids = new Set(d.rows.map((r) => r.uid as string));
@@ -337,7 +345,7 @@ export async function tally(pool: LdapPool, slapd: Slapd, t: Target, users: User
   for (const attrs of Object.values(d.ldap)) {
     for (const values of Object.values(attrs)) dup.memberValues += values.length - new Set(values).size;
   }
-  return { dump: d, lost, dup, leftovers };
+  return { dump: d, lost, dup, leftovers, parked };
 }
 
 /** The first place two dumps differ in each part, for a failure message (empty when they are identical). */

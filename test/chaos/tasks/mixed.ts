@@ -111,7 +111,8 @@ export default defineTask<User, Ctx>({
         const id = randomBytes(6).toString('hex');
         // A new file per mail, never overwritten: a second send shows as a second file.
         const { abs } = await c.fs.resolve(`outbox/${user.uid}.${id}.eml`);
-        await fs.writeAtomic(abs, welcomeMail(user, id), 0o644);
+        // Its temporary goes to the base's .idem-tmp/, never into outbox/ where a pickup reads.
+        await c.fs.writeAtomic(abs, welcomeMail(user, id), 0o644);
       }),
     ];
     return steps.map(crashing);
