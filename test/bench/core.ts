@@ -67,10 +67,11 @@ const GOALS = {
   startup: { text: '<= 3x idem --help', all: [{ on: 'ratio', op: '<=', bound: 3 }] },
 } satisfies Record<string, Goal>;
 
-/** One CLI run: wall ms and peak RSS (bytes; NaN when it was killed). */
+/** One CLI run: wall ms, peak RSS (bytes) and CPU ms (user + system); NaN when it was killed. */
 interface CliRun {
   ms: number;
   maxRss: number;
+  cpuMs: number;
   exitCode: number | undefined;
   signal?: string;
   stderr: string;
@@ -86,12 +87,20 @@ async function idemProcess(args: string[], env: Record<string, string>): Promise
   });
   const ms = now() - start;
   let maxRss = Number.NaN;
+  let cpuMs = Number.NaN;
   try {
-    maxRss = Number(readFileSync(rssFile, 'utf8').trim());
+    [maxRss, cpuMs] = readFileSync(rssFile, 'utf8').trim().split(' ').map(Number) as [number, number];
   } catch {
     // killed: no report
   }
-  return { ms, maxRss, exitCode: r.exitCode, ...(r.signal ? { signal: r.signal } : {}), stderr: r.stderr };
+  return {
+    ms,
+    maxRss,
+    cpuMs,
+    exitCode: r.exitCode,
+    ...(r.signal ? { signal: r.signal } : {}),
+    stderr: r.stderr,
+  };
 }
 
 /** The noop task over `input` with its own state dir; `extra` adds flags (`--resume`) and env (`NOOP_KILL_AT`). */
@@ -178,6 +187,9 @@ async function ratesAndMemory(
   const firstMb = (xs: { first: CliRun }[]) => xs.map((x) => toMb(x.first.maxRss).toFixed(1)).join(', ');
   const how =
     'whole process, spawn to exit (start-up included); baseline: the built CsvSource in a plain node child, spawn to exit';
+  /** The same runs by CPU time (user + system), which a loaded machine disturbs less than wall time. */
+  const byCpu = (runs: CliRun[], n: number) =>
+    `; by CPU time: ${runs.map((r) => Math.round(rate(n, r.cpuMs)).toLocaleString('en-US')).join(', ')} rec/s`;
   reruns.push(...s.large.map((x) => x.rerun.ms / 1000));
   return [
     figure(
@@ -188,7 +200,12 @@ async function ratesAndMemory(
       {
         baseline: baseLarge,
         goal: GOALS.rate,
-        detail: how,
+        detail:
+          how +
+          byCpu(
+            s.large.map((x) => x.rerun),
+            large,
+          ),
       },
     ),
     figure(
@@ -198,7 +215,12 @@ async function ratesAndMemory(
       s.large.map((x) => rate(large, x.first.ms)),
       {
         baseline: baseLarge,
-        detail: how,
+        detail:
+          how +
+          byCpu(
+            s.large.map((x) => x.first),
+            large,
+          ),
       },
     ),
     figure(
@@ -208,7 +230,12 @@ async function ratesAndMemory(
       s.small.map((x) => rate(small, x.rerun.ms)),
       {
         baseline: baseSmall,
-        detail: how,
+        detail:
+          how +
+          byCpu(
+            s.small.map((x) => x.rerun),
+            small,
+          ),
       },
     ),
     figure(PART, name(`peak RSS, no-op rerun ${large} rows`), 'MB', mb(s.large), {
