@@ -187,56 +187,41 @@ async function ratesAndMemory(
   const firstMb = (xs: { first: CliRun }[]) => xs.map((x) => toMb(x.first.maxRss).toFixed(1)).join(', ');
   const how =
     'whole process, spawn to exit (start-up included); baseline: the built CsvSource in a plain node child, spawn to exit';
-  /** The same runs by CPU time (user + system), which a loaded machine disturbs less than wall time. */
-  const byCpu = (runs: CliRun[], n: number) =>
-    `; by CPU time: ${runs.map((r) => Math.round(rate(n, r.cpuMs)).toLocaleString('en-US')).join(', ')} rec/s`;
+  /** A records/s figure of CLI runs over n rows, with the same runs by CPU time (less disturbed by a loaded machine). */
+  const rateFigure = (what: string, runs: CliRun[], n: number, base: typeof baseLarge, goal?: Goal) => {
+    const cpu = runs.map((r) => Math.round(rate(n, r.cpuMs)).toLocaleString('en-US')).join(', ');
+    return figure(
+      PART,
+      name(`${what}, ${n} rows`),
+      'rec/s',
+      runs.map((r) => rate(n, r.ms)),
+      {
+        baseline: base,
+        ...(goal ? { goal } : {}),
+        detail: `${how}; by CPU time (user + system): ${cpu} rec/s`,
+      },
+    );
+  };
   reruns.push(...s.large.map((x) => x.rerun.ms / 1000));
   return [
-    figure(
-      PART,
-      name(`no-op rerun, ${large} rows`),
-      'rec/s',
-      s.large.map((x) => rate(large, x.rerun.ms)),
-      {
-        baseline: baseLarge,
-        goal: GOALS.rate,
-        detail:
-          how +
-          byCpu(
-            s.large.map((x) => x.rerun),
-            large,
-          ),
-      },
+    rateFigure(
+      'no-op rerun',
+      s.large.map((x) => x.rerun),
+      large,
+      baseLarge,
+      GOALS.rate,
     ),
-    figure(
-      PART,
-      name(`first run, ${large} rows`),
-      'rec/s',
-      s.large.map((x) => rate(large, x.first.ms)),
-      {
-        baseline: baseLarge,
-        detail:
-          how +
-          byCpu(
-            s.large.map((x) => x.first),
-            large,
-          ),
-      },
+    rateFigure(
+      'first run',
+      s.large.map((x) => x.first),
+      large,
+      baseLarge,
     ),
-    figure(
-      PART,
-      name(`no-op rerun, ${small} rows`),
-      'rec/s',
-      s.small.map((x) => rate(small, x.rerun.ms)),
-      {
-        baseline: baseSmall,
-        detail:
-          how +
-          byCpu(
-            s.small.map((x) => x.rerun),
-            small,
-          ),
-      },
+    rateFigure(
+      'no-op rerun',
+      s.small.map((x) => x.rerun),
+      small,
+      baseSmall,
     ),
     figure(PART, name(`peak RSS, no-op rerun ${large} rows`), 'MB', mb(s.large), {
       baseline: { what: `rerun ${small}`, samples: mb(s.small) },
