@@ -31,10 +31,12 @@ import { Client } from 'ldapts';
 import { makeUsers, type User, writeUsers } from '../ldap/users.ts';
 import { GROUPS_DN, PEOPLE_DN, Slapd, slapdAvailability } from '../support/slapd.ts';
 import {
-  type BenchLine,
   child,
+  type Figure,
   fmtMs,
+  measuring,
   median,
+  metOf,
   now,
   ROOT,
   Skip,
@@ -43,6 +45,7 @@ import {
   summaryOf,
   tail,
   tempDir,
+  type Unit,
 } from './common.ts';
 
 /** The checkout whose CLI and task are measured (this one unless IDEM_BENCH_LDAP_ROOT says otherwise). */
@@ -58,8 +61,10 @@ export interface LdapFigure {
   figure: string;
   value: number;
   unit: string;
-  /** The same-run baseline it is compared with. */
-  baseline?: { what: string; value: number; unit: string };
+  /** Every sample of the value, when it is a median of several. */
+  samples?: number[];
+  /** The same-run baseline it is compared with (and its samples). */
+  baseline?: { what: string; value: number; unit: string; samples?: number[] };
   /** value / baseline, oriented so that bigger is better (a rate ratio, or 1k/50k for times). */
   ratio?: number;
   /** The goal in words, e.g. `>= 1.0x ldapadd`. */
@@ -362,13 +367,15 @@ export async function ldapFirstRun(
   const first = rate(n, median(s.first));
   const rerun = rate(n, median(s.rerun));
   const edit = rate(n, median(s.edit));
-  const base = { what: 'ldapadd', value: raw, unit: 'rec/s' };
+  const base = { what: 'ldapadd', value: raw, unit: 'rec/s', samples: s.raw.map((ms) => rate(n, ms)) };
+  const rates = (xs: number[]) => xs.map((ms) => rate(n, ms));
   const cc = concurrency === undefined ? 'default concurrency' : `concurrency ${concurrency}`;
   return [
     {
       figure: `ldap first run, ${n} people (${cc})`,
       value: first,
       unit: 'rec/s',
+      samples: rates(s.first),
       baseline: base,
       ratio: first / raw,
       goal: '>= 1.0x ldapadd',
@@ -381,6 +388,7 @@ export async function ldapFirstRun(
       figure: `ldap no-op rerun, ${n} people`,
       value: rerun,
       unit: 'rec/s',
+      samples: rates(s.rerun),
       baseline: base,
       ratio: rerun / raw,
       goal: '>= 5000 rec/s and >= 3x ldapadd, 0 writes',
@@ -391,6 +399,7 @@ export async function ldapFirstRun(
       figure: `ldap rerun after 1% changed, ${n} people`,
       value: edit,
       unit: 'rec/s',
+      samples: rates(s.edit),
       baseline: base,
       ratio: edit / raw,
       goal: '>= 3x ldapadd, writes = changes',
@@ -574,21 +583,42 @@ export async function ldapFigures(): Promise<LdapFigure[]> {
   ];
 }
 
-function fmtFigure(f: LdapFigure): string {
-  const v = f.unit === 'rec/s' ? fmtRate(f.value) : `${f.value.toFixed(3)} ${f.unit}`;
-  const ratio = f.ratio === undefined ? '' : ` (x${f.ratio.toFixed(2)} of ${f.baseline?.what})`;
-  const goal = f.goal === undefined ? '' : ` goal ${f.goal}: ${f.met ? 'met' : 'NOT met'}`;
-  return `${f.figure}: ${v}${ratio}${goal}`;
+const PART = 'ldap';
+
+/** An LDAP figure as a row of the bench table: the ratio is value / baseline, the goal as ldap.ts judged it. */
+export function asFigure(f: LdapFigure): Figure {
+  const samples = f.samples ?? [f.value];
+  const out: Figure = { part: PART, name: f.figure, unit: f.unit as Unit, samples, value: f.value };
+  if (f.baseline) {
+    const b = f.baseline;
+    out.baseline = { what: b.what, unit: b.unit as Unit, value: b.value, samples: b.samples ?? [b.value] };
+    out.ratio = f.value / b.value;
+  }
+  if (f.goal !== undefined) out.goal = { text: f.goal, all: [{ what: f.goal, ok: f.met === true }] };
+  const met = metOf(out);
+  if (met !== undefined) out.met = met;
+  if (f.detail) out.detail = f.detail;
+  return out;
 }
 
-/** The LDAP part as one line of the current table, with every figure as a note. */
-export async function benchLdap(): Promise<BenchLine> {
-  const figures = await ldapFigures();
-  const goals = figures.filter((f) => f.goal !== undefined);
-  return {
-    name: 'ldap',
-    size: `${scaled(10_000)} people`,
-    cells: [`${goals.filter((f) => f.met).length} of ${goals.length} goals met (see below)`],
-    notes: figures.flatMap((f) => [fmtFigure(f), ...(f.detail ? [`  ${f.detail}`] : [])]),
-  };
+/**
+ * Part `ldap`: every LDAP figure as rows of the table. Each group of figures is
+ * measured on its own, so one that breaks fails alone; without slapd or ldapadd the
+ * part is skipped with the reason.
+ */
+export async function benchLdap(): Promise<Figure[]> {
+  const n = scaled(10_000);
+  const groups: [string, () => Promise<LdapFigure[]>][] = [
+    [`ldap first run, rerun and 1% rerun, ${n} people`, () => ldapFirstRun()],
+    ['ldap scale curve', () => ldapScale()],
+    // Smoke: one level and one size prove these work, at a fraction of the time.
+    ['ldap concurrency curve', () => (settings.smoke ? ldapConcurrency(n, [16]) : ldapConcurrency())],
+    ['ldap snapshot memory', () => (settings.smoke ? ldapSnapshotMemory([n]) : ldapSnapshotMemory())],
+  ];
+  const out: Figure[] = [];
+  for (const [name, fn] of groups) {
+    out.push(...(await measuring(PART, name, async () => (await fn()).map(asFigure))));
+    if (out.some((f) => f.skipped)) break; // the prerequisites are the same for every group
+  }
+  return out;
 }

@@ -15,50 +15,19 @@ import { runTask } from '../../src/core/engine.ts';
 import type { Ledger } from '../../src/core/ledger.ts';
 import { Redactor } from '../../src/core/redact.ts';
 import type { RunSummary } from '../../src/core/reporter.ts';
-import type { SetupContext, TaskDefinition } from '../../src/core/task.ts';
+import type { TaskDefinition } from '../../src/core/task.ts';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
 import { SqliteLedger } from '../../src/ledger/sqlite-ledger.ts';
 import { MemoryReporter } from '../../src/report/memory-reporter.ts';
+import { createSetupContext } from '../../src/runner/setup-context.ts';
 import { CsvSource } from '../../src/sources/csv.ts';
-import {
-  type BenchLine,
-  deadline,
-  fmtRate,
-  fmtRatio,
-  fmtSamples,
-  median,
-  now,
-  scaled,
-  settings,
-  tempDir,
-} from './common.ts';
+import { deadline, type Figure, figure, measuring, now, scaled, settings, tempDir } from './common.ts';
 
 type Row = { id: string; value: string; email: string };
 type Ctx = sql.SqlContext;
 
-const RUN_LIMIT_MS = 120_000;
-
-/** A SetupContext for an in-process run: no secrets, LIFO cleanups. */
-function setupFor(dir: string, redactor: Redactor): { setup: SetupContext; close: () => Promise<void> } {
-  const cleanups: (() => unknown)[] = [];
-  return {
-    setup: {
-      taskDir: dir,
-      stateDir: join(dir, 'state'),
-      env: {},
-      concurrency: 4,
-      secret: (v) => redactor.add(v),
-      readSecret: () => {
-        throw new Error('the bench task reads no secrets');
-      },
-      onClose: (fn) => cleanups.push(fn),
-      warn: () => {},
-    },
-    close: async () => {
-      while (cleanups.length > 0) await (cleanups.pop() as () => unknown)();
-    },
-  };
-}
+const PART = 'ledger';
+const RUN_LIMIT_MS = 300_000;
 
 function task(target: string): TaskDefinition<Row, Ctx> {
   return {
@@ -88,21 +57,39 @@ function task(target: string): TaskDefinition<Row, Ctx> {
   };
 }
 
-/** One run over a fresh target; the time includes opening and closing the ledger. */
-async function once(kind: 'memory' | 'sqlite', input: string, n: number, rep: number): Promise<number> {
+/**
+ * One in-process run of the engine (`runTask`) over `input`, with the MemoryLedger or a
+ * SqliteLedger in a fresh temp dir, set up as the runner sets up a run
+ * (createSetupContext); ms from opening the ledger to closing it. Throws unless the run
+ * succeeded with `changed` records changed and the rest ok.
+ */
+export async function inProcess<R, C>(
+  kind: 'memory' | 'sqlite',
+  def: TaskDefinition<R, C>,
+  input: string,
+  expect: { n: number; changed: number; concurrency: number; label: string },
+): Promise<number> {
   const dir = tempDir(`ledger-${kind}`);
   const redactor = new Redactor();
-  const { setup, close } = setupFor(dir, redactor);
+  const { setup, close } = createSetupContext({
+    taskDir: dir,
+    stateDir: join(dir, 'state'),
+    concurrency: expect.concurrency,
+    env: {},
+    redactor,
+    warn: () => {},
+  });
   const kill = new AbortController();
   const start = now();
-  const ledger: Ledger & { close?: () => Promise<void> } =
+  const ledger: Ledger =
     kind === 'memory' ? new MemoryLedger() : new SqliteLedger(join(dir, 'state', 'ledger.db'));
   let summary: RunSummary;
+  let problems: string[] = [];
   try {
     summary = await deadline(
       runTask(
         {
-          task: task(join(dir, 'target.db')),
+          task: def,
           source: new CsvSource(input),
           ledger,
           reporter: new MemoryReporter(),
@@ -113,8 +100,8 @@ async function once(kind: 'memory' | 'sqlite', input: string, n: number, rep: nu
         {
           host: 'bench',
           pid: process.pid,
-          concurrency: 4,
-          runId: `bench-${kind}-${rep}`,
+          concurrency: expect.concurrency,
+          runId: `bench-${kind}-${expect.label}`,
           killSignal: kill.signal,
         },
       ),
@@ -123,13 +110,19 @@ async function once(kind: 'memory' | 'sqlite', input: string, n: number, rep: nu
       () => kill.abort(),
     );
   } finally {
-    await close();
+    problems = await close();
     if (ledger instanceof SqliteLedger) await ledger.close();
   }
   const ms = now() - start;
-  if (summary.status !== 'succeeded' || summary.counts.changed !== n) {
+  if (problems.length > 0) throw new Error(`cleanup of the ${kind}-ledger run: ${problems.join('; ')}`);
+  const { counts } = summary;
+  if (
+    summary.status !== 'succeeded' ||
+    counts.changed !== expect.changed ||
+    counts.ok !== expect.n - expect.changed
+  ) {
     throw new Error(
-      `the ${kind}-ledger run ended ${summary.status} with ${JSON.stringify(summary.counts)}; expected ${n} changed`,
+      `the ${kind}-ledger run ended ${summary.status} with ${JSON.stringify(counts)}; expected ${expect.changed} changed of ${expect.n}`,
     );
   }
   return ms;
@@ -141,34 +134,51 @@ function writeInput(path: string, n: number): string {
   return path;
 }
 
-export async function benchLedger(): Promise<BenchLine> {
-  const n = scaled(5000);
-  const dir = tempDir('ledger-input');
-  const input = writeInput(join(dir, 'in.csv'), n);
-  const warmup = writeInput(join(dir, 'warmup.csv'), Math.min(n, 200));
-
-  const samples = { memory: [] as number[], sqlite: [] as number[] };
-  // One unmeasured warm-up of each (module loading, JIT), then interleaved runs so drift hits both.
-  await once('memory', warmup, Math.min(n, 200), -1);
-  await once('sqlite', warmup, Math.min(n, 200), -1);
+/** SqliteLedger vs MemoryLedger, interleaved after one unmeasured warm-up of each; ms samples of each. */
+export async function ledgerVsMemory<R, C>(
+  def: (dir: string) => TaskDefinition<R, C>,
+  input: string,
+  warmup: string,
+  expect: { n: number; warmupN: number; changed: 'all' | 'none'; concurrency: number },
+): Promise<{ memory: number[]; sqlite: number[] }> {
+  const changed = (n: number) => (expect.changed === 'all' ? n : 0);
+  const run = (kind: 'memory' | 'sqlite', file: string, n: number, label: string) =>
+    inProcess(kind, def(tempDir('ledger-target')), file, {
+      n,
+      changed: changed(n),
+      concurrency: expect.concurrency,
+      label,
+    });
+  await run('memory', warmup, expect.warmupN, 'warmup');
+  await run('sqlite', warmup, expect.warmupN, 'warmup');
+  const s = { memory: [] as number[], sqlite: [] as number[] };
   for (let rep = 0; rep < settings.runs; rep++) {
-    samples.memory.push(await once('memory', input, n, rep));
-    samples.sqlite.push(await once('sqlite', input, n, rep));
+    s.memory.push(await run('memory', input, expect.n, String(rep)));
+    s.sqlite.push(await run('sqlite', input, expect.n, String(rep)));
   }
-  const mem = median(samples.memory);
-  const lite = median(samples.sqlite);
-  return {
-    name: 'ledger overhead',
-    size: `${n} records`,
-    cells: [
-      `memory ${fmtSamples(samples.memory)} (${fmtRate(n, mem)})`,
-      `sqlite ${fmtSamples(samples.sqlite)} (${fmtRate(n, lite)})`,
-      `ratio sqlite/memory ${fmtRatio(lite / mem)}`,
-    ],
-    notes: [
-      'in-process runTask, concurrency 4, CsvSource, one sql.upsert per record into a fresh SQLite target',
-      '(WAL, synchronous=NORMAL: no fsync per record); times include opening and closing the ledger',
-      '(SqliteLedger: WAL, synchronous=FULL, commits batched by 64 records or 200 ms)',
-    ],
-  };
+  return s;
+}
+
+/** Part `ledger`: N records, one sql.upsert each into a fresh SQLite target, SqliteLedger vs MemoryLedger. */
+export async function benchLedger(): Promise<Figure[]> {
+  const n = scaled(5000);
+  const name = `ledger: engine, ${n} upserts, SqliteLedger`;
+  return measuring(PART, name, async () => {
+    const dir = tempDir('ledger-input');
+    const input = writeInput(join(dir, 'in.csv'), n);
+    const warmupN = Math.min(n, 200);
+    const warmup = writeInput(join(dir, 'warmup.csv'), warmupN);
+    const s = await ledgerVsMemory((d) => task(join(d, 'target.db')), input, warmup, {
+      n,
+      warmupN,
+      changed: 'all',
+      concurrency: 4,
+    });
+    return figure(PART, name, 'ms', s.sqlite, {
+      baseline: { what: 'MemoryLedger', samples: s.memory },
+      detail:
+        'in-process runTask (createSetupContext), concurrency 4, CsvSource, one sql.upsert per record into a fresh ' +
+        'SQLite target (WAL, synchronous=NORMAL); times include opening and closing the ledger; ratio = sqlite/memory time',
+    });
+  });
 }

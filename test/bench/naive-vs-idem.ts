@@ -1,5 +1,5 @@
 /**
- * Part 2, a naive script vs idem over a real SQLite target: naive-kv.mjs (read the
+ * Part `kv`, a naive script vs idem over a real SQLite target: naive-kv.mjs (read the
  * CSV, INSERT OR REPLACE per row) against the built CLI running test/e2e/tasks/kv.ts,
  * first run (every record changed) and rerun (every record a no-op). Each side is a
  * separate `node` process timed from spawn to exit, so process start-up (and, for
@@ -10,11 +10,12 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createKvTarget } from '../support/kv-target.ts';
 import {
-  type BenchLine,
   child,
+  type Figure,
+  figure,
   fmtRatio,
-  fmtSamples,
   idemCli,
+  measuring,
   median,
   now,
   ROOT,
@@ -24,6 +25,8 @@ import {
   tail,
   tempDir,
 } from './common.ts';
+
+const PART = 'kv';
 
 const TASK = 'test/e2e/tasks/kv.ts';
 const NAIVE = join(ROOT, 'test', 'bench', 'naive-kv.mjs');
@@ -82,51 +85,52 @@ function writeInput(path: string, n: number): string {
   return path;
 }
 
-export async function benchNaiveVsIdem(): Promise<BenchLine> {
+/** Part `kv`: the first run, the rerun and the start-up (1 record) of idem against the naive script. */
+export async function benchNaiveVsIdem(): Promise<Figure[]> {
   const n = scaled(5000);
-  const dir = tempDir('kv-input');
-  const input = writeInput(join(dir, 'in.csv'), n);
-  // One record: what each side costs before its first record (process start-up, loading).
-  const single = writeInput(join(dir, 'one.csv'), 1);
+  return measuring(PART, `kv: idem first run, ${n} records`, async () => {
+    const dir = tempDir('kv-input');
+    const input = writeInput(join(dir, 'in.csv'), n);
+    // One record: what each side costs before its first record (process start-up, loading).
+    const single = writeInput(join(dir, 'one.csv'), 1);
 
-  const s = {
-    naive: [] as number[],
-    first: [] as number[],
-    rerun: [] as number[],
-    naive1: [] as number[],
-    idem1: [] as number[],
-  };
-  for (let rep = 0; rep < settings.runs; rep++) {
-    s.naive1.push(await naive(single, 1));
-    s.idem1.push((await idem(single, 1, true)).first);
-    s.naive.push(await naive(input, n));
-    const { first, rerun } = await idem(input, n);
-    s.first.push(first);
-    s.rerun.push(rerun);
-  }
-  const base = median(s.naive);
-  // Per record once start-up is paid: (time over n - time over 1) / (n - 1).
-  const perRecord = (xs: number[], one: number[]) => (median(xs) - median(one)) / Math.max(1, n - 1);
-  const naivePer = perRecord(s.naive, s.naive1);
-  const firstPer = perRecord(s.first, s.idem1);
-  const rerunPer = perRecord(s.rerun, s.idem1);
-  const fmtPer = (ms: number) => (ms > 0 ? `${(ms * 1000).toFixed(0)} us` : '~0 (within noise)');
-  return {
-    name: 'naive vs idem',
-    size: `${n} records`,
-    cells: [
-      `naive ${fmtSamples(s.naive)}`,
-      `idem first ${fmtSamples(s.first)} (x${fmtRatio(median(s.first) / base)})`,
-      `idem rerun ${fmtSamples(s.rerun)} (x${fmtRatio(median(s.rerun) / base)})`,
-    ],
-    notes: [
-      'wall time per process, node start-up included on both sides (idem also loads the .ts task with tsx);',
-      'naive = node naive-kv.mjs: parse the CSV, INSERT OR REPLACE per row (autocommit, WAL), no check/ledger/lock;',
-      `idem = node bin/idem.js run ${TASK} --json, concurrency 4: check, upsert + applies row, re-check, ledger;`,
-      'ratios: idem first/naive, idem rerun/naive (the rerun makes no target writes);',
-      `start-up (1 record): naive ${fmtSamples(s.naive1)}, idem ${fmtSamples(s.idem1)};`,
-      `per record after start-up: naive ${fmtPer(naivePer)}, idem first ${fmtPer(firstPer)} ` +
-        `(x${fmtRatio(firstPer / naivePer)}), idem rerun ${fmtPer(rerunPer)} (x${fmtRatio(rerunPer / naivePer)})`,
-    ],
-  };
+    const s = {
+      naive: [] as number[],
+      first: [] as number[],
+      rerun: [] as number[],
+      naive1: [] as number[],
+      idem1: [] as number[],
+    };
+    for (let rep = 0; rep < settings.runs; rep++) {
+      s.naive1.push(await naive(single, 1));
+      s.idem1.push((await idem(single, 1, true)).first);
+      s.naive.push(await naive(input, n));
+      const { first, rerun } = await idem(input, n);
+      s.first.push(first);
+      s.rerun.push(rerun);
+    }
+    // Per record once start-up is paid: (time over n - time over 1) / (n - 1).
+    const perRecord = (xs: number[], one: number[]) => (median(xs) - median(one)) / Math.max(1, n - 1);
+    const naivePer = perRecord(s.naive, s.naive1);
+    const firstPer = perRecord(s.first, s.idem1);
+    const rerunPer = perRecord(s.rerun, s.idem1);
+    const fmtPer = (ms: number) => (ms > 0 ? `${(ms * 1000).toFixed(0)} us` : '~0 (within noise)');
+    const naiveWhat = 'naive script';
+    return [
+      figure(PART, `kv: idem first run, ${n} records`, 'ms', s.first, {
+        baseline: { what: naiveWhat, samples: s.naive },
+        detail:
+          `wall per process, start-up included on both sides; naive = node naive-kv.mjs (INSERT OR REPLACE per row, ` +
+          `no check/ledger/lock); idem = ${TASK}, concurrency 4; per record after start-up: naive ${fmtPer(naivePer)}, ` +
+          `idem ${fmtPer(firstPer)} (x${fmtRatio(firstPer / naivePer)})`,
+      }),
+      figure(PART, `kv: idem rerun (no-op), ${n} records`, 'ms', s.rerun, {
+        baseline: { what: naiveWhat, samples: s.naive },
+        detail: `no target writes; per record after start-up: idem ${fmtPer(rerunPer)} (x${fmtRatio(rerunPer / naivePer)} of naive)`,
+      }),
+      figure(PART, 'kv: idem start-up, 1 record', 'ms', s.idem1, {
+        baseline: { what: naiveWhat, samples: s.naive1 },
+      }),
+    ];
+  });
 }

@@ -1,152 +1,227 @@
 /**
  * # idem benchmarks (`npm run bench`)
  *
- * `npm run bench` builds idem (`npm run build`) and runs this file with tsx. It drives
- * the real CLI (`node bin/idem.js run ...`) and the in-process engine, and prints a
- * compact table of medians and RATIOS. The machines are shared and noisy (2 cores),
- * so absolute times mean little: every number is compared with a baseline measured
- * in the same run, on the same machine, and every measurement runs several times
- * (interleaved with its baseline, so drift hits both) and reports the median with
- * its [min-max] spread. Speed is measured here, never asserted in the tests.
+ * `npm run bench` builds idem (`npm run build`) and runs this file with tsx. It is
+ * self-contained: it generates its inputs under `.test-tmp/`, starts and stops its
+ * own private slapd servers, and drives the real CLI (`node bin/idem.js run ...`)
+ * and the in-process engine. The machines are shared and noisy (2 cores), so
+ * absolute times mean little: every figure is compared with a baseline measured in
+ * the same invocation (raw `ldapadd`, a naive script, the MemoryLedger, the CSV
+ * source alone, `idem --help`), measurements are interleaved with their baselines so
+ * drift hits both, and each is the median of several runs with its [min-max].
  *
- * What it measures:
+ * Parts (IDEM_BENCH_ONLY=core,ledger,kv,csv,ldap selects some; unknown names are refused):
+ * - `core`: the no-op task over 100k and 1M rows, peak RSS, `--resume` after a
+ *   SIGKILL, SqliteLedger vs MemoryLedger in-process, start-up (core.ts);
+ * - `ledger`: the engine in-process with one SQLite upsert per record,
+ *   SqliteLedger vs MemoryLedger (ledger-overhead.ts);
+ * - `kv`: a naive script against `idem run test/e2e/tasks/kv.ts` (naive-vs-idem.ts);
+ * - `csv`: the CSV source alone, rows/s and peak RSS at 100k and 1M (csv-source.ts);
+ * - `ldap`: against `ldapadd` into private slapds: first run, no-op rerun, 1% rerun,
+ *   the scale curve, concurrency, snapshot memory (ldap.ts; skipped with the reason
+ *   when slapd or ldapadd is missing).
+ * Each part's module is loaded only when the part runs, so one that cannot load
+ * fails alone.
  *
- * 1. `ledger overhead`: the engine in-process (`runTask`) over 5,000 records with one
- *    sql.upsert per record into a SQLite target file, with the MemoryLedger (baseline)
- *    and with the SqliteLedger in a temp dir; records/s and sqlite/memory.
- * 2. `naive vs idem`: a naive `node` script (parse the CSV, INSERT OR REPLACE per row)
- *    against `idem run test/e2e/tasks/kv.ts`, first run and rerun (all no-ops), over
- *    5,000 records; wall time per process, start-up included on both sides.
- * 3. `ldap`: `ldapadd` of an LDIF with 500 people and their groups into a fresh
- *    private slapd against `idem run tasks/provision-users.ts` into another fresh one
- *    (first run), and the idem rerun, which must make zero writes (audit log).
- *    Skipped, with the reason, when slapd or ldapadd is missing; a failing idem run is
- *    a failure of the bench.
- *
- * Parts 2 and 3 also time each side over a single record, which is its start-up cost
- * (node, module loading, connecting), and print the cost per record after start-up:
- * (time over N - time over 1) / (N - 1). With few records idem's ratio is mostly its
- * start-up; the per-record ratio is what grows with the input.
- * 4. `csv memory`: 20,000 and 200,000 generated rows through CsvSource.records(),
- *    each in its own child process: peak RSS, heap growth, and the large/small ratio
- *    (streaming keeps it near 1, not near 10).
- *
- * Everything listens on 127.0.0.1 only, lives in temp dirs that are removed at the
- * end, and is bounded: every child process and in-process run has a time limit, and
- * the whole bench gives up after 20 minutes (times the scale). By default it takes
- * a few minutes.
+ * Output: ONE table (figure, value as median [min-max], baseline, ratio =
+ * value/baseline, goal, met). A figure that could not be measured shows
+ * `FAILED [n]`, its reason listed once under the table. The same data, with every
+ * sample, the details, the machine, the load average and the settings, goes to
+ * `test/bench/results.json` (gitignored).
  *
  * Settings (env):
  * - `IDEM_BENCH_SCALE=0.2` scales every record count (default 1);
  * - `IDEM_BENCH_RUNS=5` repetitions per measurement (default 3);
- * - `IDEM_BENCH_ONLY=ledger,kv,ldap,csv` runs only these parts.
+ * - `IDEM_BENCH_SMOKE=1`: scale 0.001, one run, goals not judged, a 5-minute limit
+ *   (the core part keeps 50k rows); well under a minute, for CI.
  *
- * Exit code: 0 when every part ran or was skipped with a reason; 1 when a part broke
- * (a run failed, a check of its result failed, or the time limit was hit).
+ * Exit code: 0 when every figure was measured or skipped with a reason, whether or
+ * not its goal was met; 1 when a part or a figure broke (a run failed, a check of
+ * its result failed, the time limit was hit); 2 for unknown IDEM_BENCH_ONLY names.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { type BenchLine, cleanupTempDirs, fmtMs, now, ROOT, Skip, selected, settings } from './common.ts';
-import { benchCsvMemory } from './csv-memory.ts';
-import { benchLdap } from './ldap.ts';
-import { benchLedger } from './ledger-overhead.ts';
-import { benchNaiveVsIdem } from './naive-vs-idem.ts';
+import {
+  cleanupTempDirs,
+  type Figure,
+  fmtFigureValue,
+  fmtMs,
+  fmtNumber,
+  fmtValue,
+  now,
+  ROOT,
+  settings,
+} from './common.ts';
 
 interface Part {
   id: string;
-  name: string;
-  run: () => Promise<BenchLine>;
+  load: () => Promise<() => Promise<Figure[]>>;
 }
 
 const PARTS: Part[] = [
-  { id: 'ledger', name: 'ledger overhead', run: benchLedger },
-  { id: 'kv', name: 'naive vs idem', run: benchNaiveVsIdem },
-  { id: 'ldap', name: 'ldap', run: benchLdap },
-  { id: 'csv', name: 'csv memory', run: benchCsvMemory },
+  { id: 'core', load: async () => (await import('./core.ts')).benchCore },
+  { id: 'ledger', load: async () => (await import('./ledger-overhead.ts')).benchLedger },
+  { id: 'kv', load: async () => (await import('./naive-vs-idem.ts')).benchNaiveVsIdem },
+  { id: 'csv', load: async () => (await import('./csv-source.ts')).benchCsvSource },
+  { id: 'ldap', load: async () => (await import('./ldap.ts')).benchLdap },
 ];
 
-type Result =
-  | { part: Part; ok: true; line: BenchLine; ms: number }
-  | { part: Part; ok: false; skipped: boolean; reason: string; ms: number };
+const RESULTS = join(ROOT, 'test', 'bench', 'results.json');
 
-const NAME_WIDTH = 17;
-const SIZE_WIDTH = 18;
-
-function render(r: Result): string {
-  if (r.ok) {
-    const { line } = r;
-    return `${line.name.padEnd(NAME_WIDTH)} ${line.size.padEnd(SIZE_WIDTH)} ${line.cells.join('   ')}`;
-  }
-  const what = r.skipped ? 'skipped' : 'FAILED';
-  const reason = r.reason.replace(/\s*\n\s*/g, ' | ');
-  return `${r.part.name.padEnd(NAME_WIDTH)} ${''.padEnd(SIZE_WIDTH)} ${what}: ${reason}`;
+interface PartResult {
+  id: string;
+  ms: number;
+  /** Why the part broke as a whole (its module did not load, it threw outside a figure). */
+  failed?: string;
 }
 
-function renderNotes(r: Result): string[] {
-  return r.ok ? (r.line.notes ?? []).map((n) => `${''.padEnd(NAME_WIDTH + 1)}${n}`) : [];
+const figures: Figure[] = [];
+const parts: PartResult[] = [];
+const startedAt = new Date();
+const started = now();
+const loadAtStart = loadavg();
+
+/** Numbered reasons, each listed once: `[1] the rerun exited 1: ...`. */
+function reasons(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const f of figures) {
+    const why = f.failed ?? f.skipped;
+    if (why !== undefined && !out.has(why)) out.set(why, out.size + 1);
+  }
+  return out;
+}
+
+function table(): string[] {
+  const notes = reasons();
+  const head = ['figure', 'value', 'baseline', 'ratio', 'goal', 'met'];
+  const rows = figures.map((f) => {
+    const why = f.failed ?? f.skipped;
+    const value =
+      why !== undefined
+        ? `${f.failed !== undefined ? 'FAILED' : 'skipped'} [${notes.get(why)}]`
+        : fmtFigureValue(f.value, f.samples, f.unit);
+    const baseline = f.baseline ? `${f.baseline.what}: ${fmtValue(f.baseline.value, f.baseline.unit)}` : '-';
+    const ratio = f.ratio !== undefined && Number.isFinite(f.ratio) ? `${fmtNumber(f.ratio, 'x')}x` : '-';
+    const met = f.failed !== undefined && f.goal ? 'no' : f.met === undefined ? '-' : f.met ? 'yes' : 'no';
+    return [f.name, value, baseline, ratio, f.goal?.text ?? '-', met];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join(' | ')
+      .trimEnd();
+  const out = [line(head), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)];
+  if (notes.size > 0) {
+    out.push('');
+    for (const [why, n] of notes) out.push(`[${n}] ${why}`);
+  }
+  return out;
+}
+
+function writeResults(finished: boolean): void {
+  const doc = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    finished,
+    wallMs: now() - started,
+    settings: { ...settings, only: settings.only.length > 0 ? settings.only : PARTS.map((p) => p.id) },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryBytes: totalmem(),
+      freeMemoryBytesAtEnd: freemem(),
+      node: process.version,
+      platform: process.platform,
+      arch: process.arch,
+    },
+    loadAverage: { atStart: loadAtStart, atEnd: loadavg() },
+    parts,
+    figures,
+    reasons: [...reasons()].map(([why, n]) => ({ n, why })),
+  };
+  writeFileSync(RESULTS, `${JSON.stringify(doc, null, 2)}\n`);
+}
+
+function report(finished: boolean): number {
+  const broke = figures.filter((f) => f.failed !== undefined).length;
+  const skipped = figures.filter((f) => f.skipped !== undefined).length;
+  const goals = figures.filter((f) => f.met !== undefined);
+  console.log('');
+  for (const l of table()) console.log(l);
+  writeResults(finished);
+  const la = loadavg().map((x) => x.toFixed(2));
+  console.log(
+    `\nbench ${finished ? 'finished' : 'STOPPED'} in ${fmtMs(now() - started)}: ${figures.length - broke - skipped} figures measured, ` +
+      `${skipped} skipped, ${broke} failed; ` +
+      (settings.smoke
+        ? 'goals not judged (smoke)'
+        : `goals met ${goals.filter((f) => f.met).length} of ${goals.length}`) +
+      `; load average now ${la.join(' ')}; details and every sample: ${RESULTS.slice(ROOT.length)}`,
+  );
+  return broke > 0 || parts.some((p) => p.failed !== undefined) || !finished ? 1 : 0;
 }
 
 async function main(): Promise<number> {
+  const known = PARTS.map((p) => p.id);
+  const unknown = settings.only.filter((id) => !known.includes(id));
+  if (unknown.length > 0) {
+    console.error(
+      `bench: IDEM_BENCH_ONLY names unknown parts: ${unknown.join(', ')} (known: ${known.join(', ')})`,
+    );
+    return 2;
+  }
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
     console.error('bench: dist/ is missing; run it with `npm run bench` (which builds first)');
     return 1;
   }
-  const parts = PARTS.filter((p) => selected(p.id));
-  if (parts.length === 0) {
-    console.error(
-      `bench: IDEM_BENCH_ONLY=${settings.only.join(',')} selects nothing (ledger, kv, ldap, csv)`,
-    );
-    return 1;
-  }
-  const limitMs = 20 * 60_000 * Math.max(1, settings.scale);
+  const chosen = PARTS.filter((p) => settings.only.length === 0 || settings.only.includes(p.id));
+  const limitMs = settings.smoke ? 5 * 60_000 : 45 * 60_000 * Math.max(1, settings.scale);
   const watchdog = setTimeout(() => {
-    console.error(`bench: gave up after ${fmtMs(limitMs)} (the time limit); partial results above`);
+    console.error(`bench: gave up after ${fmtMs(limitMs)} (the time limit); the figures measured so far:`);
+    parts.push({ id: 'limit', ms: now() - started, failed: `the ${fmtMs(limitMs)} time limit` });
+    const code = report(false);
     cleanupTempDirs();
-    process.exit(1);
+    process.exit(code);
   }, limitMs);
   watchdog.unref();
 
+  const la = loadAtStart.map((x) => x.toFixed(2)).join(' ');
   console.log(
-    `idem bench: scale ${settings.scale}, ${settings.runs} runs per measurement, medians [min-max]; ` +
-      `node ${process.version}; ratios are against baselines measured in this same run`,
+    `idem bench${settings.smoke ? ' (SMOKE: goals not judged)' : ''}: parts ${chosen.map((p) => p.id).join(', ')}; ` +
+      `scale ${settings.scale}, ${settings.runs} run(s) per measurement, medians [min-max]; ` +
+      `node ${process.version}, ${cpus().length} cpus, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; ` +
+      `load average ${la}; ratios are value/baseline, both measured in this invocation`,
   );
-  const started = now();
-  const results: Result[] = [];
-  for (const part of parts) {
-    process.stderr.write(`bench: ${part.name} ...\n`);
+  for (const part of chosen) {
+    process.stderr.write(`bench: ${part.id} ...\n`);
     const t0 = now();
-    let result: Result;
+    const result: PartResult = { id: part.id, ms: 0 };
     try {
-      result = { part, ok: true, line: await part.run(), ms: now() - t0 };
+      const bench = await part.load();
+      figures.push(...(await bench()));
     } catch (err) {
-      const skipped = err instanceof Skip;
-      const reason = err instanceof Error ? err.message : String(err);
-      if (!skipped && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-      result = { part, ok: false, skipped, reason, ms: now() - t0 };
+      const reason = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' | ');
+      if (err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+      result.failed = reason;
+      figures.push({
+        part: part.id,
+        name: `part ${part.id}`,
+        unit: 'x',
+        samples: [],
+        value: Number.NaN,
+        failed: reason,
+      });
     } finally {
       cleanupTempDirs();
     }
-    results.push(result);
-    process.stderr.write(`bench: ${part.name} done in ${fmtMs(result.ms)}\n`);
+    result.ms = now() - t0;
+    parts.push(result);
+    process.stderr.write(`bench: ${part.id} done in ${fmtMs(result.ms)}\n`);
   }
   clearTimeout(watchdog);
-
-  console.log('');
-  for (const r of results) console.log(render(r));
-  console.log('');
-  for (const r of results) {
-    const notes = renderNotes(r);
-    if (notes.length === 0) continue;
-    console.log(`${r.part.name}:`);
-    for (const n of notes) console.log(n);
-  }
-  const broke = results.filter((r) => !r.ok && !r.skipped);
-  const skipped = results.filter((r) => !r.ok && r.skipped);
-  console.log(
-    `\nbench finished in ${fmtMs(now() - started)}: ${results.length - broke.length - skipped.length} measured, ` +
-      `${skipped.length} skipped, ${broke.length} failed`,
-  );
-  return broke.length > 0 ? 1 : 0;
+  return report(true);
 }
 
 const code = await main().catch((err) => {

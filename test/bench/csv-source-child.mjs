@@ -1,14 +1,14 @@
-/**
- * Child of the csv source bench: scans one CSV, then reads its records (neither kept),
- * and prints one JSON line: the rows, the time of each pass, and the process's peak
- * RSS. Run as `node --import tsx csv-source-child.ts <file> <rows>`, one process per
- * measurement so they do not pollute each other.
- */
-import { CsvSource } from '../../src/sources/csv.ts';
+// Child of the csv and core parts of `npm run bench`: the BUILT CsvSource
+// (dist/sources/csv.js) in a plain `node` process, no tsx: scans one CSV, then reads
+// its records (neither kept), and prints one JSON line: the rows, the time of each
+// pass and the process's peak RSS. The parent times the whole process too, which is
+// the baseline of the core rates (the least any `idem run` over the file can cost).
+// Usage: node test/bench/csv-source-child.mjs <file.csv> <expected rows>
+import { CsvSource } from '../../dist/sources/csv.js';
 
 const [path, expected] = process.argv.slice(2);
 if (!path || !expected) {
-  console.error('usage: csv-source-child.ts <file.csv> <expected rows>');
+  console.error('usage: csv-source-child.mjs <file.csv> <expected rows>');
   process.exit(2);
 }
 
