@@ -6,6 +6,7 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
+  readFileSync,
   renameSync,
   type Stats,
   statSync,
@@ -72,9 +73,42 @@ function assertPrivate(path: string, st: Stats, kind: 'folder' | 'file'): void {
 }
 
 /**
+ * Whether group `gid` has no member but user `uid`: nobody else has it as primary
+ * group in /etc/passwd, and its member list in /etc/group names nobody else. A
+ * group idem cannot find there (NSS, no /etc/group) counts as shared.
+ */
+export function privateGroup(
+  gid: number,
+  uid: number | undefined,
+  files: { passwd: string; group: string } = { passwd: '/etc/passwd', group: '/etc/group' },
+): boolean {
+  if (uid === undefined) return false;
+  let passwd: string[][];
+  let groups: string[][];
+  try {
+    passwd = readFileSync(files.passwd, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(':'));
+    groups = readFileSync(files.group, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(':'));
+  } catch {
+    return false;
+  }
+  const me = passwd.find((f) => Number(f[2]) === uid)?.[0];
+  const group = groups.find((f) => Number(f[2]) === gid);
+  if (me === undefined || group === undefined) return false;
+  const others = passwd.some((f) => Number(f[3]) === gid && Number(f[2]) !== uid);
+  const members = (group[3] ?? '').split(',').filter((m) => m !== '' && m !== me);
+  return !others && members.length === 0;
+}
+
+/**
  * Refuses a parent folder that another user could use to swap the state folder:
- * writable by its group or by everyone without the sticky bit, or owned by
- * another user who is not root.
+ * writable by everyone, or by a group other users are in, without the sticky bit,
+ * or owned by another user who is not root.
  */
 function assertSafeParent(dir: string): void {
   const parent = dirname(dir);
@@ -87,7 +121,10 @@ function assertSafeParent(dir: string): void {
   }
   const uid = euid();
   const sticky = (st.mode & 0o1000) !== 0;
-  const shared = (st.mode & 0o022) !== 0 && !sticky;
+  // Group-writable is safe when the group is this user's own (a user private group, as
+  // Debian and Ubuntu give every user, with umask 002): as OpenSSH on Debian allows.
+  const groupShared = (st.mode & 0o020) !== 0 && !privateGroup(st.gid, uid);
+  const shared = ((st.mode & 0o002) !== 0 || groupShared) && !sticky;
   const foreign = uid !== undefined && st.uid !== uid && st.uid !== 0 && !sticky;
   if (shared || foreign) {
     const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');

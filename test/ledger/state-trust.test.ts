@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { kindOf } from '../../src/core/errors.ts';
 import { SqliteLedger } from '../../src/ledger/sqlite-ledger.ts';
+import { privateGroup } from '../../src/ledger/state-trust.ts';
 import { corruptMiddle } from '../support/ledger-faults.ts';
 import { tempDir } from '../support/temp.ts';
 
@@ -107,6 +108,39 @@ describe('a hostile state folder is refused (fault 2)', () => {
     expect(r.message).toMatch(/parent .* can be written by another user/);
     expect(existsSync(join(parent, 'state'))).toBe(false);
     chmodSync(parent, 0o1777);
+    expect((await refusal(join(parent, 'state', 'ledger.db'))).kind).toBe('opened');
+  });
+
+  it("a parent writable by the user's own private group (umask 002, as Debian and Ubuntu users have): accepted; by a group with other members: usage", async () => {
+    const dir = tempDir();
+    const passwd = join(dir, 'passwd');
+    const group = join(dir, 'group');
+    writeFileSync(
+      passwd,
+      'root:x:0:0:root:/root:/bin/bash\nada:x:1000:1000::/home/ada:/bin/bash\nbob:x:1001:100::/home/bob:/bin/sh\n',
+    );
+    writeFileSync(group, 'root:x:0:\nada:x:1000:\nusers:x:100:\nops:x:2000:ada,bob\nsolo:x:3000:ada\n');
+    const files = { passwd, group };
+    expect(privateGroup(1000, 1000, files)).toBe(true); // ada's own group
+    expect(privateGroup(3000, 1000, files)).toBe(true); // a group whose only member is ada
+    expect(privateGroup(100, 1000, files)).toBe(false); // bob's primary group
+    expect(privateGroup(2000, 1000, files)).toBe(false); // bob is a member
+    expect(privateGroup(4242, 1000, files)).toBe(false); // unknown: shared
+    expect(privateGroup(1000, undefined, files)).toBe(false);
+
+    // On this machine, as the user running the tests (root in CI: group 0 has no other member).
+    const me = process.geteuid?.() as number;
+    const mine = process.getegid?.() as number;
+    if (!privateGroup(mine, me)) {
+      console.warn(
+        `!!! state-trust: group ${mine} of the test user is shared here; the umask 002 folder case runs on fixtures only !!!`,
+      );
+      return;
+    }
+    const parent = join(dir, 'umask002');
+    mkdirSync(parent);
+    chownSync(parent, me, mine);
+    chmodSync(parent, 0o775);
     expect((await refusal(join(parent, 'state', 'ledger.db'))).kind).toBe('opened');
   });
 
