@@ -5,7 +5,7 @@
  * (the real provisioning task), and a value the server normalises on write (a naive
  * step comparing strings byte for byte).
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Attribute, Change, Client } from 'ldapts';
 import { afterAll, beforeAll, expect, it } from 'vitest';
