@@ -17,7 +17,8 @@ import type { Server } from 'node:net';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { IdemError, UsageError } from '../core/errors.ts';
+import { UsageError } from '../core/errors.ts';
+import { sqliteFault } from '../ledger/sqlite-fault.ts';
 import { type AcquireOptions, type AcquireResult, type Lock, type LockHolder, processAlive } from './lock.ts';
 import { askHolder, bindSocket, parseHolder, socketName } from './socket-lock.ts';
 
@@ -65,27 +66,8 @@ function commandLine(): string {
   return line.length > 300 ? `${line.slice(0, 297)}...` : line;
 }
 
-/**
- * The state folder's faults in one line (issue 9, fault 3): a folder this user cannot
- * write is configuration (exit 2); a full disk stops the run for later (exit 4).
- */
-function stateFault(err: unknown, path: string): unknown {
-  const code = (err as { code?: string }).code;
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
-    return new UsageError(
-      `cannot write the lock file ${path} (${code === 'EROFS' ? 'read-only filesystem' : 'permission denied'}): make the state folder writable by this user, or pass --state-dir`,
-      { cause: err },
-    );
-  if (code === 'ENOSPC' || code === 'EDQUOT')
-    return new IdemError(
-      'ledger',
-      `cannot write the lock file ${path}: the disk is full; free space and run again`,
-      {
-        cause: err,
-      },
-    );
-  return err;
-}
+/** How a fault of the lock file reads: the state folder's faults in one line (sqliteFault). */
+const LOCK_FAULT = { what: 'take the lock', atOpen: true, file: 'the lock file' } as const;
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -251,7 +233,7 @@ export class SqliteLock implements Lock {
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw stateFault(err, this.paths(task).db);
+      throw sqliteFault(err, this.paths(task).db, LOCK_FAULT);
     }
     let server: Server | undefined;
     if (this.socket) {
@@ -276,7 +258,7 @@ export class SqliteLock implements Lock {
       if (file) return { file, server };
     } catch (err) {
       server?.close();
-      throw stateFault(err, this.paths(task).db);
+      throw sqliteFault(err, this.paths(task).db, LOCK_FAULT);
     }
     server?.close();
     return this.busy(task);
@@ -324,7 +306,7 @@ export class SqliteLock implements Lock {
     } catch (err) {
       file.db.close();
       server?.close();
-      throw stateFault(err, info);
+      throw sqliteFault(err, info, LOCK_FAULT);
     }
     // Someone may remove the lock file (rm -r locks/) while this run holds it.
     // The socket still keeps runs on this host out; the file is made again and

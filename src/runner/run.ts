@@ -10,12 +10,11 @@ import { Redactor } from '../core/redact.ts';
 import type { Reporter, RunSummary } from '../core/reporter.ts';
 import type { SavedPlan } from '../core/run-options.ts';
 import type { DeleteLimit, RetryPolicy, TaskDefinition } from '../core/task.ts';
-import { sqliteFault } from '../ledger/sqlite-fault.ts';
 import { SqliteLedger } from '../ledger/sqlite-ledger.ts';
 import { LockHeldError, type LockHolder } from '../lock/lock.ts';
 import { SqliteLock } from '../lock/sqlite-lock.ts';
 import { createSetupContext } from './setup-context.ts';
-import { ledgerPath, lockDir, lockFile, prepareStateDir } from './state.ts';
+import { ledgerPath, lockDir, prepareStateDir } from './state.ts';
 import { IDEM_VERSION } from './version.ts';
 
 /**
@@ -136,19 +135,12 @@ export async function run<R, C>(
     since: Date.now(),
   };
   prepareStateDir(stateDir, task.name);
-  const got = await new SqliteLock(lockDir(stateDir))
-    .acquire(holder, {
-      waitMs: options.waitForLockMs ?? 0,
-      onNote: (m) => base.warn(m),
-      ...(internals.onLockWait ? { onWait: internals.onLockWait } : {}),
-    })
-    .catch((err: unknown) => {
-      throw sqliteFault(err, lockFile(stateDir, task.name), {
-        what: 'take the lock',
-        atOpen: true,
-        file: 'the lock file',
-      });
-    });
+  // The lock maps its own file faults to one line (sqliteFault), as the ledger does.
+  const got = await new SqliteLock(lockDir(stateDir)).acquire(holder, {
+    waitMs: options.waitForLockMs ?? 0,
+    onNote: (m) => base.warn(m),
+    ...(internals.onLockWait ? { onWait: internals.onLockWait } : {}),
+  });
   if (!got.acquired) throw new LockHeldError(task.name, got.holder);
   internals.onLocked?.(Date.now() - holder.since);
   // The lock's holder file learns the run id when the run starts.
