@@ -1,7 +1,13 @@
 import type { Clock } from './clock.ts';
 import { PermanentError } from './errors.ts';
 import type { Journal } from './journal.ts';
-import type { EffectId, EffectRecord, LedgerEvent, OnceStore } from './ledger.ts';
+import {
+  type EffectId,
+  type EffectRecord,
+  type LedgerEvent,
+  type OnceStore,
+  resolvedDetail,
+} from './ledger.ts';
 import type { EffectState, EffectStore } from './step.ts';
 
 /** What a run knows of the ledger's memory of effects. */
@@ -134,7 +140,13 @@ export class Effects {
 
   /** An operator's word on an in-doubt effect (`idem resolve`): it happened, or run it again. */
   async settle(record: EffectRecord, verdict: 'done' | 'retry', who: string): Promise<void> {
-    const event = this.line(record.runId, record.key, record.effect, 'resolved', `${verdict} by ${who}`);
+    const event = this.line(
+      record.runId,
+      record.key,
+      record.effect,
+      'resolved',
+      resolvedDetail(verdict, who),
+    );
     if (verdict === 'done') await this.complete(record.runId, record.key, record.effect, event, undefined);
     else await this.store.putEffect(this.id(record.key, record.effect), null, event);
   }

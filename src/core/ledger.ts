@@ -251,6 +251,11 @@ export const EFFECT_LINES: ReadonlySet<EventKind> = new Set([
   'resolved',
 ]);
 
+/** The detail of an operator's `resolved` line (`idem resolve`): `retry by ada@host`. */
+export function resolvedDetail(verdict: 'done' | 'retry', who: string): string {
+  return `${verdict} by ${who}`;
+}
+
 /**
  * Whether an effect's last history line forgets it: an intent abandoned (it certainly
  * did not happen) or settled by `idem resolve --retry` (an operator says it did not).
@@ -258,6 +263,6 @@ export const EFFECT_LINES: ReadonlySet<EventKind> = new Set([
 export function settledUndone(line: Pick<LedgerEvent, 'kind' | 'detail'>): boolean {
   return (
     line.kind === 'effect-abandoned' ||
-    (line.kind === 'resolved' && Boolean(line.detail?.startsWith('retry by ')))
+    (line.kind === 'resolved' && Boolean(line.detail?.startsWith(resolvedDetail('retry', ''))))
   );
 }

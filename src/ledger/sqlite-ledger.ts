@@ -14,7 +14,7 @@ import type {
   RunInfo,
   RunUpdate,
 } from '../core/ledger.ts';
-import { settledUndone } from '../core/ledger.ts';
+import { EFFECT_LINES, settledUndone } from '../core/ledger.ts';
 import { type LineRange, linesIn } from '../core/line-ranges.ts';
 import {
   addPlainOks,
@@ -32,13 +32,6 @@ import { openSqliteFile } from './sqlite-file.ts';
 import { toEffect, toEvent, toPlanned, toResult, toRun } from './sqlite-rows.ts';
 import { ensurePrivateDir } from './state-trust.ts';
 
-/**
- * The checkpoint ledger in a SQLite file (better-sqlite3): WAL; outcomes in
- * batches with `synchronous=NORMAL`, everything else with `synchronous=FULL`;
- * `BEGIN IMMEDIATE` writes, 0600 files. It stores and reads; when to commit and
- * what to write is decided in the core. Every failure is a `LedgerError` naming
- * the file.
- */
 /** The stamp is taken before the folder is checked by the open: its faults are the folder's. */
 function takeCleanStampOrFault(location: string): boolean {
   try {
@@ -49,6 +42,16 @@ function takeCleanStampOrFault(location: string): boolean {
   }
 }
 
+/** EFFECT_LINES as an SQL list, for the history query. */
+const EFFECT_KINDS_SQL = [...EFFECT_LINES].map((k) => `'${k}'`).join(', ');
+
+/**
+ * The checkpoint ledger in a SQLite file (better-sqlite3): WAL; outcomes in
+ * batches with `synchronous=NORMAL`, everything else with `synchronous=FULL`;
+ * `BEGIN IMMEDIATE` writes, 0600 files. It stores and reads; when to commit and
+ * what to write is decided in the core. Every failure is one line with its exit
+ * code (`sqliteFault`) naming the file.
+ */
 export class SqliteLedger implements Ledger {
   readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
@@ -371,7 +374,7 @@ export class SqliteLedger implements Ledger {
         this.stmt(
           `SELECT e.kind, e.detail FROM events e JOIN runs r ON r.id = e.run_id
            WHERE e.slot = ? AND e.step = ? AND r.task = ?
-             AND e.kind IN ('effect-done', 'effect-intent', 'effect-abandoned', 'resolved')
+             AND e.kind IN (${EFFECT_KINDS_SQL})
            ORDER BY e.id DESC LIMIT 1`,
         ).get(id.key, id.effect, id.task) as Pick<LedgerEvent, 'kind' | 'detail'> | undefined,
     );
