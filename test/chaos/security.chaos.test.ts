@@ -159,5 +159,8 @@ describeLdap('secret canary (issue 9, fault 10)', () => {
     expect(env.places).toEqual(Object.fromEntries(Object.keys(env.places).map((k) => [k, 0])));
     expect(file.places).toEqual(Object.fromEntries(Object.keys(file.places).map((k) => [k, 0])));
     expect(file.environ).toBe(0);
+    // The mid-run looks really saw the ledger, its WAL and the lock files (else "0" proves little).
+    expect(env.stateFiles).toEqual(expect.arrayContaining(['ledger.db', 'ledger.db-wal']));
+    expect(env.stateFiles.some((f) => f.startsWith('locks/'))).toBe(true);
   });
 });

@@ -8,6 +8,7 @@ import { kindOf } from '../../src/core/errors.ts';
 import { describeHolder, type LockHolder } from '../../src/lock/lock.ts';
 import { MemoryLock } from '../../src/lock/memory-lock.ts';
 import { SqliteLock } from '../../src/lock/sqlite-lock.ts';
+import { until } from '../e2e/support/kv-world.ts';
 import { tempDir } from '../support/temp.ts';
 
 const holder = (pid: number, runId = 'r-1'): LockHolder => ({
@@ -42,14 +43,6 @@ async function holdInChild(dir: string, mode: 'lock' | 'file-only' | 'sqlite' = 
     void child.then((r) => reject(new Error(`lock holder exited early: ${r.stderr}`)));
   });
   return { child, lines }; // not `return child`: a subprocess is thenable and would be awaited
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('SqliteLock', () => {
@@ -190,11 +183,24 @@ describe('SqliteLock: the edge cases of issue 9 (fault 5)', () => {
       join(dir, 'accounts.lock.json'),
       JSON.stringify({ ...holder(gone.pid ?? 999_999), host: hostname() }),
     );
-    // A bare BEGIN EXCLUSIVE for 300 ms: what a racing contender is for an instant.
+    // A bare BEGIN EXCLUSIVE, what a racing contender is for an instant: released once we were turned away.
     const { child, lines } = await holdInChild(dir, 'sqlite');
-    const got = await new SqliteLock(dir).acquire(holder(process.pid), { waitMs: 0 });
+    const lock = new SqliteLock(dir);
+    const inner = lock as unknown as { tryFile: (...args: unknown[]) => unknown };
+    const tryFile = inner.tryFile.bind(lock);
+    let busyTries = 0;
+    inner.tryFile = (...args) => {
+      const got = tryFile(...args);
+      if (got === undefined) busyTries++;
+      return got;
+    };
+    const pending = lock.acquire(holder(process.pid), { waitMs: 0 });
+    await until('a try that found the file busy', () => busyTries > 0);
+    child.stdin?.write('release\n');
+    const got = await pending;
     await child;
     expect(lines).toContain('released');
+    expect(busyTries).toBeGreaterThan(0);
     expect(got.acquired).toBe(true);
     if (got.acquired) await got.handle.release();
   });

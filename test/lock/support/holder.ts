@@ -4,7 +4,8 @@
  * - `lock`: takes the task's lock (socket and file) as host `child-host`, prints `held`, holds it until killed.
  * - `file-only`: the same with the file lock alone (a holder on another host or network namespace).
  * - `sqlite`: a bare `BEGIN EXCLUSIVE` on the lock file with no record and no socket (what a
- *   racing contender is for an instant), printing `held`; released 300 ms later, printing `released`.
+ *   racing contender is for an instant), printing `held`; released when a `release` line comes on
+ *   stdin, printing `released`.
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -16,11 +17,13 @@ if (mode === 'sqlite') {
   db.pragma('busy_timeout = 0');
   db.exec('BEGIN EXCLUSIVE');
   console.log('held');
-  setTimeout(() => {
+  process.stdin.on('data', (d) => {
+    if (!String(d).includes('release') || !db.open) return;
     db.exec('ROLLBACK');
     db.close();
     console.log('released');
-  }, 300);
+    process.stdin.destroy();
+  });
 } else {
   const got = await new SqliteLock(dir, { socket: mode !== 'file-only' }).acquire(
     { pid: process.pid, host: 'child-host', runId: 'r-child', task, since: Date.now() },
