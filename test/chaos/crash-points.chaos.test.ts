@@ -25,7 +25,7 @@ import {
   summaryOf,
   tally,
 } from './support/mixed.ts';
-import { chaosRow, sized } from './support/table.ts';
+import { chaosRow, inPool, sized } from './support/table.ts';
 
 const N = sized(30, 400);
 const key = (i: number) => `u${String(i).padStart(4, '0')}`;
@@ -71,20 +71,6 @@ interface Outcome {
   lost: number;
   duplicated: number;
   differs: string[];
-}
-
-/** Runs tasks `limit` at a time. */
-async function pooled<T>(jobs: (() => Promise<T>)[], limit: number): Promise<T[]> {
-  const out: T[] = new Array(jobs.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < jobs.length) {
-      const i = next++;
-      out[i] = await (jobs[i] as () => Promise<T>)();
-    }
-  };
-  await Promise.all(Array.from({ length: limit }, worker));
-  return out;
 }
 
 describeLdap('chaos: named crash points of the mixed task, then --resume', () => {
@@ -139,7 +125,7 @@ describeLdap('chaos: named crash points of the mixed task, then --resume', () =>
   }, async (ctx) => {
     if (!world.ready(ctx, 'the crash points')) return;
     const jobs = POINTS.flatMap((point, p) => POSITIONS.map((_, r) => () => crashAt(point, p, r)));
-    const outcomes = await pooled(jobs, 4);
+    const outcomes = await inPool(jobs, 4, (job) => job());
 
     const problems: string[] = [];
     POINTS.forEach((point, p) => {

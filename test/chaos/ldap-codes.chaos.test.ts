@@ -25,7 +25,7 @@ import { Slapd } from '../support/slapd.ts';
 import { tempDir } from '../support/temp.ts';
 import { asAdmin } from './support/as-admin.ts';
 import { type Fault, type FaultAction, LdapFaultProxy } from './support/ldap-fault-proxy.ts';
-import { chaosRow } from './support/table.ts';
+import { chaosRow, inPool } from './support/table.ts';
 
 /**
  * What a case must end as: the record's outcome (`refused`: the run never starts),
@@ -274,21 +274,6 @@ interface Measured {
   ms: number;
 }
 
-/** Runs up to `n` at once. */
-async function limited<T, R>(items: T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i] as T);
-      }
-    }),
-  );
-  return out;
-}
-
 /** Whether a case held its bound, and what it measured in words. */
 function judge(c: Case, m: Measured): { ok: boolean; bound: string; result: string } {
   const e = c.expect;
@@ -405,7 +390,7 @@ describeLdap('chaos: LDAP result codes through the provisioning task', () => {
   it('every code, the reset, the timeout and the lost answer end as classified', {
     timeout: 300_000,
   }, async () => {
-    const results = await limited(CASES, 4, runCase);
+    const results = await inPool(CASES, 4, runCase);
     const broken: string[] = [];
     CASES.forEach((c, i) => {
       const m = results[i] as Measured;

@@ -11,7 +11,6 @@ import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
-  existsSync,
   mkdirSync,
   renameSync,
   rmSync,
@@ -23,10 +22,11 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { ROOT, tempDir } from '../support/cli.ts';
+import { requireBuild } from '../support/demo.ts';
 import { corruptMiddle, kvFixture, linesOf, noise, oneCleanLine } from '../support/ledger-faults.ts';
 import { fillDisk, tmpfsMounts } from '../support/tmpfs.ts';
 
-if (!existsSync(join(ROOT, 'dist/cli/main.js'))) throw new Error('run `npm run build` first');
+requireBuild();
 
 /** A kv case whose first run (n records) completed; the faulted run asks for n + 10. */
 async function completed(n: number, stateDir?: string) {

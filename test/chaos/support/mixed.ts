@@ -5,8 +5,7 @@
  * back (never idem's ledger): LDAP entries and the audit log of slapd's writes, the
  * SQLite target and its insert log, the files, the outbox.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { execa } from 'execa';
@@ -16,39 +15,12 @@ import { makeUsers, type User, writeUsers } from '../../ldap/users.ts';
 import { BIN, FAULTY_BIN, ndjson, ROOT } from '../../support/cli.ts';
 import { BASE_DN, Slapd } from '../../support/slapd.ts';
 import { tempDir } from '../../support/temp.ts';
+import { mountTmpfs } from '../../support/tmpfs.ts';
 
 export { makeUsers, type User, writeUsers };
 export const MIXED_TASK = join(ROOT, 'test', 'chaos', 'tasks', 'mixed.ts');
 export const EFFECT = 'welcome-mail';
 const RESOLVE_MANY = join(ROOT, 'test', 'chaos', 'support', 'resolve-many.mjs');
-
-/**
- * A tmpfs of `sizeMb` mounted on a fresh folder under .test-tmp/ (mode 0700, so a
- * state dir on it passes idem's ownership checks); on disk the campaign is 3x slower.
- * Returns `{ error }` when mounting is impossible (not root, no mount): outside CI the
- * caller skips loudly, in CI it fails.
- */
-export function mountTmpfs(sizeMb: number): { dir: string; unmount(): void } | { error: string } {
-  const dir = tempDir('idem-chaos-tmpfs-');
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m,mode=0700`, 'idem-chaos', dir], {
-      stdio: 'pipe',
-    });
-  } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
-    return { error: `mount -t tmpfs failed: ${String((err as { stderr?: unknown }).stderr ?? err).trim()}` };
-  }
-  return {
-    dir,
-    unmount: () => {
-      try {
-        execFileSync('umount', [dir], { stdio: 'pipe' });
-      } catch {
-        execFileSync('umount', ['-l', dir], { stdio: 'pipe' });
-      }
-    },
-  };
-}
 
 /** The LDIF of one base per directory under test: `ou=<name>,dc=example,dc=com` with its people and groups. */
 export function basesLdif(names: string[]): string {
@@ -398,7 +370,8 @@ export function chaosWorld(names: string[], users: User[], sizeMb: number): Worl
     },
   } as World;
   beforeAll(async () => {
-    mount = mountTmpfs(sizeMb);
+    // A tmpfs (mode 0700, so a state dir on it passes idem's ownership checks): on disk the campaign is 3x slower.
+    mount = mountTmpfs(join(tempDir('idem-chaos-tmpfs-'), 'mnt'), `${sizeMb}m`);
     if ('error' in mount) return;
     world.dir = mount.dir;
     world.slapd = await Slapd.start({ ldif: basesLdif(names) });
