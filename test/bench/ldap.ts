@@ -553,7 +553,7 @@ export async function ldapSnapshotMemory(sizes = [scaled(10_000), scaled(50_000)
       const r = await child(
         process.execPath,
         ['--expose-gc', '--import', 'tsx', join(ROOT, 'test', 'bench', 'ldap-snapshot-child.ts')],
-        { timeoutMs: LIMIT_MS, env: { ...slapd.env(), NODE_OPTIONS: '' } },
+        { timeoutMs: LIMIT_MS, env: { ...slapd.env(), NODE_OPTIONS: '', TSX_DISABLE_CACHE: '1' } },
       );
       if (r.exitCode !== 0) throw new Error(`the snapshot child exited ${r.exitCode}: ${tail(r.stderr)}`);
       const m = JSON.parse(r.stdout.trim().split('\n').pop() as string);

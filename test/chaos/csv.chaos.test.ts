@@ -29,9 +29,10 @@ import { type CsvEncoding, type CsvOptions, CsvSource } from '../../src/sources/
 import { CsvTokenizer, type TokenizedRecord } from '../../src/sources/csv-tokenizer.ts';
 import { InputDecoder } from '../../src/sources/input-encoding.ts';
 import { tempDir } from '../support/temp.ts';
-import { chaosRow } from './support/table.ts';
+import { chaosRow, LONG } from './support/table.ts';
 
-const SCALE = Number(process.env.IDEM_CHAOS_SCALE ?? 1);
+// IDEM_CHAOS=long (the suite's long run) gives 10x the cases; IDEM_CHAOS_SCALE sets any factor.
+const SCALE = Number(process.env.IDEM_CHAOS_SCALE ?? (LONG ? 10 : 1));
 const SEED = process.env.IDEM_CHAOS_SEED ? Number(process.env.IDEM_CHAOS_SEED) : undefined;
 const runs = (n: number) => Math.max(1, Math.round(n * SCALE));
 const settings = (n: number) => ({ numRuns: runs(n), ...(SEED === undefined ? {} : { seed: SEED }) });
