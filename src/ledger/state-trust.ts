@@ -67,7 +67,10 @@ function assertPrivate(path: string, st: Stats, kind: 'folder' | 'file'): void {
       path,
       kind,
       `it is writable by ${st.mode & 0o002 ? 'every user' : 'its group'} (mode ${mode})`,
-      `chmod ${kind === 'folder' ? '700' : '600'} ${path}`,
+      // A sticky folder is a shared one by design (/tmp): never advise closing it.
+      kind === 'folder' && st.mode & 0o1000
+        ? `it is a shared folder (sticky bit): pass a --state-dir of idem's own inside it, or elsewhere (install -d -m 700 /var/lib/idem)`
+        : `chmod ${kind === 'folder' ? '700' : '600'} ${path}`,
     );
   }
 }

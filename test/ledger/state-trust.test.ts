@@ -99,6 +99,18 @@ describe('a hostile state folder is refused (fault 2)', () => {
     });
   }
 
+  it('a shared sticky folder (like /tmp) as the state folder itself: usage, advising a folder of its own, never chmod 700 on it', async () => {
+    const shared = join(tempDir(), 'shared-tmp');
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    const r = await refusal(join(shared, 'ledger.db'));
+    expect(r.kind).toBe('usage');
+    expect(r.message).toMatch(/writable by every user \(mode 1777\)/);
+    expect(r.message).toMatch(/pass a --state-dir of idem's own/);
+    expect(r.message).not.toMatch(/chmod 700/);
+    expect(mode(shared)).toBe(0o1777);
+  });
+
   it('a parent any user can write without the sticky bit: usage; with the sticky bit (like /tmp): accepted', async () => {
     const parent = join(tempDir(), 'shared');
     mkdirSync(parent);
