@@ -49,8 +49,8 @@ export interface PlanPhase {
   baseline: Baseline | undefined;
 }
 
-/** Plans up to this many records are held as a set of slots in the apply phase; larger ones are looked up per record. */
-const SLOTS_IN_MEMORY = 200_000;
+/** Planned records read from the ledger at a time. */
+const PLAN_PAGE = 256;
 
 /**
  * The loop over a run's records: each record is keyed, checked for duplicates
@@ -112,19 +112,20 @@ export class Reconciler<R, C> {
    * The apply phase: the input is read again (its records are not kept in the
    * ledger, so no secret of the input lands there) and every planned record is
    * applied; then the planned keys to prune. Nothing planned: nothing to read.
+   * The plan is read alongside the input, a page at a time in input order (both
+   * are ordered by line), so a record costs no lookup and the plan no memory.
    */
   async applyPlan(source: RecordSource, prune: PruneSpec<C> | undefined, mode: ApplyMode): Promise<void> {
     const { results, runId } = this.d;
     const { planned } = await results.planProgress(runId);
     if (planned.total === planned.done) return;
-    const inPlan = planned.total <= SLOTS_IN_MEMORY ? await this.plannedSlots() : undefined;
+    const plan = new PlanCursor(results, runId);
     const seen = new KeySet(this.d.records);
     await this.reading(source, async (rec) => {
       const prepared = prepareRecord(this.d.task, rec);
       // Invalid rows and duplicates ended in the plan phase; so did records without changes.
       if (prepared.kind !== 'record' || seen.add(prepared.key, rec.line) !== undefined) return true;
-      if (inPlan && !inPlan.has(prepared.key)) return true;
-      const entry = await results.plannedSlot(runId, prepared.key);
+      const entry = await plan.at(rec.line, prepared.key);
       if (!entry || entry.prune) return true;
       await this.pool.ready();
       if (this.halted()) return false;
@@ -139,19 +140,6 @@ export class Reconciler<R, C> {
     await this.pool.drain();
   }
 
-  /** The slots of the plan, when there are few enough to hold. */
-  private async plannedSlots(): Promise<Set<string>> {
-    const slots = new Set<string>();
-    await this.eachPlanned(
-      () => true,
-      async (entry) => {
-        slots.add(entry.slot);
-      },
-      false,
-    );
-    return slots;
-  }
-
   /** Calls `fn` for every planned record `which` selects (not yet done), in input order, a page at a time. */
   private async eachPlanned(
     which: (entry: PlannedRecord) => boolean,
@@ -160,7 +148,7 @@ export class Reconciler<R, C> {
   ): Promise<void> {
     let after: { line: number; slot: string } | undefined;
     for (;;) {
-      const page = await this.d.results.planned(this.d.runId, after, 256);
+      const page = await this.d.results.planned(this.d.runId, after, PLAN_PAGE);
       if (page.length === 0) return;
       for (const entry of page) {
         if (!which(entry)) continue;
@@ -351,5 +339,49 @@ export class Reconciler<R, C> {
         message: `aborted: ${this.breaker.threshold} consecutive records failed with the same error: ${result.error?.message}`,
       };
     }
+  }
+}
+
+/**
+ * The plan of a run read forward in input order (line, then slot), a page at a
+ * time, as the apply phase reads the input: `at(line, slot)` is the planned
+ * record of the input record on `line`, if it has one. Keys to prune (line 0)
+ * are passed over; they are applied after the input.
+ */
+class PlanCursor {
+  private page: PlannedRecord[] = [];
+  private next = 0;
+  private after: { line: number; slot: string } | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly store: PlanStore,
+    private readonly runId: string,
+  ) {}
+
+  async at(line: number, slot: string): Promise<PlannedRecord | undefined> {
+    for (;;) {
+      const entry = await this.peek();
+      if (!entry || entry.line > line) return undefined;
+      this.next++;
+      if (entry.line < line) continue;
+      // One input line is one record: its plan entry has its slot. Another slot would be a
+      // plan of other input (never seen): the record's own slot is looked up instead.
+      return entry.slot === slot ? entry : this.store.plannedSlot(this.runId, slot);
+    }
+  }
+
+  private async peek(): Promise<PlannedRecord | undefined> {
+    if (this.next < this.page.length) return this.page[this.next];
+    if (this.ended) return undefined;
+    this.page = await this.store.planned(this.runId, this.after, PLAN_PAGE);
+    this.next = 0;
+    const last = this.page[this.page.length - 1];
+    if (!last) {
+      this.ended = true;
+      return undefined;
+    }
+    this.after = { line: last.line, slot: last.slot };
+    return this.page[0];
   }
 }
