@@ -18,15 +18,36 @@ export class Redactor {
     return out;
   }
 
-  /** Deep-redacts strings inside a JSON-like value. */
+  /**
+   * Deep-redacts strings inside a JSON-like value. What holds no secret is returned
+   * as it is (the same object): only the path to a secret is copied.
+   */
   redactValue<T>(value: T): T {
     if (this.secrets.size === 0) return value;
     if (typeof value === 'string') return this.redact(value) as T;
-    if (Array.isArray(value)) return value.map((v) => this.redactValue(v)) as T;
+    if (Array.isArray(value)) {
+      let out: unknown[] | undefined;
+      for (let i = 0; i < value.length; i++) {
+        const v = this.redactValue(value[i]);
+        if (v !== value[i]) {
+          out ??= value.slice();
+          out[i] = v;
+        }
+      }
+      return (out ?? value) as T;
+    }
     if (value && typeof value === 'object') {
-      const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) out[k] = this.redactValue(v);
-      return out as T;
+      let out: Record<string, unknown> | undefined;
+      for (const k in value) {
+        if (!Object.hasOwn(value, k)) continue;
+        const before = (value as Record<string, unknown>)[k];
+        const v = this.redactValue(before);
+        if (v !== before) {
+          out ??= { ...(value as Record<string, unknown>) };
+          out[k] = v;
+        }
+      }
+      return (out ?? value) as T;
     }
     return value;
   }
