@@ -13,9 +13,9 @@
  * pays for esbuild in this thread once, not on every run.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { IDEM_VERSION } from '../runner/version.ts';
 import { writeCached } from './compile-cache.ts';
@@ -42,9 +42,11 @@ export async function standaloneTask(
 ): Promise<string | undefined> {
   if (!TS.test(path) || path.includes('/node_modules/')) return undefined;
   const source = readFileSync(path);
+  // What import.meta.url is in a module Node reads from disk: the file's real path, past any symlink.
+  const real = realpathSync(path);
   // Everything the module written depends on: a moved or upgraded idem or esbuild, or an edited task, is a new key.
   const key = createHash('sha256')
-    .update([FORMAT, esbuildVersion(), IDEM_VERSION, JSON.stringify(entries), path, ''].join('\0'))
+    .update([FORMAT, esbuildVersion(), IDEM_VERSION, JSON.stringify(entries), path, real, ''].join('\0'))
     .update(source)
     .digest('hex');
   const module = cacheDir ? join(cacheDir, `${key}.mjs`) : undefined;
@@ -52,7 +54,7 @@ export async function standaloneTask(
   if (module && existsSync(module)) return pathToFileURL(module).href;
   if (needsHooks && existsSync(needsHooks)) return undefined;
 
-  const code = await compile(path, source.toString('utf8'), entries);
+  const code = await compile(path, real, source.toString('utf8'), entries);
   if (code === 'error') return undefined; // the hooks path reports it, as before
   if (code === 'hooks') {
     if (cacheDir) await writeCached(cacheDir, `${key}.hooks`, '');
@@ -67,17 +69,19 @@ export async function standaloneTask(
 /**
  * The task as one ES module, or `hooks` when it imports anything but idem and
  * builtins or would read its own location at run time, or `error` when esbuild
- * cannot compile it. Types are stripped and nothing else is changed, as the hooks
- * do, except that `import.meta.url` (and `dirname`, `filename`) become the task
- * file's own: the module is read from the cache, not from beside the task.
+ * cannot compile it. Types are stripped as the hooks do; what else differs:
+ * `import.meta.url` (and `dirname`, `filename`) are written in as the task file's
+ * own (the module is read from the cache, not from beside the task), and esbuild's
+ * bundling turns top-level `const`/`let` into `var` (only code that reads one before
+ * its declaration could tell).
  */
 async function compile(
   path: string,
+  real: string,
   source: string,
   entries: Record<string, string>,
 ): Promise<string | 'hooks' | 'error'> {
   const esbuild = await import('esbuild');
-  const url = pathToFileURL(path).href;
   let other = false;
   let result: Awaited<ReturnType<typeof esbuild.build>>;
   try {
@@ -87,7 +91,7 @@ async function compile(
       bundle: true,
       treeShaking: false,
       write: false,
-      outdir: join(path, '..'),
+      outdir: dirname(path),
       format: 'esm',
       platform: 'node',
       target: 'node20',
@@ -95,9 +99,9 @@ async function compile(
       tsconfigRaw: '{}',
       logLevel: 'silent',
       define: {
-        'import.meta.url': JSON.stringify(url),
-        'import.meta.filename': JSON.stringify(path),
-        'import.meta.dirname': JSON.stringify(join(path, '..')),
+        'import.meta.url': JSON.stringify(pathToFileURL(real).href),
+        'import.meta.filename': JSON.stringify(real),
+        'import.meta.dirname': JSON.stringify(dirname(real)),
       },
       plugins: [
         {
@@ -123,7 +127,7 @@ async function compile(
   // import(spec) with a computed spec, or import.meta.resolve and the like, would be read against the cache folder.
   if (other || /\bimport\s*\(\s*[^"\s]/.test(js.text) || /\bimport\s*\.\s*meta\b/.test(js.text))
     return 'hooks';
-  // The stack traces of a task name its .ts lines, by absolute path, wherever the module is kept.
+  // The stack traces of a task name its .ts lines, by the path it was given (in its folder), wherever the module is kept.
   const sourceMap = JSON.parse(map.text) as { sources: string[] };
   sourceMap.sources = [path];
   const inline = Buffer.from(JSON.stringify(sourceMap)).toString('base64');

@@ -10,7 +10,15 @@
  * The observable for "no loader thread": thread ids are handed out in order, so
  * the first Worker a task starts gets id 1 only if no worker was started before it.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { idem, tempDir } from '../support/cli.ts';
@@ -97,6 +105,12 @@ describe('a task that imports only idem and builtins', () => {
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(r.threadId).toBe('1');
     expect(r.notes).toEqual([`ada@${file}`, `grace@${file}`]);
+    // Through a symlink, as Node has it for any module: the real file's.
+    const link = join(tempDir('idem-load-link-'), 'link.ts');
+    symlinkSync(file, link);
+    const linked = await run(link, join(dir, 'cache'));
+    expect(linked.exitCode, String(linked.stderr)).toBe(0);
+    expect(linked.notes).toEqual([`ada@${file}`, `grace@${file}`]);
   });
 
   it('still runs, without a loader thread, when the cache folder cannot be written', async () => {
