@@ -161,6 +161,35 @@ describe('a task that needs the module hooks', () => {
     expect(cached(cache).filter((f) => f.endsWith('.hooks'))).toHaveLength(1);
   });
 
+  it('imports a module named at run time against its own folder', async () => {
+    const head = `${PROBE}const { shout } = await import(process.env.HELPER as string);\n`;
+    const { dir, file } = taskDir('computed.ts', task(head, "'data/people.csv'", 'shout(p.login)'));
+    writeFileSync(join(dir, 'helper.ts'), 'export const shout = (s: string): string => s.toUpperCase();\n');
+    const r = await idem(['run', file], {
+      cwd: tempDir('idem-load-cwd-'),
+      env: {
+        XDG_CACHE_HOME: join(dir, 'cache'),
+        OUT: join(dir, 'out'),
+        PROBE: join(dir, 'probe'),
+        HELPER: './helper.ts',
+      },
+    });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(readFileSync(join(dir, 'out'), 'utf8')).toBe('ADA\nGRACE\n');
+  });
+
+  it("reports a task esbuild cannot compile as before: the file's line, exit 2", async () => {
+    const { dir, file } = taskDir(
+      'broken.ts',
+      "import { defineTask } from 'idem';\nexport default defineTask({ name: 'x',\n",
+    );
+    const r = await run(file, join(dir, 'cache'));
+    expect(r.exitCode).toBe(2);
+    expect(String(r.stderr)).toContain(
+      `idem: cannot load task file ${file}: Transform failed with 1 error:\n${file}:3:0: ERROR:`,
+    );
+  });
+
   it('loads a JavaScript task', async () => {
     const js = task(PROBE, "'data/people.csv'").replace('(p: { login: string })', '(p)');
     const { dir, file } = taskDir('plain.mjs', js.replace(' as string', '').replace(' as string', ''));
