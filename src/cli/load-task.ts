@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { errorMessage, UsageError } from '../core/errors.ts';
 import type { TaskDefinition } from '../core/task.ts';
+import { standaloneTask } from './standalone-task.ts';
 
 let hooked = false;
 
@@ -14,6 +15,12 @@ function compileCache(): string | undefined {
   return base ? join(base, 'idem', 'tasks') : undefined;
 }
 
+/** What `import 'idem'` means in a task: this very installation, the CLI's own module instances. */
+const ENTRIES = {
+  idem: new URL('../index.js', import.meta.url).href,
+  'idem/testing': new URL('../testing.js', import.meta.url).href,
+};
+
 /**
  * Registers the task hooks (TypeScript task files compiled by esbuild, the
  * `idem` import alias), once. idem's own modules are loaded by then, natively:
@@ -22,23 +29,32 @@ function compileCache(): string | undefined {
 async function installLoaders(): Promise<void> {
   if (hooked) return;
   hooked = true;
-  // A task's stack traces name its .ts lines (the compiled code carries an inline source map).
-  process.setSourceMapsEnabled(true);
-  const entries = {
-    idem: new URL('../index.js', import.meta.url).href,
-    'idem/testing': new URL('../testing.js', import.meta.url).href,
-  };
-  register(new URL('./task-hooks.js', import.meta.url), { data: { entries, cacheDir: compileCache() } });
+  register(new URL('./task-hooks.js', import.meta.url), {
+    data: { entries: ENTRIES, cacheDir: compileCache() },
+  });
+}
+
+/**
+ * The URL to import for a task: its standalone module when it imports only idem
+ * and builtins (no hooks, no loader thread: see standalone-task.ts), else the
+ * file itself, through the hooks.
+ */
+async function taskUrl(path: string): Promise<string> {
+  const standalone = await standaloneTask(path, ENTRIES, compileCache()).catch(() => undefined);
+  if (standalone) return standalone;
+  await installLoaders();
+  return pathToFileURL(path).href;
 }
 
 /** Loads a task file (TypeScript or JavaScript) and checks its default export. */
 export async function loadTask(file: string): Promise<{ task: TaskDefinition<any, any>; path: string }> {
   const path = resolve(file);
   if (!existsSync(path)) throw new UsageError(`task file ${path} does not exist`);
-  await installLoaders();
+  // A task's stack traces name its .ts lines (the compiled code carries an inline source map).
+  process.setSourceMapsEnabled(true);
   let mod: { default?: unknown };
   try {
-    mod = await import(pathToFileURL(path).href);
+    mod = await import(await taskUrl(path));
   } catch (err) {
     throw new UsageError(`cannot load task file ${path}: ${errorMessage(err)}`, { cause: err });
   }

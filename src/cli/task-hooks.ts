@@ -12,8 +12,9 @@
  * loaded natively.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeCached } from './compile-cache.ts';
 
 interface Resolved {
   url: string;
@@ -90,15 +91,6 @@ async function compiled(path: string, source: string): Promise<string> {
     sourcefile: path,
     sourcemap: 'inline',
   });
-  if (cached && cacheDir) {
-    try {
-      await mkdir(cacheDir, { recursive: true, mode: 0o700 });
-      const tmp = `${cached}.${process.pid}.tmp`;
-      await writeFile(tmp, out.code, { mode: 0o600 });
-      await rename(tmp, cached);
-    } catch {
-      // No cache today: the next run compiles again.
-    }
-  }
+  if (cacheDir) await writeCached(cacheDir, `${key}.mjs`, out.code);
   return out.code;
 }
