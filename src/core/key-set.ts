@@ -39,50 +39,37 @@ export class KeySet {
 
   /**
    * The keys' hashes as sorted (hi, lo) pairs: what the ledger keeps of a run's
-   * keys. It consumes the set (its own arrays are the sort's first buffers, so a
-   * million keys need 16 MB more at the most, not 32): the set is empty after.
+   * keys. It consumes the set: the pairs are gathered into the table's own `lo`
+   * array (at least twice as long as the set: the table is never more than half
+   * full) and sorted there as 64-bit numbers, so a million keys need no memory
+   * beyond the table's (a separate sort needed 16 MB more). The set is empty after.
    */
   sorted(): Uint32Array {
-    let { hi, lo } = this;
+    const { hi, lo, lines } = this;
     let n = 0;
-    for (let i = 0; i < this.lines.length; i++) {
-      if (this.lines[i] === 0) continue;
+    for (let i = 0; i < lines.length; i++) {
+      if (lines[i] === 0) continue;
       hi[n] = hi[i] as number;
       lo[n] = lo[i] as number;
       n++;
     }
     this.reset();
-    // An LSD radix sort on four 16-bit digits (lo's, then hi's): typed arrays only, no object per key.
-    let hi2 = new Uint32Array(n);
-    let lo2 = new Uint32Array(n);
-    const out = new Uint32Array(n * 2);
-    const count = new Uint32Array(65536);
-    for (let pass = 0; pass < 4; pass++) {
-      const word = pass < 2 ? lo : hi;
-      const shift = (pass % 2) * 16;
-      count.fill(0);
-      for (let i = 0; i < n; i++) (count[((word[i] as number) >>> shift) & 0xffff] as number)++;
-      for (let d = 0, sum = 0; d < 65536; d++) {
-        const c = count[d] as number;
-        count[d] = sum;
-        sum += c;
-      }
-      const last = pass === 3;
-      for (let i = 0; i < n; i++) {
-        const d = ((word[i] as number) >>> shift) & 0xffff;
-        const at = count[d] as number;
-        count[d] = at + 1;
-        if (last) {
-          out[2 * at] = hi[i] as number;
-          out[2 * at + 1] = lo[i] as number;
-        } else {
-          hi2[at] = hi[i] as number;
-          lo2[at] = lo[i] as number;
-        }
-      }
-      if (!last) {
-        [hi, hi2] = [hi2, hi];
-        [lo, lo2] = [lo2, lo];
+    // Pair i goes to words 2i and 2i+1 of lo's buffer, from the top down, so no word is
+    // overwritten before it is read. The word that ends up high in the 64-bit number is hi.
+    const [high, low] = LITTLE_ENDIAN ? [1, 0] : [0, 1];
+    for (let i = n - 1; i >= 0; i--) {
+      const h = hi[i] as number;
+      const l = lo[i] as number;
+      lo[2 * i + high] = h;
+      lo[2 * i + low] = l;
+    }
+    new BigUint64Array(lo.buffer, 0, n).sort();
+    const out = new Uint32Array(lo.buffer, 0, 2 * n);
+    if (LITTLE_ENDIAN) {
+      for (let i = 0; i < 2 * n; i += 2) {
+        const l = out[i] as number;
+        out[i] = out[i + 1] as number;
+        out[i + 1] = l;
       }
     }
     return out;
@@ -121,6 +108,9 @@ export class KeySet {
     }
   }
 }
+
+/** Whether the low 32 bits of a 64-bit number come first in memory. */
+const LITTLE_ENDIAN = new Uint32Array(new BigUint64Array([1n]).buffer)[0] === 1;
 
 /** The last hash, in place of a tuple per key (a million keys, a million fewer arrays). */
 const scratch = { h: 0, l: 0 };
