@@ -120,12 +120,16 @@ export class Reconciler<R, C> {
     const { planned } = await results.planProgress(runId);
     if (planned.total === planned.done) return;
     const plan = new PlanCursor(results, runId);
-    const seen = new KeySet(this.d.records);
     await this.reading(source, async (rec) => {
+      // Invalid rows, duplicates and records without changes ended in the plan phase: a
+      // line the plan does not hold is passed over before its record is even prepared.
+      const onLine = await plan.at(rec.line);
+      if (!onLine) return true;
       const prepared = prepareRecord(this.d.task, rec);
-      // Invalid rows and duplicates ended in the plan phase; so did records without changes.
-      if (prepared.kind !== 'record' || seen.add(prepared.key, rec.line) !== undefined) return true;
-      const entry = await plan.at(rec.line, prepared.key);
+      if (prepared.kind !== 'record') return true;
+      // One input line is one record: its plan entry has its key. Another key would be a
+      // plan of other input (never seen): the record's own slot is looked up instead.
+      const entry = onLine.slot === prepared.key ? onLine : await results.plannedSlot(runId, prepared.key);
       if (!entry || entry.prune) return true;
       await this.pool.ready();
       if (this.halted()) return false;
@@ -344,9 +348,9 @@ export class Reconciler<R, C> {
 
 /**
  * The plan of a run read forward in input order (line, then slot), a page at a
- * time, as the apply phase reads the input: `at(line, slot)` is the planned
- * record of the input record on `line`, if it has one. Keys to prune (line 0)
- * are passed over; they are applied after the input.
+ * time, as the apply phase reads the input: `at(line)` is the planned record of
+ * the input record on `line`, if it has one. Keys to prune (line 0) are passed
+ * over; they are applied after the input.
  */
 class PlanCursor {
   private page: PlannedRecord[] = [];
@@ -359,15 +363,12 @@ class PlanCursor {
     private readonly runId: string,
   ) {}
 
-  async at(line: number, slot: string): Promise<PlannedRecord | undefined> {
+  async at(line: number): Promise<PlannedRecord | undefined> {
     for (;;) {
       const entry = await this.peek();
       if (!entry || entry.line > line) return undefined;
       this.next++;
-      if (entry.line < line) continue;
-      // One input line is one record: its plan entry has its slot. Another slot would be a
-      // plan of other input (never seen): the record's own slot is looked up instead.
-      return entry.slot === slot ? entry : this.store.plannedSlot(this.runId, slot);
+      if (entry.line === line) return entry;
     }
   }
 
