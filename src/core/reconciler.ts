@@ -131,15 +131,15 @@ export class Reconciler<R, C> {
       // plan of other input (never seen): the record's own slot is looked up instead.
       const entry = onLine.slot === prepared.key ? onLine : await results.plannedSlot(runId, prepared.key);
       if (!entry || entry.prune) return true;
-      await this.pool.ready();
+      if (!this.pool.free) await this.pool.ready();
       if (this.halted()) return false;
-      if (await this.doneBefore(entry.slot, entry.line)) return true;
-      await this.launch(() => this.d.processor.applyPlanned(entry, prepared, mode));
+      if (this.d.resumed && (await this.doneBefore(entry.slot, entry.line))) return true;
+      this.launch(() => this.d.processor.applyPlanned(entry, prepared, mode));
       return true;
     });
     await this.eachPlanned(
       (entry) => entry.prune,
-      (entry) => this.launch(() => this.d.processor.applyPlanned(entry, prune, mode)),
+      async (entry) => this.launch(() => this.d.processor.applyPlanned(entry, prune, mode)),
     );
     await this.pool.drain();
   }
@@ -157,9 +157,9 @@ export class Reconciler<R, C> {
       for (const entry of page) {
         if (!which(entry)) continue;
         if (skipDone) {
-          await this.pool.ready();
+          if (!this.pool.free) await this.pool.ready();
           if (this.halted()) return;
-          if (await this.doneBefore(entry.slot, entry.line)) continue;
+          if (this.d.resumed && (await this.doneBefore(entry.slot, entry.line))) continue;
         }
         await fn(entry);
       }
@@ -201,13 +201,13 @@ export class Reconciler<R, C> {
     phase?: PlanPhase,
   ): Promise<void> {
     await this.reading(source, async (rec) => {
-      await this.pool.ready();
+      if (!this.pool.free) await this.pool.ready();
       if (this.halted()) return false;
       const prepared = prepareRecord(this.d.task, rec);
       const key = prepared.key;
       const first = key === undefined ? undefined : this.keys.add(key, rec.line);
       const slot = slotOf(key, rec.line, first !== undefined);
-      if (await this.doneBefore(slot, rec.line)) return true;
+      if (this.d.resumed && (await this.doneBefore(slot, rec.line))) return true;
       const origin: Origin = {
         slot,
         key: key ?? `line ${rec.line}`,
@@ -217,18 +217,18 @@ export class Reconciler<R, C> {
       const { processor } = this.d;
       if (first !== undefined) {
         const why = `duplicate key "${key}": first seen on line ${first}`;
-        await this.launch(async () => ({
+        this.launch(async () => ({
           result: processor.stepless(origin, 'invalid', why),
           error: undefined,
         }));
       } else if (prepared.kind === 'invalid') {
-        await this.launch(async () => ({
+        this.launch(async () => ({
           result: processor.stepless(origin, 'invalid', prepared.reason),
           error: undefined,
         }));
       } else {
         await this.d.lifecycle?.beforeRecord(prepared.key);
-        await this.launch(() => handle(slot, prepared), phase);
+        this.launch(() => handle(slot, prepared), phase);
       }
       return true;
     });
@@ -256,10 +256,10 @@ export class Reconciler<R, C> {
   ): Promise<void> {
     if (this.halted()) return;
     for (const key of keys) {
-      await this.pool.ready();
+      if (!this.pool.free) await this.pool.ready();
       if (this.halted()) break;
-      if (await this.doneBefore(key, 0)) continue;
-      await this.launch(() => handle(key), phase);
+      if (this.d.resumed && (await this.doneBefore(key, 0))) continue;
+      this.launch(() => handle(key), phase);
     }
     await this.pool.drain();
   }
@@ -291,8 +291,9 @@ export class Reconciler<R, C> {
     return done;
   }
 
-  private launch(work: () => Promise<Processed>, phase?: PlanPhase): Promise<void> {
-    return this.pool.add(async () => {
+  /** Starts a record's work in the pool; called once the pool has room (`ready`). */
+  private launch(work: () => Promise<Processed>, phase?: PlanPhase): void {
+    this.pool.start(async () => {
       let processed: Processed;
       try {
         processed = await work();

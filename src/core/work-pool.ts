@@ -17,9 +17,19 @@ export class WorkPool {
     while (this.running >= this.size) await new Promise<void>((wake) => this.waiting.push(wake));
   }
 
+  /** Whether a piece of work can start now (no need to wait for `ready`). */
+  get free(): boolean {
+    return this.running < this.size;
+  }
+
   /** Waits for a free slot, then starts `work`. */
   async add(work: () => Promise<void>): Promise<void> {
-    await this.ready();
+    if (!this.free) await this.ready();
+    this.start(work);
+  }
+
+  /** Starts `work` in a free slot (after `ready`, or when `free`), without waiting for it. */
+  start(work: () => Promise<void>): void {
     this.running++;
     work().then(
       () => this.done(),
