@@ -45,8 +45,13 @@ export class ConvergenceWatch {
   }
 
   /** The result, with a warning when it changed the same way on every one of the last runs. */
+  /** Whether a result can be flagged at all: only a change can repeat. */
+  concerns(result: RecordResult): boolean {
+    return result.outcome === 'changed';
+  }
+
   async annotate(result: RecordResult): Promise<RecordResult> {
-    if (result.outcome !== 'changed') return result;
+    if (!this.concerns(result)) return result;
     let common = fieldsOf(result.diff);
     const seen: StepDiff[][] = [];
     for (const runId of this.previous) {

@@ -28,6 +28,8 @@ export class Journal {
   private queue: Required<OutcomeBatch> = { results: [], events: [], planned: [], finished: [] };
   /** Finished lines not committed yet, per run (merged into ranges at commit). */
   private lines = new Map<string, number[]>();
+  /** How many lines `lines` holds. */
+  private lineCount = 0;
   private cancelTimer: (() => void) | undefined;
   private failure: LedgerError | undefined;
   private tail: Promise<void> = Promise.resolve();
@@ -47,16 +49,25 @@ export class Journal {
     return this.failure;
   }
 
-  /** Queues a record's outcome: a row when it has something to tell, its line when it is finished. */
-  async result(runId: string, result: RecordResult): Promise<void> {
-    this.throwIfFailed();
+  /**
+   * Queues a record's outcome: a row when it has something to tell, its line when it
+   * is finished. Returns the commit to wait for when the batch is full, else nothing
+   * (most outcomes: no promise, no turn of the event loop). A failed commit is given
+   * back as a rejected promise, as by every other write.
+   */
+  result(runId: string, result: RecordResult): Promise<void> | undefined {
+    if (this.failure) return Promise.reject(this.failure);
     if (result.line > 0 && isFinal(result.outcome)) {
-      const lines = this.lines.get(runId) ?? [];
-      this.lines.set(runId, lines);
+      let lines = this.lines.get(runId);
+      if (!lines) {
+        lines = [];
+        this.lines.set(runId, lines);
+      }
       lines.push(result.line);
+      this.lineCount++;
     }
     if (!isPlainOk(result)) this.queue.results.push({ runId, result });
-    await this.queued();
+    return this.queued();
   }
 
   /** Queues a record of the plan (a plan-first run's plan phase). */
@@ -79,21 +90,19 @@ export class Journal {
     this.throwIfFailed();
   }
 
-  private async queued(): Promise<void> {
+  private queued(): Promise<void> | undefined {
     // A plain no-op is one number in a typed batch: it weighs a tenth of a row.
-    let lines = 0;
-    for (const l of this.lines.values()) lines += l.length;
     const size =
-      this.queue.results.length + this.queue.events.length + this.queue.planned.length + lines / 10;
-    if (size >= this.policy.batchSize) {
-      await this.flush();
-    } else if (!this.cancelTimer) {
+      this.queue.results.length + this.queue.events.length + this.queue.planned.length + this.lineCount / 10;
+    if (size >= this.policy.batchSize) return this.flush();
+    if (!this.cancelTimer) {
       this.cancelTimer = this.clock.schedule(this.policy.maxDelayMs, () => {
         this.cancelTimer = undefined;
         // A background failure is kept and surfaced by the next write or flush.
         this.commit().catch(() => {});
       });
     }
+    return undefined;
   }
 
   private commit(): Promise<void> {
@@ -104,6 +113,7 @@ export class Journal {
       for (const [first, last] of rangesOf(lines)) batch.finished.push({ runId, first, last });
     }
     this.lines = new Map();
+    this.lineCount = 0;
     this.queue = { results: [], events: [], planned: [], finished: [] };
     if (batch.results.length + batch.events.length + batch.planned.length + batch.finished.length === 0)
       return this.tail;

@@ -321,15 +321,20 @@ export class Reconciler<R, C> {
   }
 
   private async finish(outcome: RecordResult, error: unknown): Promise<void> {
-    const result = this.d.convergence ? await this.d.convergence.annotate(outcome) : outcome;
+    // Nothing is awaited that a plain outcome does not need: most records take no turn here.
+    const { convergence, lifecycle } = this.d;
+    const result = convergence?.concerns(outcome) ? await convergence.annotate(outcome) : outcome;
     this.finished++;
     countOutcome(this.counts, result);
-    await this.d.lifecycle?.after(result, result.line === 0).catch((err: unknown) => {
-      if (kindOf(err) !== 'ledger') throw err;
-      this.ledgerFailed(err as LedgerError);
-    });
+    if (lifecycle) {
+      await lifecycle.after(result, result.line === 0).catch((err: unknown) => {
+        if (kindOf(err) !== 'ledger') throw err;
+        this.ledgerFailed(err as LedgerError);
+      });
+    }
     try {
-      await this.d.journal.result(this.d.runId, result);
+      const committing = this.d.journal.result(this.d.runId, result);
+      if (committing) await committing;
     } catch (err) {
       this.ledgerFailed(err as LedgerError);
     }
