@@ -1,14 +1,16 @@
 /**
  * The keys of a run's input, with the line each was first seen on, in constant
  * memory per key: each key is kept as a 64-bit hash (two FNV-1a 32-bit hashes of
- * its UTF-16 code units) in an open-addressing table of typed arrays, about 24
- * bytes a key at the most, instead of the key itself in a Map (about 80 bytes a
- * key plus the string). Two different keys share a 64-bit hash with a
- * probability of about n²/2⁶⁵: for a million keys, 3 in 100 million runs.
+ * its UTF-16 code units) in an open-addressing table of typed arrays at most
+ * three quarters full, 16 bytes a key at the most (12 when sized for them up
+ * front), instead of the key itself in a Map (about 80 bytes a key plus the
+ * string). Two different keys share a 64-bit hash with a probability of about
+ * n²/2⁶⁵: for a million keys, 3 in 100 million runs.
  */
 export class KeySet {
-  private hi: Uint32Array<ArrayBuffer>;
-  private lo: Uint32Array<ArrayBuffer>;
+  /** Slot i's hash as one 64-bit number in words 2i and 2i+1 (so `sorted` can sort the table itself). */
+  private pairs: Uint32Array<ArrayBuffer>;
+  /** Slot i's first line; 0 for an empty slot (lines start at 1). */
   private lines: Uint32Array<ArrayBuffer>;
   private size = 0;
 
@@ -17,16 +19,14 @@ export class KeySet {
    *   them at once, so it never holds its old and new arrays together while growing.
    */
   constructor(expected = 0) {
-    let slots = 1024;
-    while (slots < (expected + 1) * 2) slots *= 2;
-    this.hi = new Uint32Array(slots);
-    this.lo = new Uint32Array(slots);
+    const slots = Math.max(1024, Math.ceil((expected + 1) / MAX_LOAD));
+    this.pairs = new Uint32Array(2 * slots);
     this.lines = new Uint32Array(slots);
   }
 
   /** Adds a key; returns the line it was first seen on if it was already there. */
   add(key: string, line: number): number | undefined {
-    if ((this.size + 1) * 2 > this.lines.length) this.grow();
+    if (this.size + 1 > this.lines.length * MAX_LOAD) this.grow();
     hash(key);
     const found = this.insert(scratch.h, scratch.l, line);
     if (found === undefined) this.size++;
@@ -39,33 +39,24 @@ export class KeySet {
 
   /**
    * The keys' hashes as sorted (hi, lo) pairs: what the ledger keeps of a run's
-   * keys. It consumes the set: the pairs are gathered into the table's own `lo`
-   * array (at least twice as long as the set: the table is never more than half
-   * full) and sorted there as 64-bit numbers, so a million keys need no memory
-   * beyond the table's (a separate sort needed 16 MB more). The set is empty after.
+   * keys. It consumes the set: the occupied slots are moved to the front of the
+   * table and sorted there as 64-bit numbers (natively, in place), so no memory
+   * is needed beyond the table's. The set is empty after.
    */
   sorted(): Uint32Array {
-    const { hi, lo, lines } = this;
+    const { pairs, lines } = this;
     let n = 0;
     for (let i = 0; i < lines.length; i++) {
       if (lines[i] === 0) continue;
-      hi[n] = hi[i] as number;
-      lo[n] = lo[i] as number;
+      pairs[2 * n] = pairs[2 * i] as number;
+      pairs[2 * n + 1] = pairs[2 * i + 1] as number;
       n++;
     }
     this.reset();
-    // Pair i goes to words 2i and 2i+1 of lo's buffer, from the top down, so no word is
-    // overwritten before it is read. The word that ends up high in the 64-bit number is hi.
-    const [high, low] = LITTLE_ENDIAN ? [1, 0] : [0, 1];
-    for (let i = n - 1; i >= 0; i--) {
-      const h = hi[i] as number;
-      const l = lo[i] as number;
-      lo[2 * i + high] = h;
-      lo[2 * i + low] = l;
-    }
-    new BigUint64Array(lo.buffer, 0, n).sort();
-    const out = new Uint32Array(lo.buffer, 0, 2 * n);
-    if (LITTLE_ENDIAN) {
+    new BigUint64Array(pairs.buffer, 0, n).sort();
+    const out = new Uint32Array(pairs.buffer, 0, 2 * n);
+    if (HI === 1) {
+      // Little-endian: each number is (lo, hi) in memory; the ledger keeps (hi, lo).
       for (let i = 0; i < 2 * n; i += 2) {
         const l = out[i] as number;
         out[i] = out[i + 1] as number;
@@ -76,41 +67,43 @@ export class KeySet {
   }
 
   private reset(): void {
-    this.hi = new Uint32Array(1024);
-    this.lo = new Uint32Array(1024);
+    this.pairs = new Uint32Array(2 * 1024);
     this.lines = new Uint32Array(1024);
     this.size = 0;
   }
 
   private insert(h: number, l: number, line: number): number | undefined {
-    const mask = this.lines.length - 1;
-    for (let i = (h ^ l) & mask; ; i = (i + 1) & mask) {
-      const at = this.lines[i] as number;
+    const { pairs, lines } = this;
+    const slots = lines.length;
+    for (let i = ((h ^ l) >>> 0) % slots; ; i = i + 1 === slots ? 0 : i + 1) {
+      const at = lines[i] as number;
       if (at === 0) {
-        this.hi[i] = h;
-        this.lo[i] = l;
-        this.lines[i] = line;
+        pairs[2 * i + HI] = h;
+        pairs[2 * i + LO] = l;
+        lines[i] = line;
         return undefined;
       }
-      if (this.hi[i] === h && this.lo[i] === l) return at;
+      if (pairs[2 * i + HI] === h && pairs[2 * i + LO] === l) return at;
     }
   }
 
   private grow(): void {
-    const { hi, lo, lines } = this;
-    const n = lines.length * 2;
-    this.hi = new Uint32Array(n);
-    this.lo = new Uint32Array(n);
-    this.lines = new Uint32Array(n);
+    const { pairs, lines } = this;
+    this.pairs = new Uint32Array(4 * lines.length);
+    this.lines = new Uint32Array(2 * lines.length);
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i] as number;
-      if (line !== 0) this.insert(hi[i] as number, lo[i] as number, line);
+      if (line !== 0) this.insert(pairs[2 * i + HI] as number, pairs[2 * i + LO] as number, line);
     }
   }
 }
 
-/** Whether the low 32 bits of a 64-bit number come first in memory. */
-const LITTLE_ENDIAN = new Uint32Array(new BigUint64Array([1n]).buffer)[0] === 1;
+/** How full the table may get: linear probing stays short below three quarters. */
+const MAX_LOAD = 0.75;
+
+/** Which word of a slot's pair holds the high 32 bits of its 64-bit number (the platform's byte order). */
+const HI = new Uint32Array(new BigUint64Array([1n]).buffer)[0] === 1 ? 1 : 0;
+const LO = 1 - HI;
 
 /** The last hash, in place of a tuple per key (a million keys, a million fewer arrays). */
 const scratch = { h: 0, l: 0 };

@@ -39,4 +39,25 @@ describe('KeySet', () => {
     expect(commonKeys(sa, b.sorted())).toBe(2000);
     expect(commonKeys(sa, new KeySet().sorted())).toBe(0);
   });
+
+  it('grown from empty or sized up front, it holds the same keys: the same sorted hashes, each pair once', () => {
+    const grown = new KeySet();
+    const sized = new KeySet(50_000);
+    for (let i = 0; i < 50_000; i++) {
+      expect(grown.add(`user-${i}`, i + 2)).toBeUndefined();
+      expect(sized.add(`user-${i}`, i + 2)).toBeUndefined();
+    }
+    expect(grown.add('user-49999', 60_000)).toBe(50_001);
+    const a = grown.sorted();
+    const b = sized.sorted();
+    expect(a.length).toBe(100_000);
+    expect(
+      Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+        Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+      ),
+    ).toBe(true);
+    const distinct = new Set<string>();
+    for (let i = 0; i < a.length; i += 2) distinct.add(`${a[i]}:${a[i + 1]}`);
+    expect(distinct.size).toBe(50_000);
+  });
 });
