@@ -451,7 +451,44 @@ export class RecordProcessor<R, C> {
   }
 }
 
-const changesOf = (d: StepDiff) => JSON.stringify(d.changes);
+/** A value as JSON.stringify sees it: `toJSON` applied; what it cannot write is `undefined`, a non-finite number `null`. */
+function asJson(v: unknown): unknown {
+  if (typeof v === 'object' && v !== null && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
+    return (v as { toJSON(): unknown }).toJSON();
+  }
+  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
+  if (typeof v === 'function' || typeof v === 'symbol') return undefined;
+  return v;
+}
+
+/**
+ * Whether two values write the same JSON, property order aside, without writing
+ * them (the apply phase compares every record's diffs with its plan's, which was
+ * read back from JSON).
+ */
+export function sameJson(a: unknown, b: unknown): boolean {
+  const x = asJson(a);
+  const y = asJson(b);
+  if (x === y) return true;
+  if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) return false;
+  if (Array.isArray(x) || Array.isArray(y)) {
+    if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length) return false;
+    // In an array, what JSON cannot write is written as null.
+    for (let i = 0; i < x.length; i++)
+      if (!sameJson(asJson(x[i]) ?? null, asJson(y[i]) ?? null)) return false;
+    return true;
+  }
+  const xs = x as Record<string, unknown>;
+  const ys = y as Record<string, unknown>;
+  let written = 0;
+  for (const k in xs) {
+    if (!Object.hasOwn(xs, k) || asJson(xs[k]) === undefined) continue;
+    written++;
+    if (!Object.hasOwn(ys, k) || !sameJson(xs[k], ys[k])) return false;
+  }
+  for (const k in ys) if (Object.hasOwn(ys, k) && asJson(ys[k]) !== undefined) written--;
+  return written === 0;
+}
 
 /**
  * How the re-checked diffs differ from the planned ones, or `undefined` when
@@ -464,7 +501,7 @@ export function describeDrift(planned: StepDiff[], now: StepDiff[], resumed: boo
   for (const d of now) {
     const p = before.get(d.step);
     before.delete(d.step);
-    if (p && changesOf(p) === changesOf(d)) continue;
+    if (p && sameJson(p.changes, d.changes)) continue;
     if (p && resumed && p.provisional) continue;
     problems.push(
       p ? `step ${d.step} now differs from its plan` : `step ${d.step} has changes the plan did not have`,
