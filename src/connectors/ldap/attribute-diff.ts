@@ -127,7 +127,8 @@ export function diffAttributes(
     if (want === undefined) continue;
     const have = entry.attrs[key] ?? [];
     // The common case, one value wanted and held: one comparison, nothing allocated.
-    if (want.length === 1 && have.length === 1 && sameValue(key, want[0] as string, have[0] as string)) continue;
+    if (want.length === 1 && have.length === 1 && sameValue(key, want[0] as string, have[0] as string))
+      continue;
     const secret = { secret: isSecret(name, options.secret) };
     if (key === 'objectclass') {
       const missing = missingValues(name, want, have);
