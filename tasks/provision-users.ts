@@ -137,8 +137,10 @@ export default defineTask({
   },
   // Records in flight wait for the modify carrying their member values: the more in
   // flight, the fewer (bigger) group writes. 10,000 people on 2 cores (npm run bench):
-  // idem + slapd CPU 6.8 s at 64, 5.9 s at 128, 6.0 s at 256; the rerun the same.
-  concurrency: 128,
+  // idem + slapd CPU 6.8 s at 64, 5.9 s at 128, 6.0 s at 256 with one request per
+  // connection; with pipelined connections (medians of 5 pairs) 8.3 s at 128 and 7.8 s
+  // at 256 (slapd 2.9 -> 2.4 s, ~10,700 -> ~10,500 writes); the rerun the same.
+  concurrency: 256,
   maxDeletes: { percent: 10 },
   prune: (setup) => {
     const mode = pruneMode(setup);

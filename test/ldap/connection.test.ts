@@ -1,11 +1,62 @@
 /**
  * Connections: TLS verification (StartTLS before the bind, ldaps), the insecure
- * option's warning, the pool's size, rebinding after a restart, and timeouts.
+ * option's warning, the pool's size, pipelining and coalesced writes, rebinding
+ * after a restart, and timeouts.
  */
+
+/**
+ * `n` adds and reads of distinct entries, all started in one tick on `pool`:
+ * each read must return its own entry (answers matched to their requests).
+ */
+async function pipelined(pool: LdapPool, tag: string, n: number): Promise<void> {
+  const dn = (i: number) => `uid=${tag}-${i},ou=people,dc=example,dc=com`;
+  await Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      pool.add(dn(i), { objectClass: ['inetOrgPerson'], uid: [`${tag}-${i}`], cn: [`c${i}`], sn: [`s${i}`] }),
+    ),
+  );
+  const read = await Promise.all(Array.from({ length: n }, (_, i) => pool.read(dn(i), ['cn'])));
+  expect(read.map((e) => e?.attrs.cn?.[0])).toEqual(Array.from({ length: n }, (_, i) => `c${i}`));
+}
+
+describe('coalesceWrites', () => {
+  it('sends the writes of one tick in one writev, in order; the next tick writes again', async () => {
+    const got: Buffer[] = [];
+    const server = createServer((s) => s.on('data', (d) => got.push(d)));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const socket = coalesceWrites(new Socket().connect({ port, host: '127.0.0.1' }));
+    await new Promise((r) => socket.once('connect', r));
+    const calls: number[] = [];
+    type Fn = (...args: unknown[]) => unknown;
+    const proto = Object.getPrototypeOf(socket) as { _writev: Fn; _write: Fn };
+    Object.assign(socket, {
+      _writev(chunks: unknown[], cb: () => void) {
+        calls.push(chunks.length);
+        return proto._writev.call(socket, chunks, cb);
+      },
+      _write(chunk: unknown, enc: string, cb: () => void) {
+        calls.push(1);
+        return proto._write.call(socket, chunk, enc, cb);
+      },
+    });
+    for (const c of ['a', 'b', 'c', 'd']) socket.write(c);
+    await new Promise((r) => setImmediate(r));
+    socket.write('e');
+    await new Promise((r) => setImmediate(r));
+    expect(calls).toEqual([4, 1]);
+    socket.end();
+    await new Promise((r) => server.close(r));
+    expect(Buffer.concat(got).toString()).toBe('abcde');
+  });
+});
+
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configFromEnv } from '../../src/connectors/ldap/config.ts';
-import { connect } from '../../src/connectors/ldap/connect.ts';
+import { configFromEnv, type LdapConfig } from '../../src/connectors/ldap/config.ts';
+import { connect, MAX_POOL } from '../../src/connectors/ldap/connect.ts';
+import { coalesceWrites } from '../../src/connectors/ldap/connection.ts';
 import { LdapPool } from '../../src/connectors/ldap/pool.ts';
 import { Slapd } from '../support/slapd.ts';
 import { DropProxy } from './drop-proxy.ts';
@@ -83,6 +134,20 @@ describeLdap('TLS against slapd', () => {
   });
   const creds = () => ({ bindDn: slapd.adminDn, password: slapd.adminPassword, timeoutMs: 5000 });
 
+  it('pipelined requests over StartTLS and ldaps: each answer goes to its own request', async () => {
+    for (const [tag, config] of [
+      ['starttls', { url: slapd.url, startTLS: true }],
+      ['ldaps', { url: slapd.ldapsUrl as string }],
+    ] as [string, Partial<LdapConfig>][]) {
+      const pool = new LdapPool({ ...config, tls: { ca }, ...creds() } as LdapConfig, 1);
+      try {
+        await pipelined(pool, tag, 60);
+      } finally {
+        await pool.close();
+      }
+    }
+  });
+
   it('StartTLS verifies the certificate and happens before the bind', async () => {
     const setup = fakeSetup();
     const pool = await connect(setup, { url: slapd.url, startTLS: true, tls: { ca }, ...creds() });
@@ -143,6 +208,41 @@ describeLdap('the pool against slapd', () => {
     }
   });
 
+  it('pipelines on a busy connection: one connection carries many requests at once', async () => {
+    const proxy = new DropProxy(slapd.port);
+    await proxy.start();
+    const pool = poolFor(slapd, { url: proxy.url, poolSize: 1 });
+    try {
+      await pipelined(pool, 'pipe', 100);
+      expect(proxy.connections).toBe(1);
+    } finally {
+      await pool.close();
+      await proxy.stop();
+    }
+  });
+
+  it('a paged search has its connection to itself while other requests go on', async () => {
+    const pool = poolFor(slapd, { poolSize: 2 });
+    try {
+      await pipelined(pool, 'paged', 30);
+      const reads = Array.from({ length: 30 }, () => pool.read('ou=people,dc=example,dc=com', ['ou']));
+      const pages: number[] = [];
+      for await (const page of pool.searchPages('ou=people,dc=example,dc=com', {
+        scope: 'one',
+        filter: '(uid=paged-*)',
+        attributes: ['uid'],
+        pageSize: 7,
+      })) {
+        pages.push(page.length);
+        reads.push(pool.read('ou=people,dc=example,dc=com', ['ou']));
+      }
+      expect(pages).toEqual([7, 7, 7, 7, 2]);
+      expect((await Promise.all(reads)).every((r) => r?.attrs.ou?.[0] === 'people')).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('ldap.connect sizes the pool by --concurrency and closes it on cleanup', async () => {
     const setup = fakeSetup({ concurrency: 7 });
     const pool = await connect(setup, {
@@ -150,7 +250,7 @@ describeLdap('the pool against slapd', () => {
       bindDn: slapd.adminDn,
       password: slapd.adminPassword,
     });
-    expect(pool.size).toBe(7);
+    expect(pool.size).toBe(Math.min(7, MAX_POOL));
     await setup.close();
     expect((await failure(pool.read('dc=example,dc=com'))).message).toMatch(/closed/);
   });

@@ -250,6 +250,32 @@ describeLdap('the directory snapshot and the member batcher, against slapd', () 
     expect((await admin.read(groupDn('bgroup'), ['member']))?.attrs.member).toHaveLength(20);
   });
 
+  it('values that arrive while a group modify is in flight wait for more after it returns', async () => {
+    await admin.add(groupDn('wgroup'), {
+      objectClass: ['groupOfNames'],
+      cn: ['wgroup'],
+      member: [dnOf('w0')],
+    });
+    const pool = poolFor(slapd, { poolSize: 1 });
+    try {
+      // A full batch goes at once; a partial one waits (here: until it is full, no time limit).
+      pool.batchMembers({ maxValues: 3, delayMs: 600_000 });
+      const add = (...uids: string[]) =>
+        pool.members.change(groupDn('wgroup'), 'member', { add: uids.map(dnOf) });
+      const first = add('w1', 'w2', 'w3');
+      const during = add('w4', 'w5'); // queued while the first modify is in flight
+      await first;
+      const writes = slapd.writes();
+      const late = add('w6'); // fills the waiting batch
+      await Promise.all([during, late]);
+      expect(pool.members.stats).toEqual({ batches: 2, values: 6, fallbacks: 0 });
+      expect(slapd.writes() - writes).toBe(1);
+      expect((await admin.read(groupDn('wgroup'), ['member']))?.attrs.member).toHaveLength(7);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('one member value the server rejects inside a coalesced batch fails only its record', async () => {
     await admin.add(groupDn('vgroup'), {
       objectClass: ['groupOfNames'],

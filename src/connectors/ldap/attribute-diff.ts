@@ -6,6 +6,7 @@ import { added, type Change, modified, removed } from '../../core/diff.ts';
 import { parseDn } from './dn.ts';
 import {
   type Attributes,
+  comparable,
   desiredValues,
   type LdapEntry,
   missingValues,
@@ -38,6 +39,11 @@ export interface AttributeDiffOptions {
   secret?: string[];
   /** Compare and rewrite the secret attributes on every run too (a password rotation). @default false */
   rotateSecrets?: boolean;
+}
+
+/** One value against another under the attribute's rules (`key` lower-cased). */
+function sameValue(key: string, a: string, b: string): boolean {
+  return a === b || comparable(key, a) === comparable(key, b);
 }
 
 /** Modifications and their human diff. */
@@ -120,6 +126,9 @@ export function diffAttributes(
     const want = desiredValues(value);
     if (want === undefined) continue;
     const have = entry.attrs[key] ?? [];
+    // The common case, one value wanted and held: one comparison, nothing allocated.
+    if (want.length === 1 && have.length === 1 && sameValue(key, want[0] as string, have[0] as string))
+      continue;
     const secret = { secret: isSecret(name, options.secret) };
     if (key === 'objectclass') {
       const missing = missingValues(name, want, have);

@@ -66,7 +66,7 @@ export interface LdapConfig {
    */
   connectTimeoutMs?: number;
   /**
-   * Connections in the pool. `ldap.connect` uses the run's `--concurrency`, at most 16.
+   * Connections in the pool (each pipelines up to 64 requests). `ldap.connect` uses the run's `--concurrency`, at most 2.
    * @default 4
    */
   poolSize?: number;

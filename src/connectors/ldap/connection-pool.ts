@@ -36,21 +36,35 @@ export function pinTarget(url: string): { host: string; port: number; secure: bo
 }
 
 /**
+ * Requests one connection carries at once when every connection of the pool is
+ * busy: they go out back to back (one socket write for those sent in the same
+ * tick) and slapd answers them in parallel.
+ */
+export const PIPELINE_DEPTH = 64;
+
+/**
  * A pool of bound connections to one server. Every connection goes to the same
  * address for the whole run (the host name is resolved once), since
  * check-then-act across replicas is unsafe. A connection that dropped is
  * replaced by a fresh one that binds again. See {@link LdapPool} for the operations.
+ *
+ * An operation goes to an idle connection, else to a new one while the pool is
+ * below `size`, else is pipelined on the least busy connection (at most
+ * {@link PIPELINE_DEPTH} requests each), else waits. A paged search takes a
+ * connection for itself (the server keeps one paging state per connection).
  */
 export class ConnectionPool {
-  private readonly idle: LdapConnection[] = [];
-  private readonly waiters: ((c: LdapConnection | Error) => void)[] = [];
-  private open = 0;
+  /** Every open connection, with its requests in flight. */
+  private readonly conns: { conn: LdapConnection; load: number; exclusive: boolean }[] = [];
+  private readonly waiters: { exclusive: boolean; resolve: (c: LdapConnection | Error) => void }[] = [];
+  private creating = 0;
   private closed = false;
   private server: Promise<PinnedServer> | undefined;
 
   constructor(
     readonly config: LdapConfig,
     readonly size: number = config.poolSize ?? 4,
+    private readonly depth: number = PIPELINE_DEPTH,
   ) {
     pinTarget(config.url);
   }
@@ -84,45 +98,100 @@ export class ConnectionPool {
     return conn;
   }
 
-  protected async acquire(): Promise<LdapConnection> {
-    if (this.closed) throw new LdapError('permanent', 'connect', this.config.url, 'the LDAP pool is closed');
-    while (this.idle.length > 0) {
-      const conn = this.idle.pop() as LdapConnection;
-      if (conn.usable) return conn;
-      this.open--;
-      await conn.close();
-    }
-    if (this.open < this.size) {
-      this.open++;
-      try {
-        return await this.create();
-      } catch (err) {
-        this.open--;
-        this.wakeOne();
-        throw err;
+  /** Closes the connections that dropped and carry nothing any more. */
+  private prune(): void {
+    for (let i = this.conns.length - 1; i >= 0; i--) {
+      const c = this.conns[i] as (typeof this.conns)[number];
+      if (c.load === 0 && !c.conn.usable) {
+        this.conns.splice(i, 1);
+        void c.conn.close();
       }
     }
-    const next = await new Promise<LdapConnection | Error>((resolve) => this.waiters.push(resolve));
+  }
+
+  /** A connection for one more request, now, if the pool has one. */
+  private pick(exclusive: boolean): LdapConnection | undefined {
+    this.prune();
+    let best: (typeof this.conns)[number] | undefined;
+    for (const c of this.conns) {
+      if (c.exclusive || !c.conn.usable) continue;
+      if (c.load === 0) {
+        best = c;
+        break;
+      }
+      if (!exclusive && c.load < this.depth && (!best || c.load < best.load)) best = c;
+    }
+    if (!best) return undefined;
+    // An idle connection first; a new one before pipelining on a busy one.
+    if (best.load > 0 && this.conns.length + this.creating < this.size) return undefined;
+    best.load++;
+    best.exclusive = exclusive;
+    return best.conn;
+  }
+
+  /** A bound connection for one request (`exclusive`: for a sequence of requests, alone on it). */
+  protected async acquire(exclusive = false): Promise<LdapConnection> {
+    if (this.closed) throw new LdapError('permanent', 'connect', this.config.url, 'the LDAP pool is closed');
+    const ready = this.pick(exclusive);
+    if (ready) return ready;
+    if (this.conns.length + this.creating < this.size) {
+      this.creating++;
+      let conn: LdapConnection;
+      try {
+        conn = await this.create();
+      } catch (err) {
+        this.creating--;
+        this.wake();
+        throw err;
+      }
+      this.creating--;
+      if (this.closed) {
+        await conn.close();
+        throw new LdapError('permanent', 'connect', this.config.url, 'the LDAP pool is closed');
+      }
+      this.conns.push({ conn, load: 1, exclusive });
+      return conn;
+    }
+    const next = await new Promise<LdapConnection | Error>((resolve) =>
+      this.waiters.push({ exclusive, resolve }),
+    );
     if (next instanceof Error) throw next;
     return next;
   }
 
-  private wakeOne(): void {
-    const waiter = this.waiters.shift();
-    if (!waiter) return;
-    this.acquire().then(waiter, (err: Error) => waiter(err));
+  /** Hands connections to waiters while there are any to hand (a new one is opened for the first that waits). */
+  private wake(): void {
+    while (this.waiters.length > 0) {
+      const w = this.waiters[0] as (typeof this.waiters)[number];
+      const conn = this.pick(w.exclusive);
+      if (conn) {
+        this.waiters.shift();
+        w.resolve(conn);
+        continue;
+      }
+      if (this.conns.length + this.creating < this.size) {
+        this.waiters.shift();
+        this.acquire(w.exclusive).then(w.resolve, (err: Error) => w.resolve(err));
+        continue;
+      }
+      return;
+    }
   }
 
   protected release(conn: LdapConnection): void {
-    if (this.closed || !conn.usable) {
-      this.open--;
-      void conn.close();
-      if (!this.closed) this.wakeOne();
+    const i = this.conns.findIndex((c) => c.conn === conn);
+    const c = this.conns[i];
+    if (!c) return;
+    c.load--;
+    c.exclusive = false;
+    if (this.closed) {
+      if (c.load === 0) {
+        this.conns.splice(i, 1);
+        void conn.close();
+      }
       return;
     }
-    const waiter = this.waiters.shift();
-    if (waiter) waiter(conn);
-    else this.idle.push(conn);
+    this.wake();
   }
 
   /**
@@ -153,7 +222,9 @@ export class ConnectionPool {
     if (this.closed) return;
     this.closed = true;
     const err = new LdapError('permanent', 'connect', this.config.url, 'the LDAP pool was closed');
-    for (const w of this.waiters.splice(0)) w(err);
-    await Promise.all(this.idle.splice(0).map((c) => c.close()));
+    for (const w of this.waiters.splice(0)) w.resolve(err);
+    const idle = this.conns.filter((c) => c.load === 0);
+    for (const c of idle) this.conns.splice(this.conns.indexOf(c), 1);
+    await Promise.all(idle.map((c) => c.conn.close()));
   }
 }

@@ -40,7 +40,31 @@ function tlsOptions(config: LdapConfig, server: PinnedServer): tls.ConnectionOpt
   };
 }
 
-/** A bound connection, used by one operation at a time through the pool. */
+/**
+ * Makes the requests written to `socket` in one tick go out in one write: the
+ * first write of a tick corks the socket and the tick's end uncorks it (one
+ * writev), instead of one syscall per LDAP message. The order of the bytes is
+ * unchanged; with TLS, the records are made on uncork.
+ */
+export function coalesceWrites<T extends Socket>(socket: T): T {
+  const write = socket.write;
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
+  socket.write = function (this: T, ...args: unknown[]) {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(uncork);
+    }
+    return (write as (...a: unknown[]) => boolean).apply(this, args);
+  } as T['write'];
+  return socket;
+}
+
+/** A bound connection, used by the pool's operations (several at once when they are pipelined). */
 export class LdapConnection {
   readonly client: Client;
   private opened = false;
@@ -58,17 +82,21 @@ export class LdapConnection {
       createConnection: ((..._args: unknown[]) => {
         if (this.opened) refuseReconnect();
         this.opened = true;
-        return new Socket().setNoDelay(true).connect({ port: server.port, host: server.address });
+        return coalesceWrites(
+          new Socket().setNoDelay(true).connect({ port: server.port, host: server.address }),
+        );
       }) as never,
       createSecureConnection: ((...args: unknown[]) => {
         const first = args[0];
         if (typeof first === 'object' && first !== null) {
           // StartTLS: ldapts hands over the plain socket to upgrade.
-          return tls.connect({ ...(first as tls.ConnectionOptions), ...options, host: server.host });
+          return coalesceWrites(
+            tls.connect({ ...(first as tls.ConnectionOptions), ...options, host: server.host }),
+          );
         }
         if (this.opened) refuseReconnect();
         this.opened = true;
-        return tls.connect({ ...options, port: server.port, host: server.address });
+        return coalesceWrites(tls.connect({ ...options, port: server.port, host: server.address }));
       }) as never,
     });
   }

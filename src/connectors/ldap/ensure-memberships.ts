@@ -52,6 +52,7 @@ export interface MembershipsDiff extends Diff {
 
 /** Groups an earlier pending move of `dn` (a {@link RenameDiff} with references) will carry over to it. */
 function movedHere(pending: readonly { diff: Diff }[], dn: string): string[][] {
+  if (!pending.some((p) => typeof (p.diff as Partial<RenameDiff>).to === 'string')) return [];
   const target = normalizeDn(dn);
   return pending
     .map((p) => p.diff as Partial<RenameDiff>)

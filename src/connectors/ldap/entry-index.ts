@@ -67,6 +67,8 @@ export class EntryIndex {
   private readonly byKey = new Map<string, Slot>();
   private readonly names: string[] = [];
   private readonly nameIds = new Map<string, number>();
+  /** Attribute names as ldapts gives them → their lower-cased keys. */
+  private readonly keys = new Map<string, string>();
   private readonly lists = new Map<string, readonly string[]>();
   /** Keys to read again before they are trusted (a write in doubt, a conflict). */
   private readonly stale = new Set<string>();
@@ -176,9 +178,20 @@ export class EntryIndex {
     for (const name in entry) {
       if (name === 'dn') continue;
       const raw = entry[name];
-      const list = (Array.isArray(raw) ? raw : [raw]).map((v) => (typeof v === 'string' ? v : String(v)));
-      if (list.length === 0) continue;
-      const key = name.toLowerCase().replace(/;binary$/, '');
+      let key = this.keys.get(name);
+      if (key === undefined) {
+        key = name.toLowerCase().replace(/;binary$/, '');
+        this.keys.set(name, key);
+      }
+      if (!Array.isArray(raw)) {
+        // One value (how ldapts gives a single-valued attribute): no list made.
+        const v = typeof raw === 'string' ? raw : String(raw);
+        if (key === 'entrycsn') packed[1] = v;
+        else packed.push(this.nameId(key), v);
+        continue;
+      }
+      if (raw.length === 0) continue;
+      const list = raw.map((v) => (typeof v === 'string' ? v : String(v)));
       if (key === 'entrycsn') packed[1] = list[0] as string;
       else packed.push(this.nameId(key), list.length === 1 ? (list[0] as string) : this.list(list));
     }

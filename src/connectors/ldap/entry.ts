@@ -90,6 +90,7 @@ export function valuesOf(entry: LdapEntry | undefined, attribute: string): strin
 export function desiredValues(value: AttributeValue): string[] | undefined {
   if (value === undefined) return undefined;
   if (value === null) return [];
+  if (typeof value === 'string') return value === '' ? [] : [value];
   const list = (Array.isArray(value) ? value : [value]) as (string | number)[];
   return list.map(String).filter((v) => v !== '');
 }

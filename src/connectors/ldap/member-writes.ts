@@ -4,9 +4,12 @@
  * per record (each rewrites the whole group entry, so a `staff` group of N
  * members costs N² without it).
  *
- * - A batch holds at most `maxValues` values; the first value waits at most
- *   `delayMs` for others, and values that arrive while a group's modify is in
- *   flight go out together as soon as it returns (one modify in flight per group).
+ * - A batch holds at most `maxValues` values and waits at most `delayMs` for more
+ *   (from its first value, or from the return of the group's previous modify: one
+ *   modify in flight per group); a full batch goes out at once. Each modify
+ *   rewrites the whole group at the server, so waiting pays: 10,000 people (npm run
+ *   bench) take ~700 group writes and slapd 2.4 s of CPU with 25 ms, against ~1,800
+ *   and 3.0 s with 2 ms, for the same idem CPU.
  * - Each caller's promise resolves only when the server acknowledged the modify
  *   that carried its values, so a record is never `changed` before its write landed.
  * - A batch the server rejects with a result code about the values (16, 20, 21,
@@ -38,12 +41,12 @@ export interface MemberWriteOptions {
 
 /**
  * Batching of member writes.
- * @example { maxValues: 1000, delayMs: 2 }
+ * @example { maxValues: 1000, delayMs: 25 }
  */
 export interface MemberBatchOptions {
   /** Most values in one modify. @default 1000 */
   maxValues?: number;
-  /** Milliseconds the first value of a batch waits for others. @default 2 */
+  /** Milliseconds a batch waits for more values (a full one does not wait). @default 25 */
   delayMs?: number;
 }
 
@@ -92,7 +95,7 @@ export class MemberWrites {
     options: MemberBatchOptions = {},
   ) {
     this.maxValues = Math.max(1, options.maxValues ?? 1000);
-    this.delayMs = Math.max(0, options.delayMs ?? 2);
+    this.delayMs = Math.max(0, options.delayMs ?? 25);
   }
 
   /**
@@ -180,8 +183,9 @@ export class MemberWrites {
       for (const p of batch.values()) for (const w of p.waiters) w.reject(err);
     } finally {
       q.busy = false;
-      // What arrived while this modify was in flight goes out now, together.
-      if (q.batches.length > 0) void this.flush(q);
+      // What arrived while this modify was in flight goes out together: at once when a
+      // batch is full, else once the batch waited `delayMs` for more.
+      this.schedule(q);
     }
   }
 

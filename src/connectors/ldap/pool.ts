@@ -155,7 +155,7 @@ export class LdapPool extends ConnectionPool {
       });
       return;
     }
-    const conn = await this.acquire();
+    const conn = await this.acquire(true);
     try {
       const pages = conn.client.searchPaginated(base, {
         ...options,
