@@ -18,7 +18,7 @@ import { isBuiltin } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { IDEM_VERSION } from '../runner/version.ts';
-import { writeCached } from './compile-cache.ts';
+import { readCachedModule, writeCached } from './compile-cache.ts';
 
 /** Bump when what this file writes changes shape. */
 const FORMAT = 'idem-standalone-task-1';
@@ -51,7 +51,7 @@ export async function standaloneTask(
     .digest('hex');
   const module = cacheDir ? join(cacheDir, `${key}.mjs`) : undefined;
   const needsHooks = cacheDir ? join(cacheDir, `${key}.hooks`) : undefined;
-  if (module && existsSync(module)) return pathToFileURL(module).href;
+  if (module && readCachedModule(module) !== undefined) return pathToFileURL(module).href;
   if (needsHooks && existsSync(needsHooks)) return undefined;
 
   const code = await compile(path, real, source.toString('utf8'), entries);

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeCached } from './compile-cache.ts';
+import { readCachedModule, writeCached } from './compile-cache.ts';
 
 interface Resolved {
   url: string;
@@ -81,7 +81,7 @@ async function compiled(path: string, source: string): Promise<string> {
   const key = createHash('sha256').update(`${esbuild.version}\0${path}\0${source}`).digest('hex');
   const cached = cacheDir ? join(cacheDir, `${key}.mjs`) : undefined;
   if (cached) {
-    const hit = await readFile(cached, 'utf8').catch(() => undefined);
+    const hit = readCachedModule(cached);
     if (hit !== undefined) return hit;
   }
   const out = await esbuild.transform(source, {

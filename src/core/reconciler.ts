@@ -1,6 +1,6 @@
 import { CircuitBreaker, errorSignature } from './breaker.ts';
 import type { ConvergenceWatch } from './convergence.ts';
-import { errorMessage, kindOf, type LedgerError } from './errors.ts';
+import { errorMessage, IdemError, kindOf, type LedgerError } from './errors.ts';
 import type { Baseline, PlanStats } from './gate.ts';
 import type { Journal } from './journal.ts';
 import { KeySet } from './key-set.ts';
@@ -47,6 +47,16 @@ export interface PlanPhase {
   dryRun: boolean;
   /** The last accepted run, whose keys the input's are compared with (leading zeros lost...). */
   baseline: Baseline | undefined;
+}
+
+/** A source whose lines do not increase: its records cannot be told apart by line. */
+function lineOutOfOrder(source: RecordSource, line: number, last: number): IdemError {
+  return new IdemError(
+    'refused',
+    `the source ${source.description} gave a record on line ${line} after one on line ${last}: ` +
+      "a source's lines must increase from record to record (the ledger and --resume find a record by its line); " +
+      'nothing after it was read. Fix the source (number its records in order), then run again',
+  );
 }
 
 /** Planned records read from the ledger at a time. */
@@ -241,7 +251,13 @@ export class Reconciler<R, C> {
    */
   private async reading(source: RecordSource, each: (rec: SourceRecord) => Promise<boolean>): Promise<void> {
     try {
-      for await (const rec of source.records(this.d.stopSignal)) if (!(await each(rec))) break;
+      let last = 0;
+      for await (const rec of source.records(this.d.stopSignal)) {
+        // The ledger, --resume and the apply phase find a record by its line.
+        if (!(rec.line > last)) throw lineOutOfOrder(source, rec.line, last);
+        last = rec.line;
+        if (!(await each(rec))) break;
+      }
     } catch (err) {
       if (kindOf(err) !== 'refused') throw err;
       this.stop ??= { status: 'refused', message: `refused: ${errorMessage(err)}` };

@@ -451,14 +451,20 @@ export class RecordProcessor<R, C> {
   }
 }
 
-/** A value as JSON.stringify sees it: `toJSON` applied; what it cannot write is `undefined`, a non-finite number `null`. */
+/**
+ * A value as JSON.stringify sees it: `toJSON` applied (once), a boxed number,
+ * string or boolean unwrapped; what it cannot write is `undefined`, a non-finite
+ * number `null`.
+ */
 function asJson(v: unknown): unknown {
-  if (typeof v === 'object' && v !== null && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
-    return (v as { toJSON(): unknown }).toJSON();
+  let out = v;
+  if (typeof out === 'object' && out !== null && typeof (out as { toJSON?: unknown }).toJSON === 'function') {
+    out = (out as { toJSON(): unknown }).toJSON();
   }
-  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
-  if (typeof v === 'function' || typeof v === 'symbol') return undefined;
-  return v;
+  if (out instanceof Number || out instanceof String || out instanceof Boolean) out = out.valueOf();
+  if (typeof out === 'number') return Number.isFinite(out) ? out : null;
+  if (typeof out === 'function' || typeof out === 'symbol') return undefined;
+  return out;
 }
 
 /**
@@ -467,24 +473,28 @@ function asJson(v: unknown): unknown {
  * read back from JSON).
  */
 export function sameJson(a: unknown, b: unknown): boolean {
-  const x = asJson(a);
-  const y = asJson(b);
+  return same(asJson(a), asJson(b));
+}
+
+/** `sameJson` of two values already seen as JSON sees them (each child is, once, here). */
+function same(x: unknown, y: unknown): boolean {
   if (x === y) return true;
   if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) return false;
   if (Array.isArray(x) || Array.isArray(y)) {
     if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length) return false;
     // In an array, what JSON cannot write is written as null.
-    for (let i = 0; i < x.length; i++)
-      if (!sameJson(asJson(x[i]) ?? null, asJson(y[i]) ?? null)) return false;
+    for (let i = 0; i < x.length; i++) if (!same(asJson(x[i]) ?? null, asJson(y[i]) ?? null)) return false;
     return true;
   }
   const xs = x as Record<string, unknown>;
   const ys = y as Record<string, unknown>;
   let written = 0;
   for (const k in xs) {
-    if (!Object.hasOwn(xs, k) || asJson(xs[k]) === undefined) continue;
+    if (!Object.hasOwn(xs, k)) continue;
+    const v = asJson(xs[k]);
+    if (v === undefined) continue;
     written++;
-    if (!Object.hasOwn(ys, k) || !sameJson(xs[k], ys[k])) return false;
+    if (!Object.hasOwn(ys, k) || !same(v, asJson(ys[k]))) return false;
   }
   for (const k in ys) if (Object.hasOwn(ys, k) && asJson(ys[k]) !== undefined) written--;
   return written === 0;

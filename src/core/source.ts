@@ -2,7 +2,12 @@ import { IdemError } from './errors.ts';
 
 /** One record as read from a source, before the task parses it. */
 export interface SourceRecord<Raw = Record<string, string>> {
-  /** The 1-based line in the file where the record starts (the header is line 1). */
+  /**
+   * The 1-based line in the file where the record starts (the header is line 1).
+   * Lines increase from record to record: the ledger and `--resume` find a record
+   * by its line, so a source whose lines do not increase is refused at the first
+   * that does not.
+   */
   line: number;
   /** Column name → raw value. Empty when the row could not be split into its columns (`error` says why). */
   raw: Raw;

@@ -85,4 +85,23 @@ describe('engine: the apply phase follows the plan across its pages', () => {
     expect([...w.writes.values()].every((c) => c === 1)).toBe(true);
     for (const r of unique) expect(w.data.get(r.id)).toBe(r.v);
   });
+
+  it('a source whose lines do not increase is refused at the first that does not, nothing of it applied', async () => {
+    for (const budget of [undefined, false as const]) {
+      const w = world();
+      const rows = ['a', 'b', 'c', 'd'].map((id, i) => ({
+        line: [2, 3, 2, 3][i] as number,
+        raw: { id, v: id },
+      }));
+      const extra = budget === false ? { budget } : {};
+      const { summary } = await runInMemory({ ...w.task, ...extra }, rows as never, { concurrency: 1 });
+      expect(summary.status).toBe('refused');
+      expect(summary.message).toMatch(
+        /the source memory gave a record on line 2 after one on line 3: a source's lines must increase/,
+      );
+      // Plan first (the default): the refusal comes in the plan phase, before any write.
+      // One pass (budget: false): the records before it were applied.
+      expect([...w.writes.keys()].sort()).toEqual(budget === false ? ['a', 'b'] : []);
+    }
+  });
 });

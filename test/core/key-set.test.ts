@@ -60,4 +60,14 @@ describe('KeySet', () => {
     for (let i = 0; i < a.length; i += 2) distinct.add(`${a[i]}:${a[i + 1]}`);
     expect(distinct.size).toBe(50_000);
   });
+
+  it('keeps the layout earlier runs stored in the ledger: (hi, lo) pairs in this order', () => {
+    // As the previous implementation (a radix sort of separate hi and lo arrays) wrote them:
+    // the next run compares its keys with these to find key churn.
+    const keys = new KeySet();
+    for (const [i, key] of ['a', 'b', 'user-1'].entries()) keys.add(key, i + 2);
+    expect([...keys.sorted()]).toEqual([
+      3826002220, 1601204102, 3876335077, 1550868687, 4115888500, 1489590682,
+    ]);
+  });
 });

@@ -8,6 +8,8 @@ describe('sameJson: the comparison of a diff with its plan read back from JSON',
     ['a date', [{ op: '~', field: 'at', to: new Date(0) }]],
     ['odd numbers and holes', [{ op: '+', field: 'n', to: [1, Number.NaN, undefined, () => 1] }]],
     ['nested objects', { a: { b: [{ c: 1 }, { d: 'e' }] } }],
+    ['boxed values', { s: new String('a'), n: [new Number(1)], b: new Boolean(false) }],
+    ['toJSON giving a date (written as {})', [{ toJSON: () => new Date(0) }]],
   ];
   for (const [what, value] of cases) {
     it(`agrees with JSON.stringify: ${what}`, () => {
@@ -24,5 +26,7 @@ describe('sameJson: the comparison of a diff with its plan read back from JSON',
     expect(sameJson({ a: 1 }, { a: 1, b: null })).toBe(false);
     expect(sameJson({ a: [] }, { a: {} })).toBe(false);
     expect(sameJson('1', 1)).toBe(false);
+    expect(sameJson(new Number(1), new Number(2))).toBe(false);
+    expect(sameJson(new String('a'), 'a')).toBe(true);
   });
 });

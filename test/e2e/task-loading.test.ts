@@ -123,6 +123,21 @@ describe('a task that imports only idem and builtins', () => {
     expect(r.notes).toEqual(['ada', 'grace']);
   });
 
+  it('is compiled again when its cached module was cut short (a power loss), not called "not a task"', async () => {
+    const { dir, file } = taskDir('people.ts', task(PROBE, "'data/people.csv'"));
+    const cache = join(dir, 'cache');
+    expect((await run(file, cache)).exitCode).toBe(0);
+    const module = join(cache, 'idem', 'tasks', cached(cache)[0] as string);
+    const whole = readFileSync(module, 'utf8');
+    for (const damaged of ['', whole.slice(0, Math.floor(whole.length / 2))]) {
+      writeFileSync(module, damaged);
+      const r = await run(file, cache);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect(r.notes).toEqual(['ada', 'grace']);
+      expect(readFileSync(module, 'utf8')).toBe(whole);
+    }
+  });
+
   it('is compiled anew when edited, not read from the stale cache', async () => {
     const { dir, file } = taskDir('edited.ts', task(PROBE, "'data/people.csv'", "'one'"));
     const cache = join(dir, 'cache');
