@@ -82,6 +82,7 @@ export async function connect(
     }
     return pool.close();
   });
+  pool.recordsInFlight = setup.concurrency;
   if (options.batch) pool.batchMembers(options.batch);
   if (options.snapshot) pool.useSnapshot(options.snapshot, (m) => setup.warn(m));
   return pool;

@@ -70,15 +70,21 @@ export class LdapPool extends ConnectionPool {
     return this.snapshot;
   }
 
+  /**
+   * How many records the run has in flight (its `--concurrency`), when known:
+   * how long a member batch waits for more follows from it (see {@link MemberBatchOptions.delayMs}).
+   */
+  recordsInFlight: number | undefined;
+
   /** Coalesced member writes: see {@link MemberWrites}. */
   get members(): MemberWrites {
-    this.batcher ??= new MemberWrites(this);
+    this.batcher ??= new MemberWrites(this, { recordsInFlight: this.recordsInFlight });
     return this.batcher;
   }
 
   /** Sets how member writes are batched (before the first write). */
   batchMembers(options: MemberBatchOptions): void {
-    this.batcher = new MemberWrites(this, options);
+    this.batcher = new MemberWrites(this, { recordsInFlight: this.recordsInFlight, ...options });
   }
 
   /** Opens one connection now (checks the URL, TLS and the bind) and reads the root DSE. */
