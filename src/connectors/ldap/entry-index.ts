@@ -117,7 +117,10 @@ export class EntryIndex {
       scope: scope ?? 'sub',
       filter: present(attribute),
       attributes: SNAPSHOT_ATTRIBUTES,
-      pageSize: 1000,
+      // A page's parsed messages live until it is packed: 200 keeps them young (a 10k-person
+      // no-op rerun: 1.33 s of CPU against 1.52 s with pages of 1,000, and 1.5 with 500),
+      // for 50 round trips instead of 10.
+      pageSize: 200,
     })) {
       for (const entry of page) this.add(this.packRaw(entry));
       if (this.byKey.size > max) {
