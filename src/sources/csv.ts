@@ -150,35 +150,33 @@ export class CsvSource implements RecordSource {
       // The scan knows the width: no record decodes more than one field past it.
       if (scan.columns) tok.maxFields = scan.columns.length + 1;
       const out: TokenizedRecord[] = [];
-      // Hands out what the tokenizer produced; false when the run is stopping.
-      const handOut = function* (): Generator<SourceRecord, boolean> {
-        for (const t of out) {
-          if (!columns) {
-            columns = t.fields;
-          } else if (t.line !== scan.trailerLine) {
-            if (signal?.aborted) return false;
-            yielded++;
-            yield recordOf(t, columns, d);
-          }
-        }
-        out.length = 0;
-        return true;
-      };
       const chunks = file.chunks();
-      for (;;) {
+      for (let last = false; !last; ) {
         const next = await chunks.next();
+        const slices: Buffer[] = [];
         if (next.done) {
+          last = true;
           const end = decoder.end();
-          tok.push(end.bytes, out);
-          if (end.fault || tok.finish(out)) throw changed(`it is no longer valid ${d.encoding} CSV`);
-          if (!(yield* handOut())) return;
-          break;
+          if (end.fault) throw changed(`it is no longer valid ${d.encoding} CSV`);
+          slices.push(end.bytes);
+        } else {
+          const { bytes, fault } = decoder.decode(next.value);
+          if (fault) throw changed(`it is no longer valid ${d.encoding}`);
+          for (let at = 0; at < bytes.length; at += SLICE) slices.push(bytes.subarray(at, at + SLICE));
         }
-        const { bytes, fault } = decoder.decode(next.value);
-        if (fault) throw changed(`it is no longer valid ${d.encoding}`);
-        for (let at = 0; at < bytes.length; at += SLICE) {
-          tok.push(bytes.subarray(at, at + SLICE), out);
-          if (!(yield* handOut())) return;
+        for (const slice of slices) {
+          tok.push(slice, out);
+          if (last && tok.finish(out)) throw changed(`it is no longer valid ${d.encoding} CSV`);
+          for (const t of out) {
+            if (!columns) {
+              columns = t.fields;
+            } else if (t.line !== scan.trailerLine) {
+              if (signal?.aborted) return;
+              yielded++;
+              yield recordOf(t, columns, d);
+            }
+          }
+          out.length = 0;
         }
       }
       if (yielded !== scan.count) throw changed(`it now holds ${yielded} records`);
