@@ -44,12 +44,12 @@ export class ConvergenceWatch {
       : undefined;
   }
 
-  /** The result, with a warning when it changed the same way on every one of the last runs. */
   /** Whether a result can be flagged at all: only a change can repeat. */
   concerns(result: RecordResult): boolean {
     return result.outcome === 'changed';
   }
 
+  /** The result, with a warning when it changed the same way on every one of the last runs. */
   async annotate(result: RecordResult): Promise<RecordResult> {
     if (!this.concerns(result)) return result;
     let common = fieldsOf(result.diff);

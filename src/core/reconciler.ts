@@ -147,35 +147,17 @@ export class Reconciler<R, C> {
       this.launch(() => this.d.processor.applyPlanned(entry, prepared, mode));
       return true;
     });
-    await this.eachPlanned(
-      (entry) => entry.prune,
-      async (entry) => this.launch(() => this.d.processor.applyPlanned(entry, prune, mode)),
-    );
-    await this.pool.drain();
-  }
-
-  /** Calls `fn` for every planned record `which` selects (not yet done), in input order, a page at a time. */
-  private async eachPlanned(
-    which: (entry: PlannedRecord) => boolean,
-    fn: (entry: PlannedRecord) => Promise<void>,
-    skipDone = true,
-  ): Promise<void> {
-    let after: { line: number; slot: string } | undefined;
-    for (;;) {
-      const page = await this.d.results.planned(this.d.runId, after, PLAN_PAGE);
-      if (page.length === 0) return;
-      for (const entry of page) {
-        if (!which(entry)) continue;
-        if (skipDone) {
-          if (!this.pool.free) await this.pool.ready();
-          if (this.halted()) return;
-          if (this.d.resumed && (await this.doneBefore(entry.slot, entry.line))) continue;
-        }
-        await fn(entry);
-      }
-      const last = page[page.length - 1] as PlannedRecord;
-      after = { line: last.line, slot: last.slot };
+    // The keys to prune: line 0, so the plan's first entries in its (line, slot) order.
+    const prunes = new PlanCursor(results, runId);
+    for (let entry = await prunes.take(); entry?.line === 0; entry = await prunes.take()) {
+      if (!entry.prune) continue;
+      if (!this.pool.free) await this.pool.ready();
+      if (this.halted()) break;
+      if (this.d.resumed && (await this.doneBefore(entry.slot, entry.line))) continue;
+      const planned = entry;
+      this.launch(() => this.d.processor.applyPlanned(planned, prune, mode));
     }
+    await this.pool.drain();
   }
 
   /**
@@ -371,8 +353,8 @@ export class Reconciler<R, C> {
 /**
  * The plan of a run read forward in input order (line, then slot), a page at a
  * time, as the apply phase reads the input: `at(line)` is the planned record of
- * the input record on `line`, if it has one. Keys to prune (line 0) are passed
- * over; they are applied after the input.
+ * the input record on `line`, if it has one (keys to prune, on line 0, are passed
+ * over); `take` is the next entry.
  */
 class PlanCursor {
   private page: PlannedRecord[] = [];
@@ -392,6 +374,13 @@ class PlanCursor {
       this.next++;
       if (entry.line === line) return entry;
     }
+  }
+
+  /** The next entry, in order. */
+  async take(): Promise<PlannedRecord | undefined> {
+    const entry = await this.peek();
+    if (entry) this.next++;
+    return entry;
   }
 
   private async peek(): Promise<PlannedRecord | undefined> {

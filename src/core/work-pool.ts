@@ -1,6 +1,7 @@
 /**
- * At most `size` pieces of work in flight. `add` waits for a free slot and
- * starts the work without waiting for it; `drain` waits for all of it. Work is
+ * At most `size` pieces of work in flight. `ready` waits for a free slot (`free`
+ * says whether there is one now), `start` starts work in it without waiting for
+ * it, `drain` waits for all of it. Work is
  * expected to turn its own failures into outcomes; one that throws anyway is
  * kept and thrown by `drain` (a bug, not a record's failure). A slot that frees
  * up wakes one waiter: the cost per piece of work does not grow with `size`.
@@ -20,12 +21,6 @@ export class WorkPool {
   /** Whether a piece of work can start now (no need to wait for `ready`). */
   get free(): boolean {
     return this.running < this.size;
-  }
-
-  /** Waits for a free slot, then starts `work`. */
-  async add(work: () => Promise<void>): Promise<void> {
-    if (!this.free) await this.ready();
-    this.start(work);
   }
 
   /** Starts `work` in a free slot (after `ready`, or when `free`), without waiting for it. */

@@ -190,7 +190,8 @@ export class CsvSource implements RecordSource {
  * The records pass tokenizes a chunk a slice at a time and hands out each slice's
  * records before the next: a whole 64 KiB chunk's records (thousands of short rows)
  * held while they are processed outlive the young generation and fill the old one
- * with garbage (measured: peak RSS of a 1M-row no-op run 210 → 198 MB).
+ * with garbage (measured on a 1M-row no-op rerun: 331 → 23 MB promoted to the old
+ * space, peak RSS 158-165 → 134-140 MB).
  */
 const SLICE = 8 * 1024;
 

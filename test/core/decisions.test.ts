@@ -110,7 +110,10 @@ describe('the work pool', () => {
         });
       });
     const adding = (async () => {
-      for (let i = 0; i < 5; i++) await pool.add(work);
+      for (let i = 0; i < 5; i++) {
+        if (!pool.free) await pool.ready();
+        pool.start(work);
+      }
     })();
     while (started < 5) {
       await new Promise((r) => setImmediate(r));
@@ -125,7 +128,7 @@ describe('the work pool', () => {
 
   it('a piece that throws is a bug: drain throws it', async () => {
     const pool = new WorkPool(1);
-    await pool.add(async () => {
+    pool.start(async () => {
       throw new Error('boom');
     });
     await expect(pool.drain()).rejects.toThrow('boom');
