@@ -1,7 +1,7 @@
 import type { Clock } from './clock.ts';
 import { errorMessage, kindOf, LedgerError } from './errors.ts';
 import type { LedgerEvent, OutcomeBatch, OutcomeStore, PlannedRecord } from './ledger.ts';
-import { rangesOf } from './line-ranges.ts';
+import { LineBuffer } from './line-ranges.ts';
 import { isFinal, isPlainOk, type RecordResult } from './outcome.ts';
 
 /** When the journal commits: after this many queued writes, or this long after the first. */
@@ -27,7 +27,7 @@ export const DEFAULT_JOURNAL_POLICY: JournalPolicy = { batchSize: 1024, maxDelay
 export class Journal {
   private queue: Required<OutcomeBatch> = { results: [], events: [], planned: [], finished: [] };
   /** Finished lines not committed yet, per run (merged into ranges at commit). */
-  private lines = new Map<string, number[]>();
+  private readonly lines = new Map<string, LineBuffer>();
   /** How many lines `lines` holds. */
   private lineCount = 0;
   private cancelTimer: (() => void) | undefined;
@@ -60,7 +60,7 @@ export class Journal {
     if (result.line > 0 && isFinal(result.outcome)) {
       let lines = this.lines.get(runId);
       if (!lines) {
-        lines = [];
+        lines = new LineBuffer();
         this.lines.set(runId, lines);
       }
       lines.push(result.line);
@@ -110,9 +110,8 @@ export class Journal {
     this.cancelTimer = undefined;
     const batch = this.queue;
     for (const [runId, lines] of this.lines) {
-      for (const [first, last] of rangesOf(lines)) batch.finished.push({ runId, first, last });
+      for (const [first, last] of lines.drain()) batch.finished.push({ runId, first, last });
     }
-    this.lines = new Map();
     this.lineCount = 0;
     this.queue = { results: [], events: [], planned: [], finished: [] };
     if (batch.results.length + batch.events.length + batch.planned.length + batch.finished.length === 0)
