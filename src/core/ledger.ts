@@ -185,8 +185,12 @@ export interface PlanStore {
   planProgress(runId: string): Promise<{ done: number; planned: { total: number; done: number } }>;
   /** Stores the keys of a run's input (64-bit hashes, see `KeySet`), the baseline of a later run's key comparison. */
   putRunKeys(runId: string, hashes: Uint32Array): Promise<void>;
-  /** The keys of a run's input, as stored by `putRunKeys`. */
-  runKeys(runId: string): Promise<Uint32Array | undefined>;
+  /**
+   * Hands the keys of a run's input, as stored by `putRunKeys`, to `visit` in
+   * consecutive sorted chunks (never the whole list at once: 8 MB for a million
+   * keys); false, and no call, if none were kept for that run.
+   */
+  runKeys(runId: string, visit: (chunk: Uint32Array) => void): Promise<boolean>;
   recordAcceptance(acceptance: Acceptance): Promise<void>;
   findAcceptance(task: string, planHash: string): Promise<Acceptance | undefined>;
   /** The task's leavers in their grace period. */

@@ -1,5 +1,4 @@
 import { type Baseline, judgePlan, PlanStats } from './gate.ts';
-import { commonKeys } from './key-set.ts';
 import type { ActiveRun } from './open-run.ts';
 import { PlanDigest } from './plan-digest.ts';
 import type { PrunePlan } from './prune-plan.ts';
@@ -52,8 +51,9 @@ export async function planAndGate<R, C>(
   stats.records = scan.count;
   const digest = new PlanDigest();
   const phase = { stats, digest, dryRun: policy.dryRun, baseline };
+  const baselineKeys = baseline !== undefined && (await loadBaselineKeys(deps, reconciler, baseline));
   await reconciler.plan(deps.source, phase);
-  await compareKeys(deps, active, reconciler, stats, baseline);
+  await compareKeys(deps, active, reconciler, stats, baselineKeys ? baseline : undefined);
   if (prune && policy.prune) await reconciler.planPrune(prune.keys, policy.prune, phase);
   const stopped = reconciler.stopped();
   if (stopped) return { stop: stopped };
@@ -101,9 +101,23 @@ export async function planAndGate<R, C>(
 }
 
 /**
- * Compares the input's keys with the last accepted run's (kept as hashes in the
- * ledger) and keeps this run's for the next night. A run that did not read every
- * key, or a baseline whose keys were not kept, leaves the comparison out.
+ * Loads the last accepted run's keys (kept as hashes in the ledger) into the
+ * record pass's key set, before the pass: each key of the input found among them
+ * is counted as known as it is read. False if that run's keys were not kept.
+ */
+async function loadBaselineKeys<R, C>(
+  deps: EngineDeps<R, C>,
+  reconciler: Reconciler<R, C>,
+  baseline: Baseline,
+): Promise<boolean> {
+  reconciler.expectKnownKeys(baseline.records);
+  return deps.ledger.runKeys(baseline.runId, (chunk) => reconciler.addKnownKeys(chunk));
+}
+
+/**
+ * Keeps the input's keys for the next night and counts how many the last
+ * accepted run had (`loadBaselineKeys`). A run that did not read every key, or
+ * a baseline whose keys were not kept, leaves the comparison out.
  */
 async function compareKeys<R, C>(
   deps: EngineDeps<R, C>,
@@ -112,13 +126,13 @@ async function compareKeys<R, C>(
   stats: PlanStats,
   baseline: Baseline | undefined,
 ): Promise<void> {
+  const known = reconciler.knownKeys();
   const keys = reconciler.keyHashes();
   if (!keys) return;
   if (!active.policy.dryRun && !active.policy.planOnly) await deps.ledger.putRunKeys(active.run.id, keys);
-  const before = baseline && (await deps.ledger.runKeys(baseline.runId));
-  if (!baseline || !before) return;
-  stats.known = commonKeys(keys, before);
-  baseline.records = before.length / 2;
+  if (!baseline) return;
+  stats.known = known.met;
+  baseline.records = known.loaded;
 }
 
 /** The refusal: every budget exceeded, the plan's hash, and how to let exactly this plan through once. */

@@ -108,6 +108,21 @@ export class Reconciler<R, C> {
     );
   }
 
+  /** Makes room for the last accepted run's keys besides this run's, before any is added. */
+  expectKnownKeys(n: number): void {
+    this.keys.reserve(Math.max(n, this.d.records ?? 0));
+  }
+
+  /** Loads a sorted chunk of the last accepted run's keys (see `KeySet.addKnown`), before the record pass. */
+  addKnownKeys(pairs: Uint32Array): void {
+    this.keys.addKnown(pairs);
+  }
+
+  /** How many keys of the last accepted run were loaded, and how many of them the record pass met. */
+  knownKeys(): { loaded: number; met: number } {
+    return this.keys.known;
+  }
+
   /** The hashes of the keys the record pass read (sorted), or none if it did not read them all. */
   keyHashes(): Uint32Array | undefined {
     return this.stopped() ? undefined : this.keys.sorted();

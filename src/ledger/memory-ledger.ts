@@ -153,8 +153,10 @@ export class MemoryLedger implements Ledger {
     this.keys.set(runId, hashes.slice());
   }
 
-  async runKeys(runId: string): Promise<Uint32Array | undefined> {
-    return this.keys.get(runId)?.slice();
+  async runKeys(runId: string, visit: (chunk: Uint32Array) => void): Promise<boolean> {
+    const keys = this.keys.get(runId);
+    if (keys) visit(keys.slice());
+    return keys !== undefined;
   }
 
   async events(filter: { runId?: string; key?: string }): Promise<LedgerEvent[]> {

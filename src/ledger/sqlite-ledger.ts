@@ -26,7 +26,7 @@ import {
 } from '../core/outcome.ts';
 import type { EffectState } from '../core/step.ts';
 import { takeCleanStamp, writeCleanStamp } from './clean-close.ts';
-import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema.ts';
+import { MIGRATIONS, RUN_KEY_CHUNK, SCHEMA, SCHEMA_VERSION } from './schema.ts';
 import { damagedAdvice, sqliteFault } from './sqlite-fault.ts';
 import { openSqliteFile } from './sqlite-file.ts';
 import { toEffect, toEvent, toPlanned, toResult, toRun } from './sqlite-rows.ts';
@@ -446,21 +446,31 @@ export class SqliteLedger implements Ledger {
   }
 
   async putRunKeys(runId: string, hashes: Uint32Array): Promise<void> {
-    this.batch(`record the keys of run ${runId}`, () =>
-      this.stmt(`INSERT OR REPLACE INTO run_keys (run_id, hashes) VALUES (?, ?)`).run(
-        runId,
-        Buffer.from(hashes.buffer, hashes.byteOffset, hashes.byteLength),
-      ),
-    );
+    const step = 2 * RUN_KEY_CHUNK;
+    this.batch(`record the keys of run ${runId}`, () => {
+      this.stmt(`DELETE FROM run_key_chunks WHERE run_id = ?`).run(runId);
+      const insert = this.stmt(`INSERT INTO run_key_chunks (run_id, chunk, hashes) VALUES (?, ?, ?)`);
+      for (let at = 0, chunk = 0; at < hashes.length || chunk === 0; at += step, chunk++) {
+        const part = hashes.subarray(at, at + step);
+        insert.run(runId, chunk, Buffer.from(part.buffer, part.byteOffset, part.byteLength));
+      }
+    });
   }
 
-  async runKeys(runId: string): Promise<Uint32Array | undefined> {
-    const row = this.guard('read the keys of a run', () =>
-      this.stmt(`SELECT hashes FROM run_keys WHERE run_id = ?`).get(runId),
-    ) as { hashes: Buffer } | undefined;
-    if (!row) return undefined;
-    const copy = new Uint8Array(row.hashes);
-    return new Uint32Array(copy.buffer, 0, copy.byteLength / 4);
+  async runKeys(runId: string, visit: (chunk: Uint32Array) => void): Promise<boolean> {
+    return this.guard('read the keys of a run', () => {
+      let found = false;
+      const rows = this.stmt(`SELECT hashes FROM run_key_chunks WHERE run_id = ? ORDER BY chunk`).iterate(
+        runId,
+      );
+      for (const { hashes } of rows as Iterable<{ hashes: Buffer }>) {
+        found = true;
+        // A view when the bytes are aligned for one; else a copy (a new Uint8Array starts at 0).
+        const aligned = hashes.byteOffset % 4 === 0 ? hashes : new Uint8Array(hashes);
+        visit(new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4));
+      }
+      return found;
+    });
   }
 
   async recordAcceptance(a: Acceptance): Promise<void> {

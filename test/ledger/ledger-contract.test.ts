@@ -186,6 +186,28 @@ describe.each(implementations)('Ledger contract: %s', (_name, make) => {
     await l.close();
   });
 
+  it("keeps a run's keys and hands them back in order, in chunks, whatever their number", async () => {
+    const l = make();
+    const keys = new Uint32Array(2 * 20_000).map((_, i) => (i * 2654435761) >>> 0);
+    for (const [runId, list] of [
+      ['r1', keys],
+      ['r2', new Uint32Array(0)],
+      ['r3', keys.subarray(0, 6)],
+    ] as const) {
+      await l.putRunKeys(runId, list);
+      const chunks: Uint32Array[] = [];
+      expect(await l.runKeys(runId, (c) => chunks.push(c.slice()))).toBe(true);
+      expect(Uint32Array.from(chunks.flatMap((c) => [...c]))).toEqual(list);
+      if (list.length > 0) expect(chunks.every((c) => c.length > 0 && c.length % 2 === 0)).toBe(true);
+    }
+    await l.putRunKeys('r1', keys.subarray(0, 4));
+    const again: number[] = [];
+    await l.runKeys('r1', (c) => again.push(...c));
+    expect(again).toEqual([...keys.subarray(0, 4)]);
+    expect(await l.runKeys('nope', () => expect.unreachable())).toBe(false);
+    await l.close();
+  });
+
   it('a commit that fails in the background is kept and thrown by the next write and flush', async () => {
     const l = make();
     const clock = tickingClock();
@@ -264,6 +286,29 @@ describe('SqliteLedger on disk', () => {
     const other = new Database(path, { readonly: true });
     expect(other.prepare('SELECT state FROM effects').get()).toEqual({ state: 'intent' });
     other.close();
+    await l.close();
+  });
+
+  it('upgrades a version 2 ledger: a run kept in one blob of keys is read back the same', async () => {
+    const path = join(tempDir('idem-ledger-'), 'ledger.db');
+    const keys = new Uint32Array(2 * 10_000).map((_, i) => (i * 2246822519) >>> 0);
+    await new SqliteLedger(path).close();
+    // The version 2 table, as that version wrote it: one row a run.
+    const db = new Database(path);
+    db.exec(
+      'DROP TABLE run_key_chunks; CREATE TABLE run_keys (run_id TEXT PRIMARY KEY, hashes BLOB NOT NULL)',
+    );
+    db.prepare('INSERT INTO run_keys VALUES (?, ?)').run('r1', Buffer.from(keys.buffer));
+    db.pragma('user_version = 2');
+    db.close();
+    const l = new SqliteLedger(path);
+    expect(l.db.pragma('user_version', { simple: true })).toBe(3);
+    const back: number[] = [];
+    expect(await l.runKeys('r1', (c) => back.push(...c))).toBe(true);
+    expect(back).toEqual([...keys]);
+    expect(l.db.prepare(`SELECT count(*) AS n FROM sqlite_master WHERE name = 'run_keys'`).get()).toEqual({
+      n: 0,
+    });
     await l.close();
   });
 
