@@ -103,6 +103,9 @@ export function pruneLedger(db: Database.Database, location: string, req: PruneR
   };
 }
 
+/** The tables besides outcomes and history that hold rows of a run, removed with it. */
+const RUN_PARTS = ['planned', 'finished', 'run_key_chunks'] as const;
+
 /** The statements of one prune, each failure a `LedgerError` naming the file. */
 class Retention {
   constructor(
@@ -186,7 +189,10 @@ class Retention {
     };
   }
 
-  /** Removes these runs, their outcomes and their history lines, the trigger lifted for this transaction only. */
+  /**
+   * Removes these runs, their outcomes and their history lines, the trigger lifted for
+   * this transaction only, and their plans, finished lines and keys.
+   */
   removeBatch(ids: string[]): Pick<Removed, 'runs' | 'results' | 'events'> {
     const { db } = this;
     const list = JSON.stringify(ids);
@@ -198,6 +204,9 @@ class Retention {
             .prepare(`DELETE FROM events WHERE run_id IN ${IN_IDS} AND at < ?`)
             .run(list, this.req.cutoff);
           const results = db.prepare(`DELETE FROM results WHERE run_id IN ${IN_IDS}`).run(list);
+          // What else the runs kept: their plans, finished lines and keys (a million keys: 8 MB a run).
+          for (const table of RUN_PARTS)
+            db.prepare(`DELETE FROM ${table} WHERE run_id IN ${IN_IDS}`).run(list);
           const runs = db.prepare(`DELETE FROM runs WHERE id IN ${IN_IDS}`).run(list);
           db.exec(EVENTS_APPEND_ONLY_DELETE);
           return { runs: runs.changes, results: results.changes, events: events.changes };

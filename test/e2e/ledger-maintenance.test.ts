@@ -116,6 +116,15 @@ describe('idem ledger prune', () => {
       events: count(`SELECT count(*) AS n FROM events WHERE run_id IN ('${ids[0]}', '${ids[1]}')`),
     };
     expect(before.results).toBe(8);
+    // What else a run keeps (its plan, finished lines, keys) goes with it, and only with it.
+    const parts = (runs: (string | undefined)[]) =>
+      ['planned', 'finished', 'run_key_chunks'].map((table) =>
+        count(
+          `SELECT count(*) AS n FROM ${table} WHERE run_id IN (${runs.map((id) => `'${id}'`).join(', ')})`,
+        ),
+      );
+    const kept = parts([ids[2], ids[3]]);
+    for (const n of [...parts([ids[0], ids[1]]), ...kept]) expect(n).toBeGreaterThan(0);
     // Between the end of the second run and the start of the third.
     const cutoff = new Date((times[1]!.ended_at + times[2]!.started_at) / 2).toISOString();
 
@@ -148,6 +157,8 @@ describe('idem ledger prune', () => {
     ]);
     expect(count(`SELECT count(*) AS n FROM events WHERE run_id IN ('${ids[0]}', '${ids[1]}')`)).toBe(0);
     expect(count(`SELECT count(*) AS n FROM results WHERE run_id IN ('${ids[0]}', '${ids[1]}')`)).toBe(0);
+    expect(parts([ids[0], ids[1]])).toEqual([0, 0, 0]);
+    expect(parts([ids[2], ids[3]])).toEqual(kept);
     expect(count(`SELECT count(*) AS n FROM effects WHERE state = 'done'`)).toBe(4);
     expect(
       w.ledger((db) => db.prepare('SELECT task, runs, results, events, effects, by_whom FROM prunes').all()),
