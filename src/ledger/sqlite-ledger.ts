@@ -60,11 +60,11 @@ export class SqliteLedger implements Ledger {
     const clean = takeCleanStampOrFault(location);
     const { db, existed } = openSqliteFile(location, { wal: true });
     this.db = db;
-    // SQLite's own default page cache (2 MiB), not better-sqlite3's 16 MiB: the
-    // ledger's reads and writes run in order, and a run's keys (8 MB for a million)
-    // passing through a 16 MiB cache grew the process by as much.
-    this.db.pragma('cache_size = -2000');
     try {
+      // SQLite's own default page cache (2 MiB), not better-sqlite3's 16 MiB: the
+      // ledger's reads and writes run in order, and a run's keys (8 MB for a million)
+      // passing through a 16 MiB cache grew the process by as much.
+      this.db.pragma('cache_size = -2000');
       if (existed && !clean) this.checkDamage();
       const version = this.db.pragma('user_version', { simple: true }) as number;
       if (version > SCHEMA_VERSION) {
