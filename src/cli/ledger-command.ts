@@ -40,6 +40,10 @@ function pruneLines(r: PruneReport): string[] {
   if (x.effects || x.idempotencyKeys)
     lines.push(`${verb} ${x.effects} completed once effect(s) and ${x.idempotencyKeys} idempotency key(s)`);
   if (r.kept.latestRun) lines.push(`kept the last run ${r.kept.latestRun} (status and --resume read it)`);
+  if (r.kept.acceptedRun)
+    lines.push(
+      `kept the last accepted run ${r.kept.acceptedRun} (the change budgets compare the next plan with it)`,
+    );
   if (r.kept.inDoubtRuns.length)
     lines.push(
       `kept ${r.kept.inDoubtRuns.length} run(s) with an effect still in doubt: ${r.kept.inDoubtRuns.join(', ')}`,
@@ -118,8 +122,9 @@ export function registerLedger(program: Command, action: (code: Promise<number>)
     .addHelpText(
       'after',
       `
-Always kept: the last run (status and --resume read it), runs with a once effect still in doubt, and,
-without --forget-once-effects, every once effect (they stop a second welcome mail). Takes the task's
+Always kept: the last run (status and --resume read it), the last run that went through (the change
+budgets compare the next plan with it), runs with a once effect still in doubt, and, without
+--forget-once-effects, every once effect (they stop a second welcome mail). Takes the task's
 lock: exit 75 while a run holds it. The file does not shrink; SQLite reuses the freed pages.
 
 Examples:

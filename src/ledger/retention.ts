@@ -30,6 +30,8 @@ export interface PruneReport {
   kept: {
     /** The task's newest real run, which `status` and `--resume` read. */
     latestRun?: string;
+    /** The newest run that went through, when it is not the newest run: the change budgets compare the next plan with it. */
+    acceptedRun?: string;
     /** Runs whose `once` effect is still in doubt: their history is the evidence. */
     inDoubtRuns: string[];
     /** Completed `once` effects and idempotency keys older than the cutoff, kept without the flag. */
@@ -47,7 +49,8 @@ export interface RunAge {
 
 /**
  * Which runs a prune removes: those that ended before the cutoff, except the
- * newest real run and runs holding an in-doubt effect. Pure.
+ * ones to keep (the newest real run, the newest accepted one, runs holding an
+ * in-doubt effect). Pure.
  */
 export function prunableRuns(runs: RunAge[], cutoff: number, keep: ReadonlySet<string>): RunAge[] {
   return runs.filter((r) => r.endedAt < cutoff && !keep.has(r.id));
@@ -96,6 +99,7 @@ export function pruneLedger(db: Database.Database, location: string, req: PruneR
     ...(first && last ? { span: { from: first.startedAt, to: last.startedAt } } : {}),
     kept: {
       ...(plan.latest ? { latestRun: plan.latest } : {}),
+      ...(plan.accepted ? { acceptedRun: plan.accepted } : {}),
       inDoubtRuns: plan.keptInDoubt,
       onceEffects: req.forgetOnceEffects ? 0 : plan.oldEffects,
       idempotencyKeys: req.forgetOnceEffects ? 0 : plan.oldKeys,
@@ -126,7 +130,7 @@ class Retention {
     return this.guard(what, () => (this.db.prepare(sql).get(...params) as { n: number }).n);
   }
 
-  /** What goes and what stays: the runs to remove, the last run, in-doubt runs, old once effects. */
+  /** What goes and what stays: the runs to remove, the last run, the last accepted run, in-doubt runs, old once effects. */
   plan() {
     const { db, req } = this;
     const { task, cutoff } = req;
@@ -149,9 +153,17 @@ class Retention {
              FROM runs WHERE task = ? AND status <> 'running' ORDER BY started_at`,
         )
         .all(task) as RunAge[];
-      const keep = new Set([...(latest ? [latest.id] : []), ...inDoubt]);
+      // The baseline of the change budgets (runs.ts, lastAcceptedRun): without it the next plan is not judged at all.
+      const accepted = db
+        .prepare(
+          `SELECT id FROM runs WHERE task = ? AND dry_run = 0 AND status IN ('succeeded', 'completed-with-failures')
+             ORDER BY started_at DESC, rowid DESC LIMIT 1`,
+        )
+        .get(task) as { id: string } | undefined;
+      const keep = new Set([...(latest ? [latest.id] : []), ...(accepted ? [accepted.id] : []), ...inDoubt]);
       return {
         latest: latest?.id,
+        accepted: accepted && accepted.id !== latest?.id ? accepted.id : undefined,
         doomed: prunableRuns(ages, cutoff, keep),
         keptInDoubt: ages.filter((r) => r.endedAt < cutoff && inDoubt.includes(r.id)).map((r) => r.id),
         oldEffects: this.count(

@@ -200,6 +200,38 @@ describe('idem ledger prune', () => {
     expect((await w.cmd(['status', 'kv-notify'])).exitCode).toBe(0);
   });
 
+  it('keeps the last run that went through when a later one did not: the next plan is still judged against it', async () => {
+    const w = kvWorld(2);
+    w.write('id,value\nk1,a\nk2,a\n');
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await w.run(['--json'], {}, TASKS.notify);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      ids.push(summaryOf(r.stdout).runId);
+    }
+    // The newest run did not go through (stopped by SIGTERM, say): the one before stays the baseline.
+    const db = new Database(join(w.state, 'ledger.db'));
+    try {
+      db.prepare(`UPDATE runs SET status = 'aborted' WHERE id = ?`).run(ids[1]);
+    } finally {
+      db.close();
+    }
+    const pruned = await w.cmd(['ledger', 'prune', 'kv-notify', '--older-than', '0s']);
+    expect(pruned.exitCode, String(pruned.stderr)).toBe(0);
+    expect(pruned.stdout).toContain(`kept the last run ${ids[1]} (status and --resume read it)`);
+    expect(pruned.stdout).toContain(
+      `kept the last accepted run ${ids[0]} (the change budgets compare the next plan with it)`,
+    );
+    const json = jsonDoc(
+      'prune',
+      (await w.cmd(['ledger', 'prune', 'kv-notify', '--older-than', '0s', '--json', '--dry-run'])).stdout,
+    );
+    expect(json).toMatchObject({ removed: { runs: 0 }, kept: { latestRun: ids[1], acceptedRun: ids[0] } });
+    const next = await w.run(['--json'], {}, TASKS.notify);
+    expect(next.exitCode, String(next.stderr)).toBe(0);
+    expect(summaryOf(next.stdout).plan).toMatchObject({ identicalTo: ids[0] });
+  });
+
   it('keeps a run whose once effect is in doubt, refuses while a run holds the lock, and needs an age', async () => {
     const w = kvWorld(2);
     const crashed = await w.runFaulty([], { IDEM_CRASH_AT: 'effect-done:notify' }, TASKS.notify);
