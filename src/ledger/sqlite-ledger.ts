@@ -458,19 +458,28 @@ export class SqliteLedger implements Ledger {
   }
 
   async runKeys(runId: string, visit: (chunk: Uint32Array) => void): Promise<boolean> {
-    return this.guard('read the keys of a run', () => {
-      let found = false;
+    // Only the reading is a ledger fault: what the visitor throws is its own.
+    let failed: { error: unknown } | undefined;
+    const found = this.guard('read the keys of a run', () => {
+      let any = false;
       const rows = this.stmt(`SELECT hashes FROM run_key_chunks WHERE run_id = ? ORDER BY chunk`).iterate(
         runId,
       );
       for (const { hashes } of rows as Iterable<{ hashes: Buffer }>) {
-        found = true;
+        any = true;
         // A view when the bytes are aligned for one; else a copy (a new Uint8Array starts at 0).
         const aligned = hashes.byteOffset % 4 === 0 ? hashes : new Uint8Array(hashes);
-        visit(new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4));
+        try {
+          visit(new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4));
+        } catch (error) {
+          failed = { error };
+          break;
+        }
       }
-      return found;
+      return any;
     });
+    if (failed) throw failed.error;
+    return found;
   }
 
   async recordAcceptance(a: Acceptance): Promise<void> {

@@ -205,6 +205,14 @@ describe.each(implementations)('Ledger contract: %s', (_name, make) => {
     await l.runKeys('r1', (c) => again.push(...c));
     expect(again).toEqual([...keys.subarray(0, 4)]);
     expect(await l.runKeys('nope', () => expect.unreachable())).toBe(false);
+    // What the visitor throws is its own error, not a ledger fault, and the ledger reads on.
+    const own = new RangeError('Array buffer allocation failed');
+    await expect(
+      l.runKeys('r1', () => {
+        throw own;
+      }),
+    ).rejects.toBe(own);
+    expect(await l.runKeys('r3', () => {})).toBe(true);
     await l.close();
   });
 
@@ -309,6 +317,21 @@ describe('SqliteLedger on disk', () => {
     expect(l.db.prepare(`SELECT count(*) AS n FROM sqlite_master WHERE name = 'run_keys'`).get()).toEqual({
       n: 0,
     });
+    await l.close();
+  });
+
+  it('upgrades a version 2 ledger made before its keys table existed', async () => {
+    const path = join(tempDir('idem-ledger-'), 'ledger.db');
+    await new SqliteLedger(path).close();
+    const db = new Database(path);
+    db.exec('DROP TABLE run_key_chunks; DROP TABLE finished');
+    db.pragma('user_version = 2');
+    db.close();
+    const l = new SqliteLedger(path);
+    expect(l.db.pragma('user_version', { simple: true })).toBe(3);
+    await l.putRunKeys('r1', new Uint32Array([1, 2]));
+    expect(await l.runKeys('r1', () => {})).toBe(true);
+    expect(await l.finishedLines('r1')).toEqual([]);
     await l.close();
   });
 
