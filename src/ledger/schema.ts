@@ -202,6 +202,17 @@ ${V2_TABLES}
 ${READ_SIDE}
 ${V3_TABLES}`;
 
+/**
+ * Version 2's table of a run's keys, one blob a run (version 3 moves them into
+ * run_key_chunks). Some version 2 ledgers, from builds before it (and `finished`)
+ * joined version 2, lack it: the step to 3 makes the version 2 tables first.
+ */
+const V2_RUN_KEYS = `
+CREATE TABLE IF NOT EXISTS run_keys (
+  run_id TEXT PRIMARY KEY,
+  hashes BLOB NOT NULL
+);`;
+
 /** What a ledger of version N-1 needs to become version N (index 0: 1 -> 2). */
 export const MIGRATIONS: string[] = [
   `
@@ -212,12 +223,11 @@ ALTER TABLE runs ADD COLUMN records INTEGER;
 ALTER TABLE results ADD COLUMN warnings TEXT;
 ALTER TABLE results ADD COLUMN drifted INTEGER NOT NULL DEFAULT 0;
 ${V2_TABLES}
-CREATE TABLE IF NOT EXISTS run_keys (
-  run_id TEXT PRIMARY KEY,
-  hashes BLOB NOT NULL
-);
+${V2_RUN_KEYS}
 ${READ_SIDE}`,
   `
+${V2_TABLES}
+${V2_RUN_KEYS}
 ${V3_TABLES}
 INSERT INTO run_key_chunks (run_id, chunk, hashes) SELECT run_id, 0, hashes FROM run_keys;
 DROP TABLE run_keys;
