@@ -59,6 +59,18 @@ function lineOutOfOrder(source: RecordSource, line: number, last: number): IdemE
   );
 }
 
+/** The last line a run can tell apart: lines are kept in 32 bits, and the key set marks its known keys with 2³²-1. */
+const MAX_LINE = 0xfffffffe;
+
+/** A source past the last line a run can tell apart. */
+function lineTooFar(source: RecordSource, line: number): IdemError {
+  return new IdemError(
+    'refused',
+    `the source ${source.description} gave a record on line ${line}: idem tells records apart by line up to line ${MAX_LINE}; ` +
+      'nothing after it was read. Split the input into several files (several tasks or runs)',
+  );
+}
+
 /** Planned records read from the ledger at a time. */
 const PLAN_PAGE = 256;
 
@@ -252,6 +264,7 @@ export class Reconciler<R, C> {
       for await (const rec of source.records(this.d.stopSignal)) {
         // The ledger, --resume and the apply phase find a record by its line.
         if (!(rec.line > last)) throw lineOutOfOrder(source, rec.line, last);
+        if (rec.line > MAX_LINE) throw lineTooFar(source, rec.line);
         last = rec.line;
         if (!(await each(rec))) break;
       }

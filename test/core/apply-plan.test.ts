@@ -104,4 +104,19 @@ describe('engine: the apply phase follows the plan across its pages', () => {
       expect([...w.writes.keys()].sort()).toEqual(budget === false ? ['a', 'b'] : []);
     }
   });
+
+  it('a line past 2^32 - 2 is refused: the key set and the ledger keep lines in 32 bits', async () => {
+    const w = world();
+    const rows = [
+      { line: 2, raw: { id: 'a', v: 'a' } },
+      { line: 0xfffffffe, raw: { id: 'b', v: 'b' } },
+      { line: 0xffffffff, raw: { id: 'c', v: 'c' } },
+    ];
+    const { summary } = await runInMemory(w.task, rows as never, { concurrency: 1 });
+    expect(summary.status).toBe('refused');
+    expect(summary.message).toMatch(
+      /the source memory gave a record on line 4294967295: idem tells records apart by line up to line 4294967294; nothing after it was read/,
+    );
+    expect(w.writes.size).toBe(0);
+  });
 });
