@@ -8,7 +8,8 @@ export const SCHEMA_VERSION = 3;
 /**
  * Version 3: a run's keys (sorted 64-bit hashes, see `KeySet.sorted`) in chunks of
  * `RUN_KEY_CHUNK` keys (64 KiB) instead of one blob a run (8 MB for a million keys,
- * which SQLite copied twice while writing it: a peak of 14 MB at the end of a run).
+ * copied whole on every write and every read), so that neither the writer nor the
+ * reader ever holds more than a chunk beyond the list itself.
  */
 const V3_TABLES = `
 CREATE TABLE IF NOT EXISTS run_key_chunks (
