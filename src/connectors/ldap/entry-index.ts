@@ -10,6 +10,7 @@ import { normalizeDn } from './dn.ts';
 import type { LdapEntry } from './entry.ts';
 import { LdapError, type LdapOperation, RESULT_NAMES, severalEntries } from './errors.ts';
 import { eq, present } from './filter.ts';
+import { LEAN_ENTRIES } from './lean-entries.ts';
 import type { FindBy } from './locate.ts';
 import type { LdapPool, Modification } from './pool.ts';
 
@@ -270,6 +271,7 @@ export class EntryIndex {
             filter: eq(attribute, value),
             attributes: SNAPSHOT_ATTRIBUTES,
             sizeLimit: 2,
+            explicitBufferAttributes: LEAN_ENTRIES,
           })
         ).searchEntries,
       { operation: 'search', dn: base, attributes: [attribute] },

@@ -10,6 +10,7 @@ import { canonicalDn } from './dn.ts';
 import { type LdapEntry, toLdapEntry } from './entry.ts';
 import { LdapError, severalEntries, toLdapError } from './errors.ts';
 import { eq } from './filter.ts';
+import { LEAN_ENTRIES } from './lean-entries.ts';
 import { type MemberBatchOptions, MemberWrites } from './member-writes.ts';
 import { DirectorySnapshot, type SnapshotOptions } from './snapshot.ts';
 
@@ -147,12 +148,16 @@ export class LdapPool extends ConnectionPool {
     for await (const page of this.searchRawPages(base, spec)) yield page.map(toLdapEntry);
   }
 
-  /** {@link searchPages} with the entries as ldapts gives them (no copy: the snapshot packs them itself). */
+  /**
+   * {@link searchPages} with the entries as ldapts's client gives them, decoded
+   * lean (see lean-entries.ts): every value a string. No copy: the snapshot packs them itself.
+   */
   async *searchRawPages(base: string, spec: SearchSpec = {}): AsyncIterable<Entry[]> {
     const options = {
       scope: spec.scope ?? 'sub',
       ...(spec.filter !== undefined ? { filter: spec.filter } : {}),
       attributes: spec.attributes ?? ['*'],
+      explicitBufferAttributes: LEAN_ENTRIES,
     };
     if (options.scope === 'base') {
       yield await this.use(async (c) => (await c.search(base, options)).searchEntries, {
