@@ -226,6 +226,26 @@ export function dnEquals(a: string, b: string): boolean {
 }
 
 /**
+ * A test of "does this DN name `norm`" (a normalized DN) that remembers the last
+ * string it was asked about: steps ask with the same base string on every record.
+ *
+ * @example
+ * const isPeople = sameDnAs(normalizeDn('ou=people,dc=x'));
+ * isPeople('OU=People, dc=x') // true
+ */
+export function sameDnAs(norm: string): (dn: string) => boolean {
+  let last: string | undefined;
+  let answer = false;
+  return (dn) => {
+    if (dn !== last) {
+      answer = normalizeDn(dn) === norm;
+      last = dn;
+    }
+    return answer;
+  };
+}
+
+/**
  * The parent of a DN (`''` for a single RDN).
  *
  * @example

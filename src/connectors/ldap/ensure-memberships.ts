@@ -103,7 +103,8 @@ export function ensureMemberships(
             })
           ).map((e) => e.dn);
       for (const moved of movedHere(env.pending, memberDn)) current.push(...moved);
-      const have = new Set(current.map(normalizeDn));
+      const currentNorm = current.map(normalizeDn);
+      const have = new Set(currentNorm);
       const wanted = new Set<string>();
       const join = groups.filter((g) => {
         const n = normalizeDn(g);
@@ -111,7 +112,7 @@ export function ensureMemberships(
         wanted.add(n);
         return first && !have.has(n);
       });
-      const leave = options.exact ? current.filter((c) => !wanted.has(normalizeDn(c))) : [];
+      const leave = options.exact ? current.filter((_, i) => !wanted.has(currentNorm[i] as string)) : [];
       if (join.length === 0 && leave.length === 0) return undefined;
       return {
         member: memberDn,

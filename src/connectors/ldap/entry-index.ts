@@ -6,7 +6,7 @@
  */
 
 import type { Entry } from 'ldapts';
-import { normalizeDn } from './dn.ts';
+import { normalizeDn, sameDnAs } from './dn.ts';
 import type { LdapEntry } from './entry.ts';
 import { LdapError, type LdapOperation, RESULT_NAMES, severalEntries } from './errors.ts';
 import { eq, present } from './filter.ts';
@@ -76,6 +76,7 @@ export class EntryIndex {
   /** DNs written outside the steps that keep this index (a task's own `ldap.modify`). */
   private readonly touchedDns = new Set<string>();
   private readonly baseNorm: string;
+  private readonly isBase: (dn: string) => boolean;
   /** Live reads made (per-record reads in lazy mode, and re-checks). */
   liveReads = 0;
   /** Writes that met an entry changed since the snapshot. */
@@ -86,6 +87,7 @@ export class EntryIndex {
     readonly population: EntryPopulation,
   ) {
     this.baseNorm = normalizeDn(population.base);
+    this.isBase = sameDnAs(this.baseNorm);
   }
 
   /** How many entries it holds. */
@@ -98,7 +100,7 @@ export class EntryIndex {
     return (
       find.attribute.toLowerCase() === this.population.attribute.toLowerCase() &&
       (find.scope ?? 'sub') === (this.population.scope ?? 'sub') &&
-      normalizeDn(find.base) === this.baseNorm
+      this.isBase(find.base)
     );
   }
 
