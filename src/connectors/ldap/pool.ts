@@ -167,12 +167,22 @@ export class LdapPool extends ConnectionPool {
       return;
     }
     const conn = await this.acquire(true);
+    const pages = conn.client
+      .searchPaginated(base, { ...options, paged: { pageSize: spec.pageSize ?? 500 } })
+      [Symbol.asyncIterator]();
+    // One page read ahead: the request for the next page goes out before this one is
+    // handed over, so the server makes it while the caller uses this one.
+    let ahead: Promise<IteratorResult<{ searchEntries: Entry[] }>> | undefined = pages.next();
     try {
-      const pages = conn.client.searchPaginated(base, {
-        ...options,
-        paged: { pageSize: spec.pageSize ?? 500 },
-      });
-      for await (const page of pages) yield page.searchEntries;
+      for (;;) {
+        const page = await ahead;
+        ahead = undefined;
+        if (page.done) return;
+        ahead = pages.next();
+        // Requests written in one tick leave together at its end (coalesceWrites): let it end.
+        await new Promise<void>((resolve) => process.nextTick(resolve));
+        yield page.value.searchEntries;
+      }
     } catch (err) {
       throw toLdapError(err, {
         operation: 'search',
@@ -180,6 +190,8 @@ export class LdapPool extends ConnectionPool {
         ...(this.bindDn ? { bindDn: this.bindDn } : {}),
       });
     } finally {
+      // A caller that stopped early: the page asked for ahead arrives before the connection is let go.
+      if (ahead) await ahead.catch(() => undefined);
       this.release(conn);
     }
   }
