@@ -6,7 +6,10 @@
  * concurrent records travel in few modifies, and one value the server rejects
  * fails only its record; beyond the size limit each record is read once.
  */
+
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { connect } from '../../src/connectors/ldap/connect.ts';
 import { ensureAbsent } from '../../src/connectors/ldap/ensure-absent.ts';
 import { ensureEntry } from '../../src/connectors/ldap/ensure-entry.ts';
 import { ensureMemberships } from '../../src/connectors/ldap/ensure-memberships.ts';
@@ -20,7 +23,7 @@ import { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
 import { csv } from '../../src/sources/csv.ts';
 import { runInMemory } from '../../src/testing.ts';
 import { Slapd } from '../support/slapd.ts';
-import { collect, converge, engineRun, person, poolFor } from './helpers.ts';
+import { collect, converge, engineRun, fakeSetup, person, poolFor } from './helpers.ts';
 import { describeLdap } from './slapd-env.ts';
 
 const people = 'ou=people,dc=example,dc=com';
@@ -367,5 +370,27 @@ describeLdap('the directory snapshot and the member batcher, against slapd', () 
     const live = await collect(listValues(admin, spec));
     expect(uids.sort()).toEqual(live.sort());
     expect(uids.length).toBeGreaterThan(30);
+  });
+
+  it('ldap.connect starts reading the snapshot at once, before any check asks; a read that failed there is made again by the first check, which fails as it would have', async () => {
+    const config = { url: slapd.url, bindDn: slapd.adminDn, password: slapd.adminPassword };
+    const setup = fakeSetup();
+    for (const uid of ['p1', 'p2', 'p3'])
+      await converge(ensureEntry(dnOf(uid), person(uid, `${uid}@x`)), { ldap: admin });
+    try {
+      const pool = await connect(setup, config, { snapshot: FULL });
+      const held = (await admin.search(people, { filter: '(uid=*)', attributes: ['1.1'] })).length;
+      expect(held).toBeGreaterThan(0);
+      // Nothing calls ready() or checks: the snapshot fills by itself.
+      for (let i = 0; i < 250 && (pool.snapshot?.stats().entries ?? 0) === 0; i++) await sleep(20);
+      expect(pool.snapshot?.stats().entries).toBe(held);
+
+      const missing = { base: 'ou=nowhere,dc=example,dc=com', attribute: 'uid', value: 'x' };
+      const broken = await connect(setup, config, { snapshot: { entries: missing } });
+      const first = broken.snapshot?.entriesFor(missing);
+      await expect(first).rejects.toMatchObject({ code: 32 });
+    } finally {
+      await setup.close();
+    }
   });
 });
