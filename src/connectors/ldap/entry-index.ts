@@ -255,6 +255,20 @@ export class EntryIndex {
     return this.unpack(found);
   }
 
+  /**
+   * What {@link get} gives, when it can tell without reading or throwing: the
+   * entry, or null when there is none. Undefined when only `get` can answer (the
+   * key is in doubt, not held in `lazy` mode, or held by several entries).
+   */
+  peek(value: string): LdapEntry | null | undefined {
+    if (this.mode !== 'full') return undefined;
+    const key = keyOf(value);
+    const found = this.byKey.get(key);
+    if (this.stale.has(key) || this.wasTouched(found)) return undefined;
+    if (!found) return null;
+    return Array.isArray(found) ? this.unpack(found) : undefined;
+  }
+
   private wasTouched(found: Slot | undefined): boolean {
     if (this.touchedDns.size === 0 || !found || !Array.isArray(found)) return false;
     return this.touchedDns.has(normalizeDn(found[0] as string));

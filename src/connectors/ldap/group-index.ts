@@ -140,6 +140,15 @@ export class GroupIndex {
     return list.map((g) => this.groups.get(g)?.dn ?? g);
   }
 
+  /** What {@link groupsOf} gives, when it needs no search; undefined when it does. */
+  peekGroupsOf(memberDn: string): string[] | undefined {
+    if (this.touchedGroups.size > 0) return undefined;
+    const m = norm(memberDn);
+    const cached = this.memberOf.get(m);
+    if (this.staleMembers.has(m) || (cached === undefined && this.mode !== 'full')) return undefined;
+    return (cached ?? []).map((g) => this.groups.get(g)?.dn ?? g);
+  }
+
   private async live(memberDn: string, m: string): Promise<string[]> {
     this.liveReads++;
     const found = await this.pool.search(this.population.base, {

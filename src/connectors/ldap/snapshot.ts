@@ -135,6 +135,16 @@ export class DirectorySnapshot {
     if (why) this.warn(`LDAP snapshot: ${why} under ${index.population.base}; ${instead}`);
   }
 
+  /** The entry index a step's `FindBy` can use when it is loaded already (no wait), else undefined. */
+  loadedEntriesFor(find: FindBy): EntryIndex | undefined {
+    return this.loaded && this.entries?.covers(find) ? this.entries : undefined;
+  }
+
+  /** The group index a memberships step under `base` can use when it is loaded already, else undefined. */
+  loadedGroupsFor(base: string, attribute: string, objectClass: string): GroupIndex | undefined {
+    return this.loaded && this.groups?.covers(base, attribute, objectClass) ? this.groups : undefined;
+  }
+
   /** The entry index a step's `FindBy` can use (loaded), or undefined. */
   async entriesFor(find: FindBy): Promise<EntryIndex | undefined> {
     if (!this.entries?.covers(find)) return undefined;
