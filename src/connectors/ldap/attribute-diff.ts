@@ -16,6 +16,7 @@ import {
   shown,
 } from './entry.ts';
 import type { Modification } from './pool.ts';
+import { remembered } from './remembered.ts';
 
 /** How desired attributes apply to an existing entry. */
 export interface AttributeDiffOptions {
@@ -56,15 +57,7 @@ const NONE: ReadonlySet<string> = new Set();
 const NO_VALUES: readonly string[] = Object.freeze([]);
 
 /** Attribute names lower-cased, once per distinct name (a task names the same few on every record). */
-const lowerNames = new Map<string, string>();
-function lowerName(name: string): string {
-  let key = lowerNames.get(name);
-  if (key === undefined) {
-    key = name.toLowerCase();
-    if (lowerNames.size < 1000) lowerNames.set(name, key);
-  }
-  return key;
-}
+const lowerName = remembered((name) => name.toLowerCase(), 1000);
 
 /** True when `want` lists exactly the values of `have`, in the same order, each a non-empty string. */
 function sameInOrder(want: readonly unknown[], have: readonly string[]): boolean {

@@ -14,6 +14,7 @@
  * (ldapts then decides what it is, or fails it as before).
  */
 import { type BerReader, type Client, type Entry, SearchEntry } from 'ldapts';
+import { remembered } from './remembered.ts';
 
 /**
  * Marks a search whose entries are decoded lean: passed as the search's
@@ -157,15 +158,7 @@ class LeanSearchEntry extends SearchEntry {
 }
 
 /** Attribute types lower-cased as ldapts does (`toLocaleLowerCase`), once per distinct type. */
-const lowered = new Map<string, string>();
-function lowerCased(type: string): string {
-  let l = lowered.get(type);
-  if (l === undefined) {
-    l = type.toLocaleLowerCase();
-    if (lowered.size < 10_000) lowered.set(type, l);
-  }
-  return l;
-}
+const lowerCased = remembered((type) => type.toLocaleLowerCase(), 10_000);
 
 type GetMessage = (messageId: number, operation: number, reader: BerReader, request: unknown) => unknown;
 
