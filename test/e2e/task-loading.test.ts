@@ -158,6 +158,19 @@ describe('a task that imports only idem and builtins', () => {
       expect(String(r.stdout), pass).toContain(`(at ${file}:${line}:`);
     }
   });
+
+  it("leaves idem's own modules without source maps (Node reads none of their .map files), the task's own mapped", async () => {
+    const head = `${PROBE}import { findSourceMap } from 'node:module';\nimport { dirname, join } from 'node:path';\n`;
+    const idemIndex = "join(dirname(process.argv[1] as string), '..', 'dist', 'index.js')";
+    const { dir, file } = taskDir(
+      'maps.ts',
+      task(head, "'data/people.csv'", `findSourceMap(${idemIndex}) === undefined`),
+    );
+    const r = await run(file, join(dir, 'cache'));
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(r.threadId).toBe('1'); // the standalone way
+    expect(r.notes).toEqual(['true', 'true']);
+  });
 });
 
 describe('a task that needs the module hooks', () => {

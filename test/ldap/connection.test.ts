@@ -243,6 +243,28 @@ describeLdap('the pool against slapd', () => {
     }
   });
 
+  it('a paged search reads one page ahead: all pages in order, and a caller that stops early leaves its one connection clean for the next request', async () => {
+    const pool = poolFor(slapd, { poolSize: 1 });
+    try {
+      await pipelined(pool, 'ahead', 23);
+      const spec = { scope: 'one' as const, filter: '(uid=ahead-*)', attributes: ['uid'], pageSize: 5 };
+      const uids: string[] = [];
+      for await (const page of pool.searchPages('ou=people,dc=example,dc=com', spec)) {
+        uids.push(...page.map((e) => e.attrs.uid?.[0] as string));
+      }
+      expect(uids.sort()).toEqual(Array.from({ length: 23 }, (_, i) => `ahead-${i}`).sort());
+      for await (const page of pool.searchPages('ou=people,dc=example,dc=com', spec)) {
+        expect(page).toHaveLength(5);
+        break; // the second page was asked for already
+      }
+      expect((await pool.read('ou=people,dc=example,dc=com', ['ou']))?.attrs.ou).toEqual(['people']);
+      const again = await pool.search('ou=people,dc=example,dc=com', spec);
+      expect(again).toHaveLength(23);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('ldap.connect sizes the pool by --concurrency and closes it on cleanup', async () => {
     const setup = fakeSetup({ concurrency: 7 });
     const pool = await connect(setup, {

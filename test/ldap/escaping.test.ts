@@ -2,6 +2,7 @@
  * DN (RFC 4514) and filter (RFC 4515) escaping: unit cases, then round trips of
  * awkward and hostile values through the real server.
  */
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   childDn,
@@ -110,6 +111,58 @@ describe('escapeDnValue and parseDn (RFC 4514)', () => {
       'cn="q",dc=z',
     ];
     for (const dn of dns) expect(normalizeDn(dn), dn).toBe(full(dn));
+  });
+});
+
+describe('escapeDnValue without escapes to make', () => {
+  /** The rule character by character (RFC 4514 section 2.4), what every value went through before the short way. */
+  const byRule = (value: string) => {
+    const chars = [...value];
+    return chars
+      .map((ch, i) => {
+        const code = ch.codePointAt(0) ?? 0;
+        if (ch === '\\') return '\\5C';
+        if (code < 0x20 || code === 0x7f)
+          return [...Buffer.from(ch, 'utf8')]
+            .map((b) => `\\${b.toString(16).toUpperCase().padStart(2, '0')}`)
+            .join('');
+        if ('"+,;<>\\='.includes(ch)) return `\\${ch}`;
+        if (i === 0 && (ch === '#' || ch === ' ')) return `\\${ch}`;
+        if (i === chars.length - 1 && ch === ' ') return '\\ ';
+        return ch;
+      })
+      .join('');
+  };
+
+  it('gives what the rule gives, for plain values (returned as they are) and awkward ones alike', () => {
+    const plain = [
+      'u0001',
+      'staff',
+      'a.b-c_d',
+      'Zoë Ångström',
+      '山田 太郎',
+      'emoji 🙂',
+      'a#b',
+      'in side',
+      '',
+    ];
+    for (const v of [...plain, ...AWKWARD, ' ', '#', 'x ', '\u007f', 'a\u001fb'])
+      expect(escapeDnValue(v)).toBe(byRule(v));
+    for (const v of plain) expect(escapeDnValue(v)).toBe(v);
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 12 }), (v) => escapeDnValue(v) === byRule(v)),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(
+        fc.string({
+          unit: fc.constantFrom('a', ' ', '#', ',', '+', '\\', '=', 'é', '\u0000', '\u007f', '"'),
+          maxLength: 6,
+        }),
+        (v) => escapeDnValue(v) === byRule(v),
+      ),
+      { numRuns: 2000 },
+    );
   });
 });
 

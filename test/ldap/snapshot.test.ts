@@ -6,7 +6,10 @@
  * concurrent records travel in few modifies, and one value the server rejects
  * fails only its record; beyond the size limit each record is read once.
  */
+
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { connect } from '../../src/connectors/ldap/connect.ts';
 import { ensureAbsent } from '../../src/connectors/ldap/ensure-absent.ts';
 import { ensureEntry } from '../../src/connectors/ldap/ensure-entry.ts';
 import { ensureMemberships } from '../../src/connectors/ldap/ensure-memberships.ts';
@@ -15,12 +18,14 @@ import { listValues } from '../../src/connectors/ldap/list-values.ts';
 import type { LdapContext } from '../../src/connectors/ldap/locate.ts';
 import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
 import type { SnapshotOptions } from '../../src/connectors/ldap/snapshot.ts';
+import type { Diff } from '../../src/core/diff.ts';
 import { defineTask } from '../../src/core/task.ts';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
 import { csv } from '../../src/sources/csv.ts';
 import { runInMemory } from '../../src/testing.ts';
 import { Slapd } from '../support/slapd.ts';
-import { collect, converge, engineRun, person, poolFor } from './helpers.ts';
+import { makeEnv } from '../support/step-env.ts';
+import { collect, converge, engineRun, fakeSetup, ops, person, poolFor } from './helpers.ts';
 import { describeLdap } from './slapd-env.ts';
 
 const people = 'ou=people,dc=example,dc=com';
@@ -367,5 +372,60 @@ describeLdap('the directory snapshot and the member batcher, against slapd', () 
     const live = await collect(listValues(admin, spec));
     expect(uids.sort()).toEqual(live.sort());
     expect(uids.length).toBeGreaterThan(30);
+  });
+
+  it('ldap.connect starts reading the snapshot at once, before any check asks; a read that failed there is made again by the first check, which fails as it would have', async () => {
+    const config = { url: slapd.url, bindDn: slapd.adminDn, password: slapd.adminPassword };
+    const setup = fakeSetup();
+    for (const uid of ['p1', 'p2', 'p3'])
+      await converge(ensureEntry(dnOf(uid), person(uid, `${uid}@x`)), { ldap: admin });
+    try {
+      const pool = await connect(setup, config, { snapshot: FULL });
+      const held = (await admin.search(people, { filter: '(uid=*)', attributes: ['1.1'] })).length;
+      expect(held).toBeGreaterThan(0);
+      // Nothing calls ready() or checks: the snapshot fills by itself.
+      for (let i = 0; i < 250 && (pool.snapshot?.stats().entries ?? 0) === 0; i++) await sleep(20);
+      expect(pool.snapshot?.stats().entries).toBe(held);
+
+      const missing = { base: 'ou=nowhere,dc=example,dc=com', attribute: 'uid', value: 'x' };
+      const broken = await connect(setup, config, { snapshot: { entries: missing } });
+      const first = broken.snapshot?.entriesFor(missing);
+      await expect(first).rejects.toMatchObject({ code: 32 });
+    } finally {
+      await setup.close();
+    }
+  });
+
+  it('checks against a loaded snapshot answer at once (no promise) and the same as waiting would; a key in doubt is read from the server', async () => {
+    const uid = 'sync1';
+    await converge(ensureEntry(dnOf(uid), person(uid, 'sync1@x')), { ldap: admin });
+    await converge(ensureMemberships(dnOf(uid), [groupDn('sstaff')], { base: groups, placeholder }), {
+      ldap: admin,
+    });
+    const pool = snapshotPool();
+    await pool.snapshot?.ready();
+    const find = { base: people, attribute: 'uid', value: uid };
+    const steps = [
+      ensureRenamed(find, dnOf(uid), { references: { base: groups } }),
+      ensureEntry({ ...find, dn: dnOf(uid) }, person(uid, 'changed@x')),
+      ensureMemberships(dnOf(uid), [groupDn('sstaff'), groupDn('sodd')], {
+        base: groups,
+        exact: true,
+        placeholder,
+      }),
+    ];
+    const env = makeEnv();
+    const now = steps.map((s) => s.check(undefined, { ldap: pool }, env));
+    for (const answer of now)
+      expect(typeof (answer as { then?: unknown } | undefined)?.then).not.toBe('function');
+    expect(now[0]).toBeUndefined();
+    expect(ops(now[1] as Diff)).toEqual(['~mail']);
+    expect(now[2]).toMatchObject({ join: [groupDn('sodd')], leave: [] });
+    const searches = pool.snapshot?.stats().liveReads ?? 0;
+    pool.snapshot?.entries?.unsure(uid);
+    const later = steps[1]?.check(undefined, { ldap: pool }, env);
+    expect(typeof (later as { then?: unknown } | undefined)?.then).toBe('function');
+    expect(ops((await later) as Diff)).toEqual(['~mail']);
+    expect(pool.snapshot?.stats().liveReads).toBe(searches + 1);
   });
 });

@@ -16,6 +16,7 @@ import {
   shown,
 } from './entry.ts';
 import type { Modification } from './pool.ts';
+import { remembered } from './remembered.ts';
 
 /** How desired attributes apply to an existing entry. */
 export interface AttributeDiffOptions {
@@ -53,6 +54,21 @@ export interface AttributeDiff {
 }
 
 const NONE: ReadonlySet<string> = new Set();
+const NO_VALUES: readonly string[] = Object.freeze([]);
+
+/** Attribute names lower-cased, once per distinct name (a task names the same few on every record). */
+const lowerName = remembered((name) => name.toLowerCase(), 1000);
+
+/** True when `want` lists exactly the values of `have`, in the same order, each a non-empty string. */
+function sameInOrder(want: readonly unknown[], have: readonly string[]): boolean {
+  if (want.length !== have.length || want.length === 0) return false;
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i];
+    if (typeof w !== 'string' || w === '' || w !== have[i]) return false;
+  }
+  return true;
+}
+
 const lowered = new WeakMap<string[], ReadonlySet<string>>();
 
 /** A list of attribute names as a lower-cased set, made once per list (steps reuse their options). */
@@ -118,15 +134,23 @@ export function diffAttributes(
   const once = writeOnce(options);
   const modifications: Modification[] = [];
   const changes: Change[] = [];
+  const exact = options.mode === 'exact';
   const listed = new Set<string>();
-  for (const [name, value] of Object.entries(attrs)) {
-    const key = name.toLowerCase();
-    listed.add(key);
-    if (once(key) || OPERATIONAL_ATTRIBUTES.has(key)) continue;
-    const want = desiredValues(value);
-    if (want === undefined) continue;
-    const have = entry.attrs[key] ?? [];
-    // The common case, one value wanted and held: one comparison, nothing allocated.
+  for (const name of Object.keys(attrs)) {
+    const value = attrs[name];
+    const key = lowerName(name);
+    if (exact) listed.add(key);
+    if (value === undefined || once(key) || OPERATIONAL_ATTRIBUTES.has(key)) continue;
+    const have = entry.attrs[key] ?? (NO_VALUES as string[]);
+    // The common cases, with nothing allocated: one value wanted and held, none wanted
+    // and none held, the values held in the very order they are wanted (objectClass).
+    if (typeof value === 'string') {
+      if (value === '' ? have.length === 0 : have.length === 1 && sameValue(key, value, have[0] as string))
+        continue;
+    } else if (value === null) {
+      if (have.length === 0) continue;
+    } else if (Array.isArray(value) && sameInOrder(value, have)) continue;
+    const want = desiredValues(value) as string[];
     if (want.length === 1 && have.length === 1 && sameValue(key, want[0] as string, have[0] as string))
       continue;
     const secret = { secret: isSecret(name, options.secret) };
@@ -149,7 +173,7 @@ export function diffAttributes(
       changes.push(modified(name, shown(have), shown(want), secret));
     }
   }
-  if (options.mode === 'exact') {
+  if (exact) {
     const keep = lower(options.keep);
     const rdnTypes = new Set((parseDn(entry.dn)[0] ?? []).map((a) => a.type.toLowerCase()));
     for (const [key, have] of Object.entries(entry.attrs)) {

@@ -10,6 +10,7 @@ import * as tls from 'node:tls';
 import { Client } from 'ldapts';
 import type { LdapConfig } from './config.ts';
 import { toLdapError } from './errors.ts';
+import { decodeLeanEntries } from './lean-entries.ts';
 
 /** The server address every connection of a pool uses for the whole run. */
 export interface PinnedServer {
@@ -99,6 +100,7 @@ export class LdapConnection {
         return coalesceWrites(tls.connect({ ...options, port: server.port, host: server.address }));
       }) as never,
     });
+    decodeLeanEntries(this.client);
   }
 
   /** True while the socket is up and bound. */

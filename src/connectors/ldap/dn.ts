@@ -37,6 +37,7 @@ function hex(ch: string): string {
  * escapeDnValue(' lead')         // "\\ lead"
  */
 export function escapeDnValue(value: string): string {
+  if (needsNoEscape(value)) return value;
   const chars = [...value];
   let out = '';
   chars.forEach((ch, i) => {
@@ -49,6 +50,33 @@ export function escapeDnValue(value: string): string {
     else out += ch;
   });
   return out;
+}
+
+/**
+ * True when {@link escapeDnValue} leaves a value as it is (most uids and group
+ * names): no special or control character, no leading `#` or space, no trailing space.
+ */
+function needsNoEscape(value: string): boolean {
+  const n = value.length;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (
+      c < 0x20 ||
+      c === 0x7f ||
+      c === 0x22 ||
+      c === 0x2b ||
+      c === 0x2c ||
+      c === 0x3b ||
+      c === 0x3c ||
+      c === 0x3d ||
+      c === 0x3e ||
+      c === 0x5c
+    ) {
+      return false;
+    }
+  }
+  const first = value.charCodeAt(0);
+  return n === 0 || (first !== 0x23 && first !== 0x20 && value.charCodeAt(n - 1) !== 0x20);
 }
 
 /**
@@ -223,6 +251,26 @@ function isPlainDn(dn: string): boolean {
  */
 export function dnEquals(a: string, b: string): boolean {
   return normalizeDn(a) === normalizeDn(b);
+}
+
+/**
+ * A test of "does this DN name `norm`" (a normalized DN) that remembers the last
+ * string it was asked about: steps ask with the same base string on every record.
+ *
+ * @example
+ * const isPeople = sameDnAs(normalizeDn('ou=people,dc=x'));
+ * isPeople('OU=People, dc=x') // true
+ */
+export function sameDnAs(norm: string): (dn: string) => boolean {
+  let last: string | undefined;
+  let answer = false;
+  return (dn) => {
+    if (dn !== last) {
+      answer = normalizeDn(dn) === norm;
+      last = dn;
+    }
+    return answer;
+  };
 }
 
 /**

@@ -115,36 +115,46 @@ export function ensureEntry(
   attrs: Attributes,
   options: EnsureEntryOptions = {},
 ): Step<unknown, LdapContext, EntryDiff> {
+  /** What the check found: `fromSnapshot` keeps the entry seen, for the guarded modify. */
+  const entryDiff = (current: LdapEntry | undefined, fromSnapshot: boolean): EntryDiff | undefined => {
+    if (!current) {
+      const dn = createDnOf(target);
+      return {
+        action: 'create',
+        dn,
+        creates: 1,
+        modifications: [],
+        changes: [added('entry', dn), ...creationChanges(attrs, options)],
+      };
+    }
+    const { modifications, changes } = diffAttributes(current, attrs, options);
+    if (modifications.length === 0) return undefined;
+    return {
+      action: 'modify',
+      dn: current.dn,
+      modifications,
+      changes,
+      ...(fromSnapshot ? { seen: current } : {}),
+    };
+  };
   return {
     name: options.name ?? 'ldap.entry',
     classify,
     // Found by its key attribute, the entry is the same one wherever a pending move
     // (ensureRenamed, in a dry run or a plan) takes it: the attribute changes are too.
     predicts: typeof target !== 'string',
-    async check(_record, ctx) {
-      const index = await indexFor(ctx.ldap, target);
-      const current = index
-        ? await index.get((target as FindBy).value)
-        : await locate(ctx.ldap, target, attributesToRead(attrs, options));
-      if (!current) {
-        const dn = createDnOf(target);
-        return {
-          action: 'create',
-          dn,
-          creates: 1,
-          modifications: [],
-          changes: [added('entry', dn), ...creationChanges(attrs, options)],
-        };
-      }
-      const { modifications, changes } = diffAttributes(current, attrs, options);
-      if (modifications.length === 0) return undefined;
-      return {
-        action: 'modify',
-        dn: current.dn,
-        modifications,
-        changes,
-        ...(index ? { seen: current } : {}),
-      };
+    check(_record, ctx) {
+      // A loaded snapshot that can tell at once: the answer without a turn of the event loop.
+      const loaded = typeof target === 'string' ? undefined : ctx.ldap.snapshot?.loadedEntriesFor(target);
+      const known = loaded?.peek((target as FindBy).value);
+      if (known !== undefined) return entryDiff(known ?? undefined, loaded !== undefined);
+      return (async () => {
+        const index = await indexFor(ctx.ldap, target);
+        const current = index
+          ? await index.get((target as FindBy).value)
+          : await locate(ctx.ldap, target, attributesToRead(attrs, options));
+        return entryDiff(current, index !== undefined);
+      })();
     },
     async apply(_record, ctx, diff, env) {
       const pool = ctx.ldap;

@@ -2,7 +2,7 @@
  * `ensureMemberships`: the groups an entry belongs to, seen from the entry.
  */
 import { added, type Diff, removed } from '../../core/diff.ts';
-import type { Step } from '../../core/step.ts';
+import type { Step, StepEnv } from '../../core/step.ts';
 import { normalizeDn } from './dn.ts';
 import type { RenameDiff } from './ensure-renamed.ts';
 import { classify } from './errors.ts';
@@ -85,40 +85,51 @@ export function ensureMemberships(
   const attribute = options.attribute ?? 'member';
   const objectClass = options.objectClass ?? 'groupOfNames';
   const placeholder = options.placeholder;
+  /** What differs, given the groups that hold the member now. */
+  const membershipsDiff = (current: string[], env: StepEnv): MembershipsDiff | undefined => {
+    for (const moved of movedHere(env.pending, memberDn)) current.push(...moved);
+    const currentNorm = current.map(normalizeDn);
+    const have = new Set(currentNorm);
+    const wanted = new Set<string>();
+    const join = groups.filter((g) => {
+      const n = normalizeDn(g);
+      const first = !wanted.has(n);
+      wanted.add(n);
+      return first && !have.has(n);
+    });
+    const leave = options.exact ? current.filter((_, i) => !wanted.has(currentNorm[i] as string)) : [];
+    if (join.length === 0 && leave.length === 0) return undefined;
+    return {
+      member: memberDn,
+      join,
+      leave,
+      changes: [...join.map((g) => added('group', g)), ...leave.map((g) => removed('group', g))],
+    };
+  };
   return {
     name: options.name ?? 'ldap.memberships',
     classify,
     // A pending move of this entry (ensureRenamed, in a dry run or a plan) is taken into account:
     // the groups that name its old DN will name this one once the move has carried them over.
     predicts: true,
-    async check(_record, ctx, env) {
-      const index = await ctx.ldap.snapshot?.groupsFor(options.base, attribute, objectClass);
-      const current = index
-        ? await index.groupsOf(memberDn)
-        : (
-            await ctx.ldap.search(options.base, {
-              scope: 'sub',
-              filter: and(eq('objectClass', objectClass), eq(attribute, memberDn)),
-              attributes: ['1.1'],
-            })
-          ).map((e) => e.dn);
-      for (const moved of movedHere(env.pending, memberDn)) current.push(...moved);
-      const have = new Set(current.map(normalizeDn));
-      const wanted = new Set<string>();
-      const join = groups.filter((g) => {
-        const n = normalizeDn(g);
-        const first = !wanted.has(n);
-        wanted.add(n);
-        return first && !have.has(n);
-      });
-      const leave = options.exact ? current.filter((c) => !wanted.has(normalizeDn(c))) : [];
-      if (join.length === 0 && leave.length === 0) return undefined;
-      return {
-        member: memberDn,
-        join,
-        leave,
-        changes: [...join.map((g) => added('group', g)), ...leave.map((g) => removed('group', g))],
-      };
+    check(_record, ctx, env) {
+      // A loaded snapshot that holds the member's groups: the answer without a turn of the event loop.
+      const loaded = ctx.ldap.snapshot?.loadedGroupsFor(options.base, attribute, objectClass);
+      const known = loaded?.peekGroupsOf(memberDn);
+      if (known) return membershipsDiff(known, env);
+      return (async () => {
+        const index = await ctx.ldap.snapshot?.groupsFor(options.base, attribute, objectClass);
+        const current = index
+          ? await index.groupsOf(memberDn)
+          : (
+              await ctx.ldap.search(options.base, {
+                scope: 'sub',
+                filter: and(eq('objectClass', objectClass), eq(attribute, memberDn)),
+                attributes: ['1.1'],
+              })
+            ).map((e) => e.dn);
+        return membershipsDiff(current, env);
+      })();
     },
     async apply(_record, ctx, diff) {
       const writes = ctx.ldap.members;

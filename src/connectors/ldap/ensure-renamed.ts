@@ -77,30 +77,37 @@ export function ensureRenamed(
   options: EnsureRenamedOptions = {},
 ): Step<unknown, LdapContext, RenameDiff> {
   const refAttr = options.references?.attribute ?? 'member';
+  /** The check, reading from the server or waiting for the snapshot when it must. */
+  const moveDiff = async (ctx: LdapContext): Promise<RenameDiff | undefined> => {
+    const index = await indexFor(ctx.ldap, find);
+    const found = index
+      ? await index.get(find.value)
+      : await ctx.ldap.findOne(find.base, find.attribute, find.value, ['entryUUID'], find.scope ?? 'sub');
+    if (!found || dnEquals(found.dn, targetDn)) return undefined;
+    const referencedBy = options.references
+      ? await referencesTo(ctx.ldap, options.references.base, refAttr, found.dn)
+      : [];
+    const uuid = valuesOf(found, 'entryUUID')[0];
+    return {
+      from: found.dn,
+      to: targetDn,
+      ...(uuid ? { uuid } : {}),
+      ...(index ? { seen: found } : {}),
+      referencedBy,
+      changes: [
+        modified('dn', found.dn, targetDn),
+        ...referencedBy.map((g) => modified(`${refAttr} in ${g}`, found.dn, targetDn)),
+      ],
+    };
+  };
   return {
     name: options.name ?? 'ldap.renamed',
     classify,
-    async check(_record, ctx) {
-      const index = await indexFor(ctx.ldap, find);
-      const found = index
-        ? await index.get(find.value)
-        : await ctx.ldap.findOne(find.base, find.attribute, find.value, ['entryUUID'], find.scope ?? 'sub');
-      if (!found || dnEquals(found.dn, targetDn)) return undefined;
-      const referencedBy = options.references
-        ? await referencesTo(ctx.ldap, options.references.base, refAttr, found.dn)
-        : [];
-      const uuid = valuesOf(found, 'entryUUID')[0];
-      return {
-        from: found.dn,
-        to: targetDn,
-        ...(uuid ? { uuid } : {}),
-        ...(index ? { seen: found } : {}),
-        referencedBy,
-        changes: [
-          modified('dn', found.dn, targetDn),
-          ...referencedBy.map((g) => modified(`${refAttr} in ${g}`, found.dn, targetDn)),
-        ],
-      };
+    check(_record, ctx) {
+      // A loaded snapshot that tells at once there is nothing to move: no turn of the event loop.
+      const known = ctx.ldap.snapshot?.loadedEntriesFor(find)?.peek(find.value);
+      if (known === null || (known && dnEquals(known.dn, targetDn))) return undefined;
+      return moveDiff(ctx);
     },
     async apply(_record, ctx, diff, env) {
       const pool = ctx.ldap;

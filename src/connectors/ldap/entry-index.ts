@@ -6,10 +6,11 @@
  */
 
 import type { Entry } from 'ldapts';
-import { normalizeDn } from './dn.ts';
+import { normalizeDn, sameDnAs } from './dn.ts';
 import type { LdapEntry } from './entry.ts';
 import { LdapError, type LdapOperation, RESULT_NAMES, severalEntries } from './errors.ts';
 import { eq, present } from './filter.ts';
+import { LEAN_ENTRIES } from './lean-entries.ts';
 import type { FindBy } from './locate.ts';
 import type { LdapPool, Modification } from './pool.ts';
 
@@ -75,6 +76,7 @@ export class EntryIndex {
   /** DNs written outside the steps that keep this index (a task's own `ldap.modify`). */
   private readonly touchedDns = new Set<string>();
   private readonly baseNorm: string;
+  private readonly isBase: (dn: string) => boolean;
   /** Live reads made (per-record reads in lazy mode, and re-checks). */
   liveReads = 0;
   /** Writes that met an entry changed since the snapshot. */
@@ -85,6 +87,7 @@ export class EntryIndex {
     readonly population: EntryPopulation,
   ) {
     this.baseNorm = normalizeDn(population.base);
+    this.isBase = sameDnAs(this.baseNorm);
   }
 
   /** How many entries it holds. */
@@ -97,7 +100,7 @@ export class EntryIndex {
     return (
       find.attribute.toLowerCase() === this.population.attribute.toLowerCase() &&
       (find.scope ?? 'sub') === (this.population.scope ?? 'sub') &&
-      normalizeDn(find.base) === this.baseNorm
+      this.isBase(find.base)
     );
   }
 
@@ -252,6 +255,20 @@ export class EntryIndex {
     return this.unpack(found);
   }
 
+  /**
+   * What {@link get} gives, when it can tell without reading or throwing: the
+   * entry, or null when there is none. Undefined when only `get` can answer (the
+   * key is in doubt, not held in `lazy` mode, or held by several entries).
+   */
+  peek(value: string): LdapEntry | null | undefined {
+    if (this.mode !== 'full') return undefined;
+    const key = keyOf(value);
+    const found = this.byKey.get(key);
+    if (this.stale.has(key) || this.wasTouched(found)) return undefined;
+    if (!found) return null;
+    return Array.isArray(found) ? this.unpack(found) : undefined;
+  }
+
   private wasTouched(found: Slot | undefined): boolean {
     if (this.touchedDns.size === 0 || !found || !Array.isArray(found)) return false;
     return this.touchedDns.has(normalizeDn(found[0] as string));
@@ -270,6 +287,7 @@ export class EntryIndex {
             filter: eq(attribute, value),
             attributes: SNAPSHOT_ATTRIBUTES,
             sizeLimit: 2,
+            explicitBufferAttributes: LEAN_ENTRIES,
           })
         ).searchEntries,
       { operation: 'search', dn: base, attributes: [attribute] },

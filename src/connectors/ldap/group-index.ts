@@ -4,7 +4,7 @@
  * group, so a membership check is a lookup, and the member batcher knows when a
  * group is new or about to be emptied. Acknowledged member writes update it.
  */
-import { normalizeDn } from './dn.ts';
+import { normalizeDn, sameDnAs } from './dn.ts';
 import { and, eq } from './filter.ts';
 import type { LdapPool } from './pool.ts';
 
@@ -47,6 +47,7 @@ export class GroupIndex {
   /** Groups written outside the member batcher (a task's own `ldap.modify`): their members are read live. */
   private readonly touchedGroups = new Set<string>();
   private readonly baseNorm: string;
+  private readonly isBase: (dn: string) => boolean;
   readonly attribute: string;
   readonly objectClass: string;
   /** Live searches made (lazy mode, doubts, outside writes). */
@@ -57,6 +58,7 @@ export class GroupIndex {
     readonly population: GroupPopulation,
   ) {
     this.baseNorm = normalizeDn(population.base);
+    this.isBase = sameDnAs(this.baseNorm);
     this.attribute = population.attribute ?? 'member';
     this.objectClass = population.objectClass ?? 'groupOfNames';
   }
@@ -73,7 +75,7 @@ export class GroupIndex {
     return (
       attribute.toLowerCase() === this.attribute.toLowerCase() &&
       objectClass.toLowerCase() === this.objectClass.toLowerCase() &&
-      normalizeDn(base) === this.baseNorm
+      this.isBase(base)
     );
   }
 
@@ -136,6 +138,15 @@ export class GroupIndex {
       (cached !== undefined || this.mode === 'full');
     const list = trusted ? (cached ?? []) : await this.live(memberDn, m);
     return list.map((g) => this.groups.get(g)?.dn ?? g);
+  }
+
+  /** What {@link groupsOf} gives, when it needs no search; undefined when it does. */
+  peekGroupsOf(memberDn: string): string[] | undefined {
+    if (this.touchedGroups.size > 0) return undefined;
+    const m = norm(memberDn);
+    const cached = this.memberOf.get(m);
+    if (this.staleMembers.has(m) || (cached === undefined && this.mode !== 'full')) return undefined;
+    return (cached ?? []).map((g) => this.groups.get(g)?.dn ?? g);
   }
 
   private async live(memberDn: string, m: string): Promise<string[]> {

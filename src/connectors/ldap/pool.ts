@@ -10,6 +10,7 @@ import { canonicalDn } from './dn.ts';
 import { type LdapEntry, toLdapEntry } from './entry.ts';
 import { LdapError, severalEntries, toLdapError } from './errors.ts';
 import { eq } from './filter.ts';
+import { LEAN_ENTRIES } from './lean-entries.ts';
 import { type MemberBatchOptions, MemberWrites } from './member-writes.ts';
 import { DirectorySnapshot, type SnapshotOptions } from './snapshot.ts';
 
@@ -147,12 +148,16 @@ export class LdapPool extends ConnectionPool {
     for await (const page of this.searchRawPages(base, spec)) yield page.map(toLdapEntry);
   }
 
-  /** {@link searchPages} with the entries as ldapts gives them (no copy: the snapshot packs them itself). */
+  /**
+   * {@link searchPages} with the entries as ldapts's client gives them, decoded
+   * lean (see lean-entries.ts): every value a string. No copy: the snapshot packs them itself.
+   */
   async *searchRawPages(base: string, spec: SearchSpec = {}): AsyncIterable<Entry[]> {
     const options = {
       scope: spec.scope ?? 'sub',
       ...(spec.filter !== undefined ? { filter: spec.filter } : {}),
       attributes: spec.attributes ?? ['*'],
+      explicitBufferAttributes: LEAN_ENTRIES,
     };
     if (options.scope === 'base') {
       yield await this.use(async (c) => (await c.search(base, options)).searchEntries, {
@@ -162,12 +167,22 @@ export class LdapPool extends ConnectionPool {
       return;
     }
     const conn = await this.acquire(true);
+    const pages = conn.client
+      .searchPaginated(base, { ...options, paged: { pageSize: spec.pageSize ?? 500 } })
+      [Symbol.asyncIterator]();
+    // One page read ahead: the request for the next page goes out before this one is
+    // handed over, so the server makes it while the caller uses this one.
+    let ahead: Promise<IteratorResult<{ searchEntries: Entry[] }>> | undefined = pages.next();
     try {
-      const pages = conn.client.searchPaginated(base, {
-        ...options,
-        paged: { pageSize: spec.pageSize ?? 500 },
-      });
-      for await (const page of pages) yield page.searchEntries;
+      for (;;) {
+        const page = await ahead;
+        ahead = undefined;
+        if (page.done) return;
+        ahead = pages.next();
+        // Requests written in one tick leave together at its end (coalesceWrites): let it end.
+        await new Promise<void>((resolve) => process.nextTick(resolve));
+        yield page.value.searchEntries;
+      }
     } catch (err) {
       throw toLdapError(err, {
         operation: 'search',
@@ -175,6 +190,8 @@ export class LdapPool extends ConnectionPool {
         ...(this.bindDn ? { bindDn: this.bindDn } : {}),
       });
     } finally {
+      // A caller that stopped early: the page asked for ahead arrives before the connection is let go.
+      if (ahead) await ahead.catch(() => undefined);
       this.release(conn);
     }
   }

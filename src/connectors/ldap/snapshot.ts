@@ -58,7 +58,7 @@ export interface SnapshotStats {
   mode: { entries?: 'full' | 'lazy'; groups?: 'full' | 'lazy' };
 }
 
-/** The snapshot of one pool. Made by `pool.useSnapshot(options)`, loaded at its first use. */
+/** The snapshot of one pool. Made by `pool.useSnapshot(options)`, loaded at its first use (or {@link DirectorySnapshot.prefetch}). */
 export class DirectorySnapshot {
   readonly entries: EntryIndex | undefined;
   readonly groups: GroupIndex | undefined;
@@ -74,6 +74,15 @@ export class DirectorySnapshot {
   ) {
     this.entries = options.entries ? new EntryIndex(pool, options.entries) : undefined;
     this.groups = options.groups ? new GroupIndex(pool, options.groups) : undefined;
+  }
+
+  /**
+   * Starts reading the populations now, in the background: the first check waits
+   * for it instead of starting it. A failure here is not reported: the first
+   * check then reads again, and fails as it would have.
+   */
+  prefetch(): void {
+    this.ready().catch(() => undefined);
   }
 
   /** Reads the populations (once; again after a failed attempt). */
@@ -124,6 +133,16 @@ export class DirectorySnapshot {
       why = `the server refused to return all ${what} (${code === 4 ? 'sizeLimitExceeded' : 'adminLimitExceeded'})`;
     }
     if (why) this.warn(`LDAP snapshot: ${why} under ${index.population.base}; ${instead}`);
+  }
+
+  /** The entry index a step's `FindBy` can use when it is loaded already (no wait), else undefined. */
+  loadedEntriesFor(find: FindBy): EntryIndex | undefined {
+    return this.loaded && this.entries?.covers(find) ? this.entries : undefined;
+  }
+
+  /** The group index a memberships step under `base` can use when it is loaded already, else undefined. */
+  loadedGroupsFor(base: string, attribute: string, objectClass: string): GroupIndex | undefined {
+    return this.loaded && this.groups?.covers(base, attribute, objectClass) ? this.groups : undefined;
   }
 
   /** The entry index a step's `FindBy` can use (loaded), or undefined. */
