@@ -64,6 +64,8 @@ export class DirectorySnapshot {
   readonly groups: GroupIndex | undefined;
   private loading: Promise<void> | undefined;
   private loaded = false;
+  /** The background read `prefetch` started, until a check has met its outcome. */
+  private prefetched: Promise<void> | undefined;
   private readonly owned = new Map<string, number>();
   private readonly writtenWhileLoading: string[] = [];
 
@@ -78,16 +80,24 @@ export class DirectorySnapshot {
 
   /**
    * Starts reading the populations now, in the background: the first check waits
-   * for it instead of starting it. A failure here is not reported: the first
-   * check then reads again, and fails as it would have.
+   * for it instead of starting it. A failure is kept for the first check that
+   * asks (it fails that attempt, which is retried or reported like any read of
+   * its own), never swallowed; the checks after it read again.
    */
   prefetch(): void {
-    this.ready().catch(() => undefined);
+    const reading = this.ready();
+    reading.catch(() => undefined);
+    this.prefetched = reading;
   }
 
   /** Reads the populations (once; again after a failed attempt). */
   ready(): Promise<void> {
     if (this.loaded) return Promise.resolve();
+    const prefetched = this.prefetched;
+    if (prefetched) {
+      this.prefetched = undefined;
+      return prefetched;
+    }
     this.loading ??= this.load().then(
       () => {
         this.loaded = true;
