@@ -93,7 +93,11 @@ describeLdap('provision-users: slapd goes away mid-run', () => {
     timeout: 180_000,
   }, async () => {
     const { slapd, pool, state, users, csv } = await freshDirectory();
-    const run = runTask(['--state-dir', state, '--input', csv, '--json', '--breaker', '3'], slapd.env());
+    // 8 at once, not the task's 256: records must be left unreached when the server goes (N is 300).
+    const run = runTask(
+      ['--state-dir', state, '--input', csv, '--json', '--breaker', '3', '--concurrency', '8'],
+      slapd.env(),
+    );
     await untilWrites(slapd, 150, run);
     await slapd.stop();
     const r = await run;
