@@ -7,7 +7,6 @@
  * fails only its record; beyond the size limit each record is read once.
  */
 
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { connect } from '../../src/connectors/ldap/connect.ts';
 import { ensureAbsent } from '../../src/connectors/ldap/ensure-absent.ts';
@@ -23,6 +22,7 @@ import { defineTask } from '../../src/core/task.ts';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
 import { csv } from '../../src/sources/csv.ts';
 import { runInMemory } from '../../src/testing.ts';
+import { until } from '../e2e/support/kv-world.ts';
 import { Slapd } from '../support/slapd.ts';
 import { makeEnv } from '../support/step-env.ts';
 import { collect, converge, engineRun, fakeSetup, ops, person, poolFor } from './helpers.ts';
@@ -374,7 +374,7 @@ describeLdap('the directory snapshot and the member batcher, against slapd', () 
     expect(uids.length).toBeGreaterThan(30);
   });
 
-  it('ldap.connect starts reading the snapshot at once, before any check asks; a read that failed there is made again by the first check, which fails as it would have', async () => {
+  it('ldap.connect starts reading the snapshot at once, before any check asks; a read that failed there is handed to the first check, which fails as it would have', async () => {
     const config = { url: slapd.url, bindDn: slapd.adminDn, password: slapd.adminPassword };
     const setup = fakeSetup();
     for (const uid of ['p1', 'p2', 'p3'])
@@ -384,7 +384,7 @@ describeLdap('the directory snapshot and the member batcher, against slapd', () 
       const held = (await admin.search(people, { filter: '(uid=*)', attributes: ['1.1'] })).length;
       expect(held).toBeGreaterThan(0);
       // Nothing calls ready() or checks: the snapshot fills by itself.
-      for (let i = 0; i < 250 && (pool.snapshot?.stats().entries ?? 0) === 0; i++) await sleep(20);
+      await until('the snapshot to fill by itself', () => (pool.snapshot?.stats().entries ?? 0) > 0);
       expect(pool.snapshot?.stats().entries).toBe(held);
 
       const missing = { base: 'ou=nowhere,dc=example,dc=com', attribute: 'uid', value: 'x' };
