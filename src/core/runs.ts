@@ -102,8 +102,8 @@ export async function finishRun(
   });
 }
 
-/** Statuses of a run whose outcome a later plan may be compared with. */
-const ACCEPTED: ReadonlySet<RunStatus> = new Set(['succeeded', 'completed-with-failures']);
+/** Statuses of a run whose outcome a later plan may be compared with (retention keeps the newest such run too). */
+export const ACCEPTED: ReadonlySet<RunStatus> = new Set(['succeeded', 'completed-with-failures']);
 
 /** The newest real run of the task that went through (the baseline of the change budgets). */
 export async function lastAcceptedRun(

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { ACCEPTED } from '../core/runs.ts';
 import { EVENTS_APPEND_ONLY_DELETE } from './schema.ts';
 import { sqliteFault } from './sqlite-fault.ts';
 
@@ -156,10 +157,10 @@ class Retention {
       // The baseline of the change budgets (runs.ts, lastAcceptedRun): without it the next plan is not judged at all.
       const accepted = db
         .prepare(
-          `SELECT id FROM runs WHERE task = ? AND dry_run = 0 AND status IN ('succeeded', 'completed-with-failures')
+          `SELECT id FROM runs WHERE task = ? AND dry_run = 0 AND status IN (SELECT value FROM json_each(?))
              ORDER BY started_at DESC, rowid DESC LIMIT 1`,
         )
-        .get(task) as { id: string } | undefined;
+        .get(task, JSON.stringify([...ACCEPTED])) as { id: string } | undefined;
       const keep = new Set([...(latest ? [latest.id] : []), ...(accepted ? [accepted.id] : []), ...inDoubt]);
       return {
         latest: latest?.id,
