@@ -206,7 +206,8 @@ ${V3_TABLES}`;
 /**
  * Version 2's table of a run's keys, one blob a run (version 3 moves them into
  * run_key_chunks). Some version 2 ledgers, from builds before it (and `finished`)
- * joined version 2, lack it: the step to 3 makes the version 2 tables first.
+ * joined version 2, lack it: the step to 3 makes the version 2 tables first (so
+ * the step from 1 to 2, always followed by it, need not).
  */
 const V2_RUN_KEYS = `
 CREATE TABLE IF NOT EXISTS run_keys (
@@ -224,7 +225,6 @@ ALTER TABLE runs ADD COLUMN records INTEGER;
 ALTER TABLE results ADD COLUMN warnings TEXT;
 ALTER TABLE results ADD COLUMN drifted INTEGER NOT NULL DEFAULT 0;
 ${V2_TABLES}
-${V2_RUN_KEYS}
 ${READ_SIDE}`,
   `
 ${V2_TABLES}
