@@ -98,7 +98,7 @@ export class KeySet {
    * keys. It consumes the set: the occupied slots are moved to the front of the
    * table and sorted there as 64-bit numbers (natively, in place), so no memory
    * is needed beyond the table's. Keys only the last run had are left out. The
-   * set is empty after.
+   * set is empty after; `known` still says what the pass met.
    */
   sorted(): Uint32Array {
     const { pairs, lines } = this;
@@ -129,8 +129,6 @@ export class KeySet {
     this.lines = new Uint32Array(0);
     this.size = 0;
     this.used = 0;
-    this.knownLoaded = 0;
-    this.knownMet = 0;
     this.reserve(0);
   }
 
