@@ -300,10 +300,10 @@ export class Reconciler<R, C> {
    * On resume a record is finished when it has an outcome other than `failed`
    * or `in-doubt`: those are checked again (the operator has fixed the cause,
    * or settled the effect with `idem resolve`), which is always safe: a check
-   * never repeats a `once` effect that may have happened.
+   * never repeats a `once` effect that may have happened. Asked on a resume
+   * only (callers test `resumed` first, so a fresh run awaits nothing here).
    */
   private async doneBefore(slot: string, line: number): Promise<boolean> {
-    if (!this.d.resumed) return false;
     let done: boolean;
     if (line > 0) {
       this.finishedBefore ??= new LineSet(await this.d.results.finishedLines(this.d.runId));

@@ -25,6 +25,8 @@ export class WorkPool {
 
   /** Starts `work` in a free slot (after `ready`, or when `free`), without waiting for it. */
   start(work: () => Promise<void>): void {
+    if (this.running >= this.size)
+      throw new Error(`WorkPool.start with all ${this.size} slots taken (a bug)`);
     this.running++;
     work().then(
       () => this.done(),

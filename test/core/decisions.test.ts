@@ -133,4 +133,15 @@ describe('the work pool', () => {
     });
     await expect(pool.drain()).rejects.toThrow('boom');
   });
+
+  it('starting work with every slot taken is refused, not run past the size', async () => {
+    const pool = new WorkPool(1);
+    let release = () => {};
+    pool.start(() => new Promise<void>((r) => (release = r)));
+    expect(pool.free).toBe(false);
+    expect(() => pool.start(async () => {})).toThrow('WorkPool.start with all 1 slots taken');
+    release();
+    await pool.drain();
+    expect(pool.free).toBe(true);
+  });
 });
