@@ -6,7 +6,6 @@ import { added, type Change, modified, removed } from '../../core/diff.ts';
 import { parseDn } from './dn.ts';
 import {
   type Attributes,
-  comparable,
   desiredValues,
   type LdapEntry,
   missingValues,
@@ -14,6 +13,7 @@ import {
   SECRET_ATTRIBUTES,
   sameValues,
   shown,
+  valueEquals,
 } from './entry.ts';
 import type { Modification } from './pool.ts';
 import { remembered } from './remembered.ts';
@@ -40,11 +40,6 @@ export interface AttributeDiffOptions {
   secret?: string[];
   /** Compare and rewrite the secret attributes on every run too (a password rotation). @default false */
   rotateSecrets?: boolean;
-}
-
-/** One value against another under the attribute's rules (`key` lower-cased). */
-function sameValue(key: string, a: string, b: string): boolean {
-  return a === b || comparable(key, a) === comparable(key, b);
 }
 
 /** Modifications and their human diff. */
@@ -145,13 +140,13 @@ export function diffAttributes(
     // The common cases, with nothing allocated: one value wanted and held, none wanted
     // and none held, the values held in the very order they are wanted (objectClass).
     if (typeof value === 'string') {
-      if (value === '' ? have.length === 0 : have.length === 1 && sameValue(key, value, have[0] as string))
+      if (value === '' ? have.length === 0 : have.length === 1 && valueEquals(key, value, have[0] as string))
         continue;
     } else if (value === null) {
       if (have.length === 0) continue;
     } else if (Array.isArray(value) && sameInOrder(value, have)) continue;
     const want = desiredValues(value) as string[];
-    if (want.length === 1 && have.length === 1 && sameValue(key, want[0] as string, have[0] as string))
+    if (want.length === 1 && have.length === 1 && valueEquals(key, want[0] as string, have[0] as string))
       continue;
     const secret = { secret: isSecret(name, options.secret) };
     if (key === 'objectclass') {

@@ -110,7 +110,7 @@ export function comparable(attribute: string, value: string): string {
 
 /** True when a value equals another under the attribute's rules. */
 export function valueEquals(attribute: string, a: string, b: string): boolean {
-  return comparable(attribute, a) === comparable(attribute, b);
+  return a === b || comparable(attribute, a) === comparable(attribute, b);
 }
 
 /** The values of `wanted` that `have` lacks, under the attribute's rules (linear time). */

@@ -98,7 +98,7 @@ function values(buf: Buffer, start: number, end: number, binary: boolean): strin
  * attribute list) into what ldapts's `toObject` gives before its fill-in of the
  * requested attributes. Undefined when it is not in the expected shape.
  */
-export function decodeEntry(buf: Buffer, start: number, end: number): Entry | undefined {
+function decodeEntry(buf: Buffer, start: number, end: number): Entry | undefined {
   if (buf[start] !== OCTET_STRING || !element(buf, start, end)) return undefined;
   const entry: Entry = { dn: buf.toString('utf8', at, at + len) };
   let pos = at + len;
