@@ -7,7 +7,7 @@
 
 import type { Entry } from 'ldapts';
 import { normalizeDn, sameDnAs } from './dn.ts';
-import type { LdapEntry } from './entry.ts';
+import { attributeKey, type LdapEntry } from './entry.ts';
 import { LdapError, type LdapOperation, RESULT_NAMES, severalEntries } from './errors.ts';
 import { eq, present } from './filter.ts';
 import { LEAN_ENTRIES } from './lean-entries.ts';
@@ -68,8 +68,6 @@ export class EntryIndex {
   private readonly byKey = new Map<string, Slot>();
   private readonly names: string[] = [];
   private readonly nameIds = new Map<string, number>();
-  /** Attribute names as ldapts gives them → their lower-cased keys. */
-  private readonly keys = new Map<string, string>();
   private readonly lists = new Map<string, readonly string[]>();
   /** Keys to read again before they are trusted (a write in doubt, a conflict). */
   private readonly stale = new Set<string>();
@@ -184,11 +182,7 @@ export class EntryIndex {
     for (const name in entry) {
       if (name === 'dn') continue;
       const raw = entry[name];
-      let key = this.keys.get(name);
-      if (key === undefined) {
-        key = name.toLowerCase().replace(/;binary$/, '');
-        this.keys.set(name, key);
-      }
+      const key = attributeKey(name);
       if (!Array.isArray(raw)) {
         // One value (how ldapts gives a single-valued attribute): no list made.
         const v = typeof raw === 'string' ? raw : String(raw);

@@ -5,6 +5,7 @@
  */
 import type { Entry } from 'ldapts';
 import { normalizeDn } from './dn.ts';
+import { remembered } from './remembered.ts';
 
 /**
  * An entry read from the directory. Attribute names are lower-cased keys.
@@ -65,6 +66,9 @@ export const DN_ATTRIBUTES: ReadonlySet<string> = new Set([
 /** Attributes whose values are secrets: printed as `<secret>`. */
 export const SECRET_ATTRIBUTES: ReadonlySet<string> = new Set(['userpassword']);
 
+/** An attribute name as ldapts gives it → the key idem keeps it under (lower-cased, no `;binary`). */
+export const attributeKey = remembered((name) => name.toLowerCase().replace(/;binary$/, ''), 10_000);
+
 /** Converts an ldapts search entry. */
 export function toLdapEntry(entry: Entry): LdapEntry {
   const attrs: Record<string, string[]> = {};
@@ -72,7 +76,7 @@ export function toLdapEntry(entry: Entry): LdapEntry {
     if (name === 'dn') continue;
     const list = Array.isArray(raw) ? raw : [raw];
     if (list.length === 0) continue; // ldapts lists requested attributes the entry lacks as []
-    const key = name.toLowerCase().replace(/;binary$/, '');
+    const key = attributeKey(name);
     attrs[key] = [
       ...(attrs[key] ?? []),
       ...list.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v))),

@@ -130,17 +130,13 @@ export class GroupIndex {
 
   /** The DNs of the groups that hold `memberDn` (as the live search `(member=<dn>)` would find them). */
   async groupsOf(memberDn: string): Promise<string[]> {
-    const m = norm(memberDn);
-    const cached = this.memberOf.get(m);
-    const trusted =
-      !this.staleMembers.has(m) &&
-      this.touchedGroups.size === 0 &&
-      (cached !== undefined || this.mode === 'full');
-    const list = trusted ? (cached ?? []) : await this.live(memberDn, m);
+    const known = this.peekGroupsOf(memberDn);
+    if (known) return known;
+    const list = await this.live(memberDn, norm(memberDn));
     return list.map((g) => this.groups.get(g)?.dn ?? g);
   }
 
-  /** What {@link groupsOf} gives, when it needs no search; undefined when it does. */
+  /** What {@link groupsOf} gives, when it needs no search (the one place that says when the snapshot is trusted); undefined when it does. */
   peekGroupsOf(memberDn: string): string[] | undefined {
     if (this.touchedGroups.size > 0) return undefined;
     const m = norm(memberDn);
