@@ -14,7 +14,7 @@ import { ensureEntry } from '../../src/connectors/ldap/ensure-entry.ts';
 import { ensureMemberships } from '../../src/connectors/ldap/ensure-memberships.ts';
 import { ensureRenamed } from '../../src/connectors/ldap/ensure-renamed.ts';
 import { listValues } from '../../src/connectors/ldap/list-values.ts';
-import type { LdapContext } from '../../src/connectors/ldap/locate.ts';
+import type { FindBy, LdapContext } from '../../src/connectors/ldap/locate.ts';
 import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
 import type { SnapshotOptions } from '../../src/connectors/ldap/snapshot.ts';
 import type { Diff } from '../../src/core/diff.ts';
@@ -22,6 +22,7 @@ import { defineTask } from '../../src/core/task.ts';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
 import { csv } from '../../src/sources/csv.ts';
 import { runInMemory } from '../../src/testing.ts';
+import { LdapFaultProxy } from '../chaos/support/ldap-fault-proxy.ts';
 import { until } from '../e2e/support/kv-world.ts';
 import { Slapd } from '../support/slapd.ts';
 import { makeEnv } from '../support/step-env.ts';
@@ -393,6 +394,29 @@ describeLdap('the directory snapshot and the member batcher, against slapd', () 
       await expect(first).rejects.toMatchObject({ code: 32 });
     } finally {
       await setup.close();
+    }
+  });
+
+  it('a transient fault on the prefetched read is met by the first check (retried there, reported), not read again unseen', async () => {
+    const proxy = await new LdapFaultProxy(slapd.port).start();
+    proxy.inject({ op: 'search', dn: /^ou=people,/i, action: { kind: 'answer', code: 3 } });
+    const setup = fakeSetup();
+    try {
+      const pool = await connect(
+        setup,
+        { url: proxy.url, bindDn: slapd.adminDn, password: slapd.adminPassword },
+        { snapshot: FULL },
+      );
+      await until('the fault to fire', () => proxy.pending === 0);
+      // Let the failed answer reach the client before anything asks (the case that hid it).
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      const find = { ...FULL.entries, value: '' } as FindBy;
+      await expect(pool.snapshot?.entriesFor(find)).rejects.toMatchObject({ code: 3 });
+      await expect(pool.snapshot?.entriesFor(find)).resolves.toBeDefined();
+      expect(proxy.sent('search', /^ou=people,/i)).toHaveLength(2);
+    } finally {
+      await setup.close();
+      await proxy.stop();
     }
   });
 
