@@ -58,6 +58,7 @@ import { configFromEnv, type LdapConfig } from '../../src/connectors/ldap/config
 import { connect, MAX_POOL } from '../../src/connectors/ldap/connect.ts';
 import { coalesceWrites } from '../../src/connectors/ldap/connection.ts';
 import { LdapPool } from '../../src/connectors/ldap/pool.ts';
+import { until } from '../e2e/support/kv-world.ts';
 import { Slapd } from '../support/slapd.ts';
 import { DropProxy } from './drop-proxy.ts';
 import { failure, fakeSetup, poolFor } from './helpers.ts';
@@ -215,6 +216,21 @@ describeLdap('the pool against slapd', () => {
     try {
       await pipelined(pool, 'pipe', 100);
       expect(proxy.connections).toBe(1);
+      // Proof that they are in flight together: the first read's answer is held back for
+      // ever, and the nine after it still go out on the same connection and are answered.
+      const before = proxy.sent('search').length;
+      proxy.inject({ op: 'search', action: { kind: 'stall' } });
+      const reads = Array.from({ length: 10 }, () => pool.read('ou=people,dc=example,dc=com', ['ou']));
+      const stalled = reads[0]?.catch((err: unknown) => err);
+      await until(
+        '10 reads sent while the first is unanswered',
+        () => proxy.sent('search').length >= before + 10,
+      );
+      const rest = await Promise.all(reads.slice(1));
+      expect(rest.every((r) => r?.attrs.ou?.[0] === 'people')).toBe(true);
+      expect(proxy.connections).toBe(1);
+      await pool.close();
+      await stalled;
     } finally {
       await pool.close();
       await proxy.stop();
@@ -238,6 +254,38 @@ describeLdap('the pool against slapd', () => {
       }
       expect(pages).toEqual([7, 7, 7, 7, 2]);
       expect((await Promise.all(reads)).every((r) => r?.attrs.ou?.[0] === 'people')).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a paged search keeps its connection: with one connection, a read asked for between its pages waits for its end', async () => {
+    const pool = poolFor(slapd, { poolSize: 1 });
+    try {
+      await pipelined(pool, 'alone', 12);
+      let searching = true;
+      let early = 0;
+      const reads: Promise<unknown>[] = [];
+      const pages: number[] = [];
+      for await (const page of pool.searchPages('ou=people,dc=example,dc=com', {
+        scope: 'one',
+        filter: '(uid=alone-*)',
+        attributes: ['uid'],
+        pageSize: 5,
+      })) {
+        pages.push(page.length);
+        reads.push(
+          pool.read('ou=people,dc=example,dc=com', ['ou']).then(() => {
+            if (searching) early++;
+          }),
+        );
+        // Turns of the event loop in which a read on a shared connection would be answered.
+        for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      }
+      searching = false;
+      await Promise.all(reads);
+      expect(pages).toEqual([5, 5, 2]);
+      expect(early).toBe(0);
     } finally {
       await pool.close();
     }
