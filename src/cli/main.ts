@@ -70,10 +70,8 @@ export function commandsFor(argv: string[]): string[] {
   return first !== undefined && Object.hasOwn(COMMANDS, first) ? [first] : Object.keys(COMMANDS);
 }
 
-export async function buildProgram(
-  overrides: CliOverrides = {},
-  names: string[] = Object.keys(COMMANDS),
-): Promise<Command> {
+/** The program with the subcommands `names` (see `commandsFor`). */
+async function buildProgram(overrides: CliOverrides, names: string[]): Promise<Command> {
   const program = new Command('idem')
     .description('Batch automation that is safe to run twice: check, apply what differs, verify, remember.')
     .version(IDEM_VERSION)
