@@ -33,7 +33,13 @@
  * - `IDEM_BENCH_SCALE=0.2` scales every record count (default 1);
  * - `IDEM_BENCH_RUNS=5` repetitions per measurement (default 3);
  * - `IDEM_BENCH_SMOKE=1`: scale 0.001, one run, goals not judged, a 5-minute limit
- *   (the core part keeps 50k rows); well under a minute, for CI.
+ *   (the core part keeps 50k rows); well under a minute, for CI;
+ * - `IDEM_BENCH_KEEP_CA_CERTS=1` keeps `NODE_EXTRA_CA_CERTS` for the processes the
+ *   bench starts. By default it is removed (and the header says so): Node reads that
+ *   bundle at every start, before any of idem's code (about 40 ms per process where
+ *   it names the system's 140 CAs), no bench connection uses TLS, and `ldapadd`, the
+ *   baseline, never reads it. A machine that sets it for its own reasons (a proxy's
+ *   CA) would otherwise add it to every idem figure and to none of the baselines.
  *
  * Exit code: 0 when every figure was measured or skipped with a reason, whether or
  * not its goal was met; 1 when a part or a figure broke (a run failed, a check of
@@ -78,6 +84,14 @@ interface PartResult {
 
 const figures: Figure[] = [];
 const parts: PartResult[] = [];
+
+/** NODE_EXTRA_CA_CERTS as the bench found it, when it removed it for its children (see the settings above). */
+const removedCaCerts = ['', '0', 'false', 'no'].includes(
+  (process.env.IDEM_BENCH_KEEP_CA_CERTS ?? '').trim().toLowerCase(),
+)
+  ? process.env.NODE_EXTRA_CA_CERTS || undefined
+  : undefined;
+if (removedCaCerts) delete process.env.NODE_EXTRA_CA_CERTS;
 const startedAt = new Date();
 const started = now();
 const loadAtStart = loadavg();
@@ -126,7 +140,11 @@ function writeResults(finished: boolean): void {
     finishedAt: new Date().toISOString(),
     finished,
     wallMs: now() - started,
-    settings: { ...settings, only: settings.only.length > 0 ? settings.only : PARTS.map((p) => p.id) },
+    settings: {
+      ...settings,
+      only: settings.only.length > 0 ? settings.only : PARTS.map((p) => p.id),
+      ...(removedCaCerts ? { removedNodeExtraCaCerts: removedCaCerts } : {}),
+    },
     machine: {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -194,6 +212,12 @@ async function main(): Promise<number> {
       `node ${process.version}, ${cpus().length} cpus, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; ` +
       `load average ${la}; ratios are value/baseline, both measured in this invocation`,
   );
+  if (removedCaCerts) {
+    console.log(
+      `NODE_EXTRA_CA_CERTS (${removedCaCerts}) is unset for the processes the bench starts: Node would read it at ` +
+        'every start, no bench connection uses TLS, and ldapadd never reads it (IDEM_BENCH_KEEP_CA_CERTS=1 keeps it)',
+    );
+  }
   for (const part of chosen) {
     process.stderr.write(`bench: ${part.id} ...\n`);
     const t0 = now();
