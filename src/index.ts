@@ -35,7 +35,7 @@ export {
 export { type OnceOptions, once } from './core/once.ts';
 export type { Counts, Outcome, RecordResult, RunStatus } from './core/outcome.ts';
 export type { Reporter, RetryNotice, RunStart, RunSummary } from './core/reporter.ts';
-export type { RecordSource, SourceRecord, SourceSpec } from './core/source.ts';
+export type { LineFilter, RecordSource, SourceRecord, SourceSpec } from './core/source.ts';
 export {
   type CheckThenActOptions,
   checkThenAct,

@@ -13,7 +13,7 @@ import { type Prepared, prepareRecord, slotOf } from './prepare.ts';
 import type { ApplyMode, Origin, Processed, RecordProcessor } from './record-processor.ts';
 import type { Reporter } from './reporter.ts';
 import type { RunProgress, Stop } from './run-status.ts';
-import type { RecordSource, SourceRecord } from './source.ts';
+import type { LineFilter, RecordSource, SourceRecord } from './source.ts';
 import type { PruneSpec, TaskDefinition } from './task.ts';
 import { WorkPool } from './work-pool.ts';
 
@@ -157,7 +157,9 @@ export class Reconciler<R, C> {
     const { planned } = await results.planProgress(runId);
     if (planned.total === planned.done) return;
     const plan = new PlanCursor(results, runId);
-    await this.reading(source, async (rec) => {
+    // The source may pass over the lines the plan does not hold without decoding them.
+    const wanted = (line: number) => plan.holds(line);
+    await this.reading(source, wanted, async (rec) => {
       // Invalid rows, duplicates and records without changes ended in the plan phase: a
       // line the plan does not hold is passed over before its record is even prepared.
       const onLine = await plan.at(rec.line);
@@ -219,7 +221,7 @@ export class Reconciler<R, C> {
     handle: (slot: string, prepared: Prepared<R> & { kind: 'record' }) => Promise<Processed>,
     phase?: PlanPhase,
   ): Promise<void> {
-    await this.reading(source, async (rec) => {
+    await this.reading(source, undefined, async (rec) => {
       if (!this.pool.free) await this.pool.ready();
       if (this.halted()) return false;
       const prepared = prepareRecord(this.d.task, rec);
@@ -258,10 +260,14 @@ export class Reconciler<R, C> {
    * records in flight. A source that refuses to go on (its input changed under
    * the run) stops the run as refused; the records in flight still finish.
    */
-  private async reading(source: RecordSource, each: (rec: SourceRecord) => Promise<boolean>): Promise<void> {
+  private async reading(
+    source: RecordSource,
+    wanted: LineFilter | undefined,
+    each: (rec: SourceRecord) => Promise<boolean>,
+  ): Promise<void> {
     try {
       let last = 0;
-      for await (const rec of source.records(this.d.stopSignal)) {
+      for await (const rec of source.records(this.d.stopSignal, wanted)) {
         // The ledger, --resume and the apply phase find a record by its line.
         if (!(rec.line > last)) throw lineOutOfOrder(source, rec.line, last);
         if (rec.line > MAX_LINE) throw lineTooFar(source, rec.line);
@@ -387,6 +393,8 @@ export class Reconciler<R, C> {
 class PlanCursor {
   private page: PlannedRecord[] = [];
   private next = 0;
+  /** Where `holds` got to in the page (it runs ahead of `next`). */
+  private probe = 0;
   private after: { line: number; slot: string } | undefined;
   private ended = false;
 
@@ -404,6 +412,20 @@ class PlanCursor {
     }
   }
 
+  /**
+   * Whether the plan may hold `line`, asked in increasing line order ahead of
+   * `at`: false only when the page read holds the lines around it and not it, or
+   * the plan has ended before it. Past the page read, it cannot tell: true.
+   */
+  holds(line: number): boolean {
+    const { page } = this;
+    let i = Math.max(this.probe, this.next);
+    while (i < page.length && (page[i] as PlannedRecord).line < line) i++;
+    this.probe = i;
+    if (i < page.length) return (page[i] as PlannedRecord).line === line;
+    return !this.ended;
+  }
+
   /** The next entry, in order. */
   async take(): Promise<PlannedRecord | undefined> {
     const entry = await this.peek();
@@ -416,6 +438,7 @@ class PlanCursor {
     if (this.ended) return undefined;
     this.page = await this.store.planned(this.runId, this.after, PLAN_PAGE);
     this.next = 0;
+    this.probe = 0;
     const last = this.page[this.page.length - 1];
     if (!last) {
       this.ended = true;

@@ -22,6 +22,13 @@ export interface SourceRecord<Raw = Record<string, string>> {
   hash?: string;
 }
 
+/**
+ * Whether a reader may want the record that starts on `line` (the apply phase:
+ * whether its plan holds that line). False only when it is sure it does not; asked
+ * in increasing line order, as the source reads on.
+ */
+export type LineFilter = (line: number) => boolean;
+
 /** What a first pass over the input tells. */
 export interface SourceScan {
   /** A digest of the input's bytes, so `--resume` can refuse a changed input. */
@@ -57,8 +64,11 @@ export interface RecordSource<Raw = Record<string, string>> {
   /**
    * Streams the records, in order, with constant memory. Throws an
    * {@link InputChangedError} when the input changes under it (after `scan`).
+   * With `wanted`, a record on a line it is not wanted on may be passed over:
+   * read and counted (the input is still checked to its end) but not decoded,
+   * nor yielded. A source that cannot skip cheaply ignores it.
    */
-  records(signal?: AbortSignal): AsyncIterable<SourceRecord<Raw>>;
+  records(signal?: AbortSignal, wanted?: LineFilter): AsyncIterable<SourceRecord<Raw>>;
 }
 
 /**

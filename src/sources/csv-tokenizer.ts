@@ -135,6 +135,16 @@ export class CsvTokenizer {
   count = 0;
   /** Records with an index below this are materialized. */
   materializeUntil: number;
+  /**
+   * Past the first `keepFirst` records (a header), those that start on a line
+   * `wanted` does not want are counted, not materialized (a reader that wants only
+   * some lines: the apply phase). It is asked as each record starts, in line
+   * order, so it never changes its mind half-way through one.
+   */
+  wanted: ((line: number) => boolean) | undefined;
+  keepFirst = 0;
+  /** Whether the record being read is materialized: decided as it starts. */
+  private live: boolean;
   /** At most this many fields of a record are decoded (the rest are counted). */
   maxFields = MAX_COLUMNS + 1;
 
@@ -177,6 +187,7 @@ export class CsvTokenizer {
     this.trim = options.trim;
     this.field = new FieldBytes(options.maxFieldBytes);
     this.materializeUntil = options.materializeUntil;
+    this.live = this.materializeUntil > 0;
   }
 
   /** Absolute offset just past the last byte pushed. */
@@ -354,7 +365,7 @@ export class CsvTokenizer {
   }
 
   private materializing(): boolean {
-    return this.count < this.materializeUntil;
+    return this.live;
   }
 
   private setFault(kind: FieldFaultKind, bytes: number): void {
@@ -365,6 +376,9 @@ export class CsvTokenizer {
     this.line++;
     if (k === CR) this.crAt = this.base + i;
     this.recLine = this.line;
+    this.live =
+      this.count < this.materializeUntil &&
+      (this.count < this.keepFirst || this.wanted === undefined || this.wanted(this.recLine));
     this.recStart = this.base + i + 1;
     this.hashFrom = i + 1;
     this.hash.reset();

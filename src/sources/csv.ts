@@ -1,5 +1,6 @@
 import {
   InputChangedError,
+  type LineFilter,
   type RecordSource,
   type ScanExpectation,
   type SourceRecord,
@@ -128,15 +129,20 @@ export class CsvSource implements RecordSource {
   /**
    * The records, after a scan (made here if none was). Throws an
    * {@link InputChangedError} when the file is not the one scanned any more.
+   * Records `wanted` does not want are tokenized (to find where records end, and
+   * count them) but their fields are not decoded nor their bytes hashed: the apply
+   * phase of a plan with 100 changes in 10,000 rows decodes about 100.
    */
-  async *records(signal?: AbortSignal): AsyncIterable<SourceRecord> {
+  async *records(signal?: AbortSignal, wanted?: LineFilter): AsyncIterable<SourceRecord> {
     if (!this.scanned) await this.scan();
     const scan = this.scanned as CsvScanResult;
     const d = this.dialect;
-    let yielded = 0;
+    /** Records read so far, yielded or passed over (the header and the trailer not counted). */
+    let read = 0;
+    let trailerSeen = false;
     const changed = (what: string) =>
       new InputChangedError(
-        `input ${this.path} changed after it was checked (${what}) when ${yielded} of its ${scan.count} records ` +
+        `input ${this.path} changed after it was checked (${what}) when ${read} of its ${scan.count} records ` +
           'had been read: the run stops there. Wait until the export is complete, then run again ' +
           '(a new run re-checks every record).',
       );
@@ -149,6 +155,9 @@ export class CsvSource implements RecordSource {
       let columns = d.columns;
       // The scan knows the width: no record decodes more than one field past it.
       if (scan.columns) tok.maxFields = scan.columns.length + 1;
+      // The header is always read; after it, what the reader no longer wants is passed over.
+      tok.wanted = wanted;
+      tok.keepFirst = columns ? 0 : 1;
       const out: TokenizedRecord[] = [];
       const chunks = file.chunks();
       for (let last = false; !last; ) {
@@ -165,21 +174,27 @@ export class CsvSource implements RecordSource {
           for (let at = 0; at < bytes.length; at += SLICE) slices.push(bytes.subarray(at, at + SLICE));
         }
         for (const slice of slices) {
+          const before = tok.count;
           tok.push(slice, out);
           if (last && tok.finish(out)) throw changed(`it is no longer valid ${d.encoding} CSV`);
+          read += tok.count - before - out.length;
           for (const t of out) {
             if (!columns) {
               columns = t.fields;
-            } else if (t.line !== scan.trailerLine) {
+            } else if (t.line === scan.trailerLine) {
+              trailerSeen = true;
+            } else {
               if (signal?.aborted) return;
-              yielded++;
+              read++;
               yield recordOf(t, columns, d);
             }
           }
           out.length = 0;
         }
       }
-      if (yielded !== scan.count) throw changed(`it now holds ${yielded} records`);
+      // A trailer passed over was counted as read.
+      if (scan.trailerLine !== undefined && !trailerSeen) read--;
+      if (read !== scan.count) throw changed(`it now holds ${read} records`);
     } finally {
       await file.close();
     }

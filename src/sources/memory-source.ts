@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RecordSource, SourceRecord } from '../core/source.ts';
+import type { LineFilter, RecordSource, SourceRecord } from '../core/source.ts';
 
 /** The in-memory twin of a record source, for unit tests. Rows get lines 2, 3, ... as under a header. */
 export class MemorySource implements RecordSource {
@@ -22,9 +22,11 @@ export class MemorySource implements RecordSource {
     };
   }
 
-  async *records(signal?: AbortSignal): AsyncIterable<SourceRecord> {
+  /** Passes over the rows `wanted` does not want, as the CSV source does (so the engine's tests go through it). */
+  async *records(signal?: AbortSignal, wanted?: LineFilter): AsyncIterable<SourceRecord> {
     for (const row of this.rows) {
       if (signal?.aborted) return;
+      if (wanted && !wanted(row.line)) continue;
       yield row;
     }
   }

@@ -1,9 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/core/clock.ts';
 import { added } from '../../src/core/diff.ts';
+import { runTask } from '../../src/core/engine.ts';
+import { Redactor } from '../../src/core/redact.ts';
+import type { LineFilter, SourceRecord } from '../../src/core/source.ts';
 import type { Step } from '../../src/core/step.ts';
 import { defineTask } from '../../src/core/task.ts';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
-import { runInMemory } from '../support/engine-harness.ts';
+import { MemoryReporter } from '../../src/report/memory-reporter.ts';
+import { MemorySource } from '../../src/sources/memory-source.ts';
+import { runInMemory, testSetup } from '../support/engine-harness.ts';
 
 type Row = { id: string; v: string };
 
@@ -84,6 +90,42 @@ describe('engine: the apply phase follows the plan across its pages', () => {
     expect([...w.writes.keys()].sort()).toEqual(toChange.map((r) => r.id).sort());
     expect([...w.writes.values()].every((c) => c === 1)).toBe(true);
     for (const r of unique) expect(w.data.get(r.id)).toBe(r.v);
+  });
+
+  it('the apply phase asks the source for the planned lines only, page after page of the plan', async () => {
+    /** Counts the records it hands out in each pass. */
+    class Counting extends MemorySource {
+      passes: number[] = [];
+      override async *records(signal?: AbortSignal, wanted?: LineFilter): AsyncIterable<SourceRecord> {
+        const pass = this.passes.push(0) - 1;
+        for await (const r of super.records(signal, wanted)) {
+          this.passes[pass] = (this.passes[pass] ?? 0) + 1;
+          yield r;
+        }
+      }
+    }
+    const w = world();
+    const source = new Counting(rows);
+    const setup = testSetup();
+    const summary = await runTask(
+      {
+        task: w.task,
+        source,
+        ledger: new MemoryLedger(),
+        reporter: new MemoryReporter(),
+        clock: systemClock,
+        setup,
+        redactor: new Redactor(),
+      },
+      { host: 'test', pid: process.pid, concurrency: 8 },
+    );
+    await setup.close();
+    expect(summary.counts.changed).toBe(toChange.length);
+    const [plan, apply] = source.passes;
+    expect(plan).toBe(rows.length);
+    // The planned records (3 pages of the plan), and at most one more where each page ends.
+    expect(apply).toBeGreaterThanOrEqual(toChange.length);
+    expect(apply).toBeLessThanOrEqual(toChange.length + Math.ceil(toChange.length / 256));
   });
 
   it('a source whose lines do not increase is refused at the first that does not, nothing of it applied', async () => {

@@ -427,4 +427,53 @@ describe('CsvSource: records cut by the reads', () => {
       expect(one?.hash).toBe(got[i]?.hash);
     }
   });
+
+  it('passes over the records the reader does not want; those it wants are whole, as a full read gives them', async () => {
+    const path = file(text);
+    const source = new CsvSource(path);
+    await source.scan();
+    const full = await all(source);
+    // Every 150th record, as the apply phase of a sparse plan wants them.
+    const wanted = full.filter((_, i) => i % 150 === 149);
+    const lines = new Set(wanted.map((r) => r.line));
+    const asked: number[] = [];
+    const got: SourceRecord[] = [];
+    for await (const r of source.records(undefined, (line) => asked.push(line) > 0 && lines.has(line))) {
+      got.push(r);
+    }
+    expect(got).toEqual(wanted);
+    // Asked once per record after the header, in line order.
+    expect(asked.length).toBeGreaterThanOrEqual(full.length - 1);
+    expect(asked).toEqual([...asked].sort((a, b) => a - b));
+    // A reader that cannot tell (true) gets every record whole.
+    const unsure: SourceRecord[] = [];
+    for await (const r of source.records(undefined, () => true)) unsure.push(r);
+    expect(unsure).toEqual(full);
+  });
+
+  it('still reads to the end when it hands out nothing: a trailer is not a record, a grown file is refused', async () => {
+    const nothing = () => false;
+    const trailed = new CsvSource(file('id,name\n1,A\n"2\nx",B\n#rows=2\n'), { trailer: /^#rows=(\d+)$/ });
+    await trailed.scan();
+    const none: SourceRecord[] = [];
+    for await (const r of trailed.records(undefined, nothing)) none.push(r);
+    expect(none).toEqual([]);
+
+    const path = file(
+      `id,v\n${Array.from({ length: 20_000 }, (_, i) => `k${i},${'v'.repeat(40)}\n`).join('')}`,
+    );
+    const grown = new CsvSource(path);
+    await grown.scan();
+    let first = true;
+    const err = await (async () => {
+      for await (const _ of grown.records(undefined, () => first)) {
+        first = false;
+        appendFileSync(path, 'k-late,x\n');
+      }
+    })().catch((e: Error) => e);
+    expect(kindOf(err)).toBe('refused');
+    expect((err as Error).message).toMatch(
+      /changed after it was checked .* of its 20000 records had been read/,
+    );
+  });
 });
