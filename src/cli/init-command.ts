@@ -1,12 +1,9 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { IDEM_HOME } from '../runner/version.ts';
 import { EXIT } from './exit-codes.ts';
 import { stdout } from './output.ts';
-
-/** This installation of idem: its type declarations are what a task folder's tsconfig points at. */
-const IDEM_HOME = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
  * A tsconfig.json for a folder of tasks anywhere on disk: `import … from 'idem'`

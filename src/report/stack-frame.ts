@@ -1,11 +1,12 @@
-import { isAbsolute, sep } from 'node:path';
+import { isAbsolute, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { IDEM_HOME } from '../runner/version.ts';
 
 /** `at fn (/path/file.ts:12:7)`, `at /path/file.ts:12:7`, `at file:///path/file.ts:12:7`. */
 const FRAME = /^at (?:.*? \()?((?:file:\/\/)?[^()\s]+):(\d+):(\d+)\)?$/;
 
 /** idem's own code (built and source), never the task's. */
-const IDEM_CODE = ['../../dist/', '../../src/'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
+const IDEM_CODE = ['dist', 'src'].map((p) => join(IDEM_HOME, p) + sep);
 
 /** A stack frame's file, line and column, or undefined for `node:` frames and natives. */
 function parseFrame(line: string): { file: string; line: number; column: number } | undefined {

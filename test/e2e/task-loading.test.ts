@@ -161,7 +161,7 @@ describe('a task that imports only idem and builtins', () => {
 
   it("leaves idem's own modules without source maps (Node reads none of their .map files), the task's own mapped", async () => {
     const head = `${PROBE}import { findSourceMap } from 'node:module';\nimport { dirname, join } from 'node:path';\n`;
-    const idemIndex = "join(dirname(process.argv[1] as string), '..', 'dist', 'index.js')";
+    const idemIndex = "join(dirname(process.argv[1] as string), '..', 'dist', 'bundle', 'index.js')";
     const { dir, file } = taskDir(
       'maps.ts',
       task(head, "'data/people.csv'", `findSourceMap(${idemIndex}) === undefined`),
