@@ -189,7 +189,8 @@ export interface PlanStore {
    * Hands the keys of a run's input, as stored by `putRunKeys`, to `visit` in
    * consecutive sorted chunks (never the whole list at once: 8 MB for a million
    * keys); false, and no call, if none were kept for that run. `visit` runs while
-   * the chunks are read and must not use the ledger.
+   * the chunks are read and must not use the ledger; a chunk is only valid during
+   * its visit (its memory is reused for the next).
    */
   runKeys(runId: string, visit: (chunk: Uint32Array) => void): Promise<boolean>;
   recordAcceptance(acceptance: Acceptance): Promise<void>;
