@@ -5,17 +5,22 @@ import { fileURLToPath } from 'node:url';
 /** idem's own package.json, and the folder it is in. */
 function ownPackage(): { home: string; version: string } {
   const start = dirname(fileURLToPath(import.meta.url));
-  // The nearest package.json named idem above this module: src/runner/, dist/runner/ and
-  // the bundle's dist/bundle/cli/ are at different depths.
+  // The nearest package.json above this module (src/runner/, dist/runner/ and the bundle's
+  // dist/bundle/cli/ are at different depths), whatever the package is named: a fork or a
+  // scoped copy of idem is idem too.
   for (let dir = start; ; dir = dirname(dir)) {
-    let pkg: { name?: unknown; version?: unknown } | undefined;
+    let text: string | undefined;
     try {
-      pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+      text = readFileSync(join(dir, 'package.json'), 'utf8');
     } catch {
-      pkg = undefined;
+      text = undefined;
     }
-    if (pkg?.name === 'idem' && typeof pkg.version === 'string') return { home: dir, version: pkg.version };
-    if (dirname(dir) === dir) throw new Error(`idem: no package.json of idem in ${start} or above it`);
+    if (text !== undefined) {
+      const version = (JSON.parse(text) as { version?: unknown }).version;
+      if (typeof version !== 'string') throw new Error(`idem: ${join(dir, 'package.json')} has no version`);
+      return { home: dir, version };
+    }
+    if (dirname(dir) === dir) throw new Error(`idem: no package.json in ${start} or above it`);
   }
 }
 

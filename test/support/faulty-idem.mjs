@@ -17,7 +17,7 @@
 //
 // IDEM_LEDGER_FAIL_AFTER=<n> makes every batch commit after the first n fail as a
 // full disk does (SQLITE_FULL), while the rest of the ledger keeps working.
-import { main } from '../../dist/cli/main.js';
+import { main } from '../../dist/bundle/cli/main.js';
 
 /** `kind:step[:key]` as a matcher of ledger events. */
 function eventMatcher(spec) {
