@@ -52,6 +52,9 @@ const EFFECT_KINDS_SQL = [...EFFECT_LINES].map((k) => `'${k}'`).join(', ');
  * what to write is decided in the core. Every failure is one line with its exit
  * code (`sqliteFault`) naming the file.
  */
+/** The largest key chunk read as hex (see `runKeys`); a chunk is 64 KiB unless migrated from schema 2. */
+const HEX_LIMIT = 1024 * 1024;
+
 export class SqliteLedger implements Ledger {
   readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
@@ -467,17 +470,28 @@ export class SqliteLedger implements Ledger {
       // memory is freed only by a garbage collection, which the load triggers none of: a
       // million keys left 8 MB of freed blocks in the C heap, never given back (peak RSS
       // of a million-row no-op rerun 113-115 MB, against 107 for a first run).
+      // Chunk 0 migrated from schema 2 holds a whole run: past 1 MiB it comes as a BLOB
+      // (its hex could pass the longest string V8 makes, 512 MiB, at 33 million keys).
       const rows = this.stmt(
-        `SELECT hex(hashes) AS hex FROM run_key_chunks WHERE run_id = ? ORDER BY chunk`,
+        `SELECT CASE WHEN length(hashes) <= ${HEX_LIMIT} THEN hex(hashes) END AS hex,
+                CASE WHEN length(hashes) > ${HEX_LIMIT} THEN hashes END AS blob
+           FROM run_key_chunks WHERE run_id = ? ORDER BY chunk`,
       ).iterate(runId);
-      let buf = Buffer.alloc(8 * RUN_KEY_CHUNK);
-      for (const { hex } of rows as Iterable<{ hex: string }>) {
+      const buf = Buffer.alloc(8 * RUN_KEY_CHUNK);
+      for (const row of rows as Iterable<{ hex: string | null; blob: Buffer | null }>) {
         any = true;
-        // A chunk bigger than a chunk (chunk 0 migrated from schema 2 holds a whole run).
-        if (hex.length / 2 > buf.length) buf = Buffer.alloc(hex.length / 2);
-        const n = buf.write(hex, 0, 'hex');
+        let chunk: Uint32Array;
+        if (row.blob) {
+          // A view when the bytes are aligned for one; else a copy (a new Uint8Array starts at 0).
+          const b = row.blob.byteOffset % 4 === 0 ? row.blob : new Uint8Array(row.blob);
+          chunk = new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+        } else {
+          const hex = row.hex ?? '';
+          const into = hex.length / 2 > buf.length ? Buffer.alloc(hex.length / 2) : buf;
+          chunk = new Uint32Array(into.buffer, into.byteOffset, into.write(hex, 0, 'hex') / 4);
+        }
         try {
-          visit(new Uint32Array(buf.buffer, buf.byteOffset, n / 4));
+          visit(chunk);
         } catch (error) {
           failed = { error };
           break;

@@ -300,6 +300,8 @@ describe('SqliteLedger on disk', () => {
   it('upgrades a version 2 ledger: a run kept in one blob of keys is read back the same', async () => {
     const path = join(tempDir('idem-ledger-'), 'ledger.db');
     const keys = new Uint32Array(2 * 10_000).map((_, i) => (i * 2246822519) >>> 0);
+    // Past 1 MiB a chunk is read as a BLOB, not as hex: 150,000 keys are 1.2 MB.
+    const many = new Uint32Array(2 * 150_000).map((_, i) => (i * 2654435761) >>> 0);
     await new SqliteLedger(path).close();
     // The version 2 table, as that version wrote it: one row a run.
     const db = new Database(path);
@@ -307,13 +309,19 @@ describe('SqliteLedger on disk', () => {
       'DROP TABLE run_key_chunks; CREATE TABLE run_keys (run_id TEXT PRIMARY KEY, hashes BLOB NOT NULL)',
     );
     db.prepare('INSERT INTO run_keys VALUES (?, ?)').run('r1', Buffer.from(keys.buffer));
+    db.prepare('INSERT INTO run_keys VALUES (?, ?)').run('r2', Buffer.from(many.buffer));
     db.pragma('user_version = 2');
     db.close();
     const l = new SqliteLedger(path);
     expect(l.db.pragma('user_version', { simple: true })).toBe(3);
-    const back: number[] = [];
-    expect(await l.runKeys('r1', (c) => back.push(...c))).toBe(true);
-    expect(back).toEqual([...keys]);
+    for (const [runId, list] of [
+      ['r1', keys],
+      ['r2', many],
+    ] as const) {
+      const back: Uint32Array[] = [];
+      expect(await l.runKeys(runId, (c) => back.push(c.slice()))).toBe(true);
+      expect(Uint32Array.from(back.flatMap((c) => [...c]))).toEqual(list);
+    }
     expect(l.db.prepare(`SELECT count(*) AS n FROM sqlite_master WHERE name = 'run_keys'`).get()).toEqual({
       n: 0,
     });
