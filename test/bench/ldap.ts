@@ -18,8 +18,12 @@
  *   groups) costs, loaded in a child process (ldap-snapshot-child.ts).
  *
  * Rates are records / wall time of the whole process (start-up included, as for
- * `ldapadd`). Every slapd is private, on 127.0.0.1, and destroyed after use; every
- * child process has a time limit. Sizes scale with IDEM_BENCH_SCALE (0.02 is a
+ * `ldapadd`). idem runs with `-q`, as the README's cron line runs it (and as the
+ * core part does); the counts are read back with `idem runs --json` afterwards, not
+ * timed. `--json` (one NDJSON line per record, through a pipe) added 50-140 ms to
+ * the no-op rerun of 10,000 people when this was measured. Every slapd is
+ * private, on 127.0.0.1, and destroyed after use; every child process has a time
+ * limit. Sizes scale with IDEM_BENCH_SCALE (0.02 is a
  * smoke run of well under a minute); IDEM_BENCH_LDAP_ROOT points the idem side at
  * another checkout (its bin/idem.js and tasks/provision-users.ts), which is how the
  * "before" figures of a base commit are taken.
@@ -42,7 +46,6 @@ import {
   Skip,
   scaled,
   settings,
-  summaryOf,
   tail,
   tempDir,
   type Unit,
@@ -216,7 +219,8 @@ async function idemRun(
     IDEM_LDAP_CA_FILE: '',
     IDEM_LDAP_TLS_INSECURE: '',
   };
-  const args = [BIN, 'run', TASK, '--state-dir', state, '--input', csv, '--json'];
+  // -q, as the README's cron line runs it; the counts are read back from the ledger after.
+  const args = [BIN, 'run', TASK, '--state-dir', state, '--input', csv, '-q'];
   if (opts.concurrency !== undefined) args.push('--concurrency', String(opts.concurrency));
   const before = slapd.writes();
   const slapdBefore = cpuSeconds(slapd.pid);
@@ -241,7 +245,7 @@ async function idemRun(
       `idem run tasks/provision-users.ts (${opts.what}) exited ${r.exitCode}: ${tail(r.stderr)}`,
     );
   }
-  const { status, counts } = summaryOf(r.stdout);
+  const { status, counts } = await lastRun(state, env);
   if (status !== 'succeeded' || counts.changed !== opts.changed || counts.ok !== opts.total - opts.changed) {
     throw new Error(
       `idem run tasks/provision-users.ts (${opts.what}) ended ${status} with ${JSON.stringify(counts)}, expected ${opts.changed} changed of ${opts.total}`,
@@ -249,6 +253,26 @@ async function idemRun(
   }
   const slapdCpu = (cpuSeconds(slapd.pid) ?? Number.NaN) - (slapdBefore ?? Number.NaN);
   return { ms, writes: slapd.writes() - before, counts, cpu: { idem: idemCpu, slapd: slapdCpu } };
+}
+
+/** The last run of the task in `state`, from `idem runs --json` (not timed). */
+async function lastRun(
+  state: string,
+  env: Record<string, string>,
+): Promise<{ status: string; counts: Record<string, number> }> {
+  const r = await child(
+    process.execPath,
+    [BIN, 'runs', TASK, '--state-dir', state, '--json', '--limit', '1'],
+    {
+      timeoutMs: 60_000,
+      env,
+    },
+  );
+  if (r.exitCode !== 0) throw new Error(`idem runs --json exited ${r.exitCode}: ${tail(r.stderr)}`);
+  const run = (JSON.parse(String(r.stdout)) as { runs: { status: string; counts: Record<string, number> }[] })
+    .runs[0];
+  if (!run) throw new Error(`idem runs --json lists no run in ${state}`);
+  return run;
 }
 
 /** CPU seconds (user + system) of a process, from /proc (Linux); undefined elsewhere or once it exited. */
