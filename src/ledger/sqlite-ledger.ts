@@ -45,6 +45,9 @@ function takeCleanStampOrFault(location: string): boolean {
 /** EFFECT_LINES as an SQL list, for the history query. */
 const EFFECT_KINDS_SQL = [...EFFECT_LINES].map((k) => `'${k}'`).join(', ');
 
+/** The largest key chunk read as hex (see `runKeys`); a chunk is 64 KiB unless migrated from schema 2. */
+const HEX_LIMIT = 1024 * 1024;
+
 /**
  * The checkpoint ledger in a SQLite file (better-sqlite3): WAL; outcomes in
  * batches with `synchronous=NORMAL`, everything else with `synchronous=FULL`;
@@ -52,9 +55,6 @@ const EFFECT_KINDS_SQL = [...EFFECT_LINES].map((k) => `'${k}'`).join(', ');
  * what to write is decided in the core. Every failure is one line with its exit
  * code (`sqliteFault`) naming the file.
  */
-/** The largest key chunk read as hex (see `runKeys`); a chunk is 64 KiB unless migrated from schema 2. */
-const HEX_LIMIT = 1024 * 1024;
-
 export class SqliteLedger implements Ledger {
   readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
