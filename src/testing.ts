@@ -14,6 +14,7 @@ import { runTask } from './core/engine.ts';
 import { Redactor } from './core/redact.ts';
 import type { RunSummary } from './core/reporter.ts';
 import type { EngineOptions } from './core/run-options.ts';
+import type { RecordSource } from './core/source.ts';
 import type { SetupContext, TaskDefinition } from './core/task.ts';
 import { MemoryLedger } from './ledger/memory-ledger.ts';
 import { MemoryReporter } from './report/memory-reporter.ts';
@@ -39,6 +40,8 @@ export interface InMemoryOptions<C> extends Partial<Omit<EngineOptions, 'host' |
   connect?: (setup: SetupContext) => Promise<C> | C;
   /** Holds the declared secrets; pass your own to declare one up front. */
   redactor?: Redactor;
+  /** Reads the records from this source instead of a `MemorySource` of `rows` (a source that counts what it hands out, say). */
+  source?: RecordSource;
 }
 
 /** A SetupContext for tests: the given env, secrets kept in the redactor, cleanups run by `close`. */
@@ -92,6 +95,7 @@ export async function runInMemory<R, C>(
     taskDir,
     connect,
     redactor = new Redactor(),
+    source = new MemorySource(rows),
     ...engine
   } = options;
   const reporter = new MemoryReporter();
@@ -100,7 +104,7 @@ export async function runInMemory<R, C>(
     const summary = await runTask(
       {
         task: connect ? { ...task, connect } : task,
-        source: new MemorySource(rows),
+        source,
         ledger,
         reporter,
         clock: systemClock,

@@ -1,15 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/core/clock.ts';
 import { added } from '../../src/core/diff.ts';
-import { runTask } from '../../src/core/engine.ts';
-import { Redactor } from '../../src/core/redact.ts';
 import type { LineFilter, SourceRecord } from '../../src/core/source.ts';
 import type { Step } from '../../src/core/step.ts';
 import { defineTask } from '../../src/core/task.ts';
 import { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
-import { MemoryReporter } from '../../src/report/memory-reporter.ts';
 import { MemorySource } from '../../src/sources/memory-source.ts';
-import { runInMemory, testSetup } from '../support/engine-harness.ts';
+import { runInMemory } from '../support/engine-harness.ts';
 
 type Row = { id: string; v: string };
 
@@ -106,20 +102,7 @@ describe('engine: the apply phase follows the plan across its pages', () => {
     }
     const w = world();
     const source = new Counting(rows);
-    const setup = testSetup();
-    const summary = await runTask(
-      {
-        task: w.task,
-        source,
-        ledger: new MemoryLedger(),
-        reporter: new MemoryReporter(),
-        clock: systemClock,
-        setup,
-        redactor: new Redactor(),
-      },
-      { host: 'test', pid: process.pid, concurrency: 8 },
-    );
-    await setup.close();
+    const { summary } = await runInMemory(w.task, rows, { source, concurrency: 8 });
     expect(summary.counts.changed).toBe(toChange.length);
     const [plan, apply] = source.passes;
     expect(plan).toBe(rows.length);
