@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -9,15 +9,10 @@ function ownPackage(): { home: string; version: string } {
   // dist/bundle/cli/ are at different depths), whatever the package is named: a fork or a
   // scoped copy of idem is idem too.
   for (let dir = start; ; dir = dirname(dir)) {
-    let text: string | undefined;
-    try {
-      text = readFileSync(join(dir, 'package.json'), 'utf8');
-    } catch {
-      text = undefined;
-    }
-    if (text !== undefined) {
-      const version = (JSON.parse(text) as { version?: unknown }).version;
-      if (typeof version !== 'string') throw new Error(`idem: ${join(dir, 'package.json')} has no version`);
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const { version } = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown };
+      if (typeof version !== 'string') throw new Error(`idem: ${file} has no version`);
       return { home: dir, version };
     }
     if (dirname(dir) === dir) throw new Error(`idem: no package.json in ${start} or above it`);
