@@ -145,7 +145,7 @@ export async function runStep<R, C>(
   } catch (err) {
     const error = asError(err);
     if (!retry.again(error, 1)) return failure(error);
-    await retry.failed(error, 1, true);
+    await retry.failed(error, 1);
   }
   try {
     return await pRetry(async (n) => {
@@ -158,6 +158,15 @@ export async function runStep<R, C>(
   } catch (err) {
     return failure(err);
   }
+}
+
+/**
+ * The backoff after failed attempt `n` (from 1): `minDelayMs × factor^(n-1)`,
+ * times 1 to 2 with jitter, at most `maxDelayMs`.
+ */
+export function backoffMs(retry: RetryPolicy, n: number): number {
+  const base = retry.minDelayMs * retry.factor ** (n - 1) * (retry.jitter ? 1 + Math.random() : 1);
+  return Math.min(retry.maxDelayMs, Math.round(base));
 }
 
 function isPromise<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
@@ -201,41 +210,38 @@ class RetryRules<R, C> {
   }
 
   /**
-   * Attempt `n` failed and will be retried: a history line, the reporter told,
-   * and the wait (Retry-After; or, when p-retry is not waiting, the first backoff).
+   * Attempt `n` failed and will be retried: a history line, the reporter told
+   * the wait, and the wait itself (the server's `Retry-After`, or the backoff),
+   * here and never in p-retry, so the wait announced is the wait taken.
    */
-  async failed(error: unknown, n: number, waitHere: boolean): Promise<void> {
+  async failed(error: unknown, n: number): Promise<void> {
     const { run, step } = this;
     const message = run.redact(errorMessage(error));
     await this.attempts.history('retry', n, `${run.classify(error, step)}: ${message}`);
-    const retryAfter = this.retryAfterOf(error);
-    const { minDelayMs, maxDelayMs, jitter } = run.retry;
-    const backoff = Math.min(maxDelayMs, Math.round(minDelayMs * (jitter ? 1 + Math.random() : 1)));
-    const delayMs = retryAfter ?? backoff;
+    const left = Math.max(0, this.budgetEndsAt - run.clock.now());
+    const delayMs = Math.min(this.retryAfterOf(error) ?? backoffMs(run.retry, n), left);
     run.reporter.retrying({ key: this.attempts.key, step: step.name, attempt: n, error: message, delayMs });
-    if (retryAfter !== undefined || waitHere) {
-      await run.clock.sleep(Math.min(delayMs, Math.max(0, this.budgetEndsAt - run.clock.now())), run.signal);
-    }
+    await run.clock.sleep(delayMs, run.signal);
   }
 
-  /** p-retry's options from attempt 2 on (its attempt `n` is the step's attempt `n + 1`). */
+  /**
+   * p-retry's options from attempt 2 on (its attempt `n` is the step's attempt
+   * `n + 1`). It counts the attempts; the time budget is `again`'s, and the wait
+   * is `failed`'s, taken once the retry is decided: p-retry's own timeouts are zero.
+   */
   options(): RetryOptions {
     const { run } = this;
     return {
       retries: Math.max(0, run.retry.attempts - 2),
-      factor: run.retry.factor,
-      // The first backoff was taken before p-retry: its first wait is the second.
-      minTimeout: Math.min(run.retry.maxDelayMs, run.retry.minDelayMs * run.retry.factor),
-      maxTimeout: run.retry.maxDelayMs,
-      randomize: run.retry.jitter,
-      maxRetryTime: Math.max(0, this.budgetEndsAt - run.clock.now()),
+      minTimeout: 0,
+      maxTimeout: 0,
       signal: run.signal,
       unref: false,
-      shouldRetry: ({ error, attemptNumber }) => this.again(error, attemptNumber + 1),
-      // A Retry-After wait was already taken: no backoff on top (the attempt count still bounds it).
-      shouldConsumeRetry: ({ error }) => this.retryAfterOf(error) === undefined,
-      onFailedAttempt: async ({ error, attemptNumber }) => {
-        if (this.again(error, attemptNumber + 1)) await this.failed(error, attemptNumber + 1, false);
+      // Every retry uses up one of p-retry's count, which ends where `again` does.
+      shouldRetry: async ({ error, attemptNumber }) => {
+        if (!this.again(error, attemptNumber + 1)) return false;
+        await this.failed(error, attemptNumber + 1);
+        return true;
       },
     };
   }

@@ -91,6 +91,32 @@ describe('engine: retries, absorbed, permanent, breaker', () => {
     expect(ledger.history.filter((e) => e.key === 'k2' && e.kind === 'retry')).toHaveLength(4);
   });
 
+  it('announces each retry with the wait it then takes: the backoff grows by the factor, from attempt 1 on', async () => {
+    const tried: number[] = [];
+    let written = false;
+    const step: Step<Row, unknown> = {
+      name: 'put',
+      check: () => (written ? undefined : { changes: [added('v', 'v1')] }),
+      apply: (_r, _c, _d, env) => {
+        tried.push(performance.now());
+        if (env.attempt < 4) throw new TransientError('busy');
+        written = true;
+      },
+    };
+    const retry = { attempts: 5, minDelayMs: 20, factor: 3, maxDelayMs: 150, jitter: false };
+    const task = defineTask<Row>({ ...taskOver(target()), steps: [step] });
+    const { summary, reporter } = await runInMemory(task, rows(1), { retry });
+    expect(summary.counts).toMatchObject({ changed: 1, failed: 0 });
+    expect(reporter.retries.map((r) => [r.attempt, r.delayMs])).toEqual([
+      [1, 20],
+      [2, 60],
+      [3, 150],
+    ]);
+    // Each announced wait was taken (at least: a busy machine only makes it longer).
+    for (let i = 1; i < tried.length; i++)
+      expect(tried[i]! - tried[i - 1]!).toBeGreaterThanOrEqual((reporter.retries[i - 1]?.delayMs ?? 0) - 1);
+  });
+
   it('a fault after the apply landed is absorbed by the re-check, not counted as a change', async () => {
     const t = target();
     t.faults.set('k1', (phase, attempt) => {
