@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { kvWorld, rows, until } from '../e2e/support/kv-world.ts';
+import { kvWorld, rows } from '../e2e/support/kv-world.ts';
 import { ROOT, tempDir } from '../support/cli.ts';
+import { until } from '../support/wait.ts';
 import { chaosRow, inPool, percentile, sized } from './support/table.ts';
 
 const CONTENDER = join(ROOT, 'test', 'lock', 'support', 'contender.mjs');

@@ -7,7 +7,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { committed, holdLock, kvWorld, lockHolder, summaryOf, TASKS, until } from './support/kv-world.ts';
+import { until } from '../support/wait.ts';
+import { committed, holdLock, kvWorld, lockHolder, summaryOf, TASKS } from './support/kv-world.ts';
 import { jsonDoc } from './support/schemas.ts';
 
 describe('idem unlock', () => {

@@ -6,7 +6,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { idem, tempDir } from '../support/cli.ts';
-import { committed, kvWorld, lockHolder, rows, summaryOf, TASKS, until } from './support/kv-world.ts';
+import { until } from '../support/wait.ts';
+import { committed, kvWorld, lockHolder, rows, summaryOf, TASKS } from './support/kv-world.ts';
 import { jsonDoc } from './support/schemas.ts';
 
 const RECORD_HEAD = /^(changed[ *]|ok {6}|failed {2}|invalid |in-doubt|absorbed|skipped ) /;

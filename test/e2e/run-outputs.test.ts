@@ -8,16 +8,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ndjson } from '../support/cli.ts';
-import {
-  committed,
-  holdLock,
-  kvWorld,
-  lockHolder,
-  rows,
-  summaryOf,
-  TASKS,
-  until,
-} from './support/kv-world.ts';
+import { until } from '../support/wait.ts';
+import { committed, holdLock, kvWorld, lockHolder, rows, summaryOf, TASKS } from './support/kv-world.ts';
 import { type Family, parsePrometheus, sample } from './support/prometheus.ts';
 import { expectSchema } from './support/schemas.ts';
 

@@ -16,7 +16,8 @@ import { expectDirectory, makeUsers, type User, writeUsers } from '../ldap/provi
 import { describeLdap } from '../ldap/slapd-env.ts';
 import { BIN, openLedger, ROOT, tempDir } from '../support/cli.ts';
 import { Slapd } from '../support/slapd.ts';
-import { committed, holdLock, lockHolder, until } from './support/kv-world.ts';
+import { until } from '../support/wait.ts';
+import { committed, holdLock, lockHolder } from './support/kv-world.ts';
 import { parsePrometheus, sample } from './support/prometheus.ts';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');

@@ -58,8 +58,8 @@ import { configFromEnv, type LdapConfig } from '../../src/connectors/ldap/config
 import { connect, MAX_POOL } from '../../src/connectors/ldap/connect.ts';
 import { coalesceWrites } from '../../src/connectors/ldap/connection.ts';
 import { LdapPool } from '../../src/connectors/ldap/pool.ts';
-import { until } from '../e2e/support/kv-world.ts';
 import { Slapd } from '../support/slapd.ts';
+import { until } from '../support/wait.ts';
 import { DropProxy } from './drop-proxy.ts';
 import { failure, fakeSetup, poolFor } from './helpers.ts';
 import { describeLdap } from './slapd-env.ts';

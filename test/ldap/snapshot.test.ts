@@ -23,9 +23,9 @@ import { MemoryLedger } from '../../src/ledger/memory-ledger.ts';
 import { csv } from '../../src/sources/csv.ts';
 import { runInMemory } from '../../src/testing.ts';
 import { LdapFaultProxy } from '../chaos/support/ldap-fault-proxy.ts';
-import { until } from '../e2e/support/kv-world.ts';
 import { Slapd } from '../support/slapd.ts';
 import { makeEnv } from '../support/step-env.ts';
+import { until } from '../support/wait.ts';
 import { collect, converge, engineRun, fakeSetup, ops, person, poolFor } from './helpers.ts';
 import { describeLdap } from './slapd-env.ts';
 

@@ -8,8 +8,8 @@ import { kindOf } from '../../src/core/errors.ts';
 import { describeHolder, type LockHolder } from '../../src/lock/lock.ts';
 import { MemoryLock } from '../../src/lock/memory-lock.ts';
 import { SqliteLock } from '../../src/lock/sqlite-lock.ts';
-import { until } from '../e2e/support/kv-world.ts';
 import { tempDir } from '../support/temp.ts';
+import { until } from '../support/wait.ts';
 
 const holder = (pid: number, runId = 'r-1'): LockHolder => ({
   pid,

@@ -44,3 +44,13 @@ export function linesSeen(
     stream.on('end', onEnd);
   });
 }
+
+/** Waits (polling, generous timeout) until `check` holds. */
+export async function until(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

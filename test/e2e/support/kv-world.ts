@@ -55,16 +55,6 @@ export function kvWorld(n: number) {
 
 export { summaryOf } from '../../ldap/provision-support.ts';
 
-/** Waits (polling, generous timeout) until `check` holds. */
-export async function until(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 /** The holder file of a task's lock, once a run has started (its run id known). */
 export function lockHolder(state: string, task: string): Record<string, any> | undefined {
   const info = join(state, 'locks', `${task}.lock.json`);
