@@ -164,7 +164,7 @@ export async function runStep<R, C>(
  * The backoff after failed attempt `n` (from 1): `minDelayMs × factor^(n-1)`,
  * times 1 to 2 with jitter, at most `maxDelayMs`.
  */
-export function backoffMs(retry: RetryPolicy, n: number): number {
+function backoffMs(retry: RetryPolicy, n: number): number {
   const base = retry.minDelayMs * retry.factor ** (n - 1) * (retry.jitter ? 1 + Math.random() : 1);
   return Math.min(retry.maxDelayMs, Math.round(base));
 }
