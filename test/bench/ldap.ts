@@ -5,7 +5,9 @@
  * - `ldapFirstRun`: N people (default 10,000: `staff`, one of five departments,
  *   every 7th `oncall`) into an empty private slapd: `idem run
  *   tasks/provision-users.ts` against a raw `ldapadd -f` of the same entries plus
- *   one write per group carrying all its members, each into its own fresh slapd.
+ *   one write per group carrying all its members, each into its own fresh slapd;
+ *   and against test/bench/naive-ldap.mjs, the library alone (ldapts adds, then
+ *   the groups, no engine), which says how much of the first run is idem's own work.
  *   Then, on idem's slapd, the no-op rerun (0 writes counted in the server's audit
  *   log) and a rerun after 1% of the rows changed (half a new mail, half a
  *   department move: writes counted at the server against the changes).
@@ -224,22 +226,7 @@ async function idemRun(
   if (opts.concurrency !== undefined) args.push('--concurrency', String(opts.concurrency));
   const before = slapd.writes();
   const slapdBefore = cpuSeconds(slapd.pid);
-  const start = now();
-  const run = execa(process.execPath, args, {
-    reject: false,
-    timeout: LIMIT_MS,
-    killSignal: 'SIGKILL',
-    cwd: ROOT,
-    stdin: 'ignore',
-    env,
-  });
-  // The child's CPU, read from /proc while it runs (its last reading before it exits).
-  let idemCpu = Number.NaN;
-  const poll = setInterval(() => {
-    idemCpu = cpuSeconds(run.pid) ?? idemCpu;
-  }, 20);
-  const r = await run.finally(() => clearInterval(poll));
-  const ms = now() - start;
+  const { r, ms, cpu: idemCpu } = await watched(process.execPath, args, env);
   if (r.exitCode !== 0) {
     throw new Error(
       `idem run tasks/provision-users.ts (${opts.what}) exited ${r.exitCode}: ${tail(r.stderr)}`,
@@ -283,6 +270,55 @@ function cpuSeconds(pid: number | undefined): number | undefined {
     return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ: 100 on Linux
   } catch {
     return undefined;
+  }
+}
+
+/** Runs a child (cwd ROOT, no stdin, the LIMIT_MS limit): its result, wall ms, and CPU seconds read from /proc while it ran. */
+async function watched(
+  file: string,
+  args: string[],
+  env?: Record<string, string>,
+): Promise<{ r: { exitCode?: number | undefined; stderr: string }; ms: number; cpu: number }> {
+  const start = now();
+  const run = execa(file, args, {
+    reject: false,
+    timeout: LIMIT_MS,
+    killSignal: 'SIGKILL',
+    cwd: ROOT,
+    stdin: 'ignore',
+    ...(env ? { env } : {}),
+  });
+  // The child's CPU, read from /proc while it runs (its last reading before it exits).
+  let cpu = Number.NaN;
+  const poll = setInterval(() => {
+    cpu = cpuSeconds(run.pid) ?? cpu;
+  }, 20);
+  const r = await run.finally(() => clearInterval(poll));
+  return { r: { exitCode: r.exitCode, stderr: String(r.stderr) }, ms: now() - start, cpu };
+}
+
+/**
+ * The library alone: test/bench/naive-ldap.mjs (ldapts, 64 adds in flight on one
+ * connection, then one add per group with all its members; no engine, no ledger)
+ * into a fresh slapd: wall ms and CPU.
+ */
+async function naiveLdapts(
+  csv: string,
+  users: User[],
+): Promise<{ ms: number; cpu: number; slapdCpu: number }> {
+  const slapd = await Slapd.start();
+  try {
+    const pw = join(tempDir('naive-ldap'), 'bind.pw');
+    writeFileSync(pw, slapd.adminPassword, { mode: 0o600 });
+    const script = join(ROOT, 'test', 'bench', 'naive-ldap.mjs');
+    const slapdBefore = cpuSeconds(slapd.pid) ?? Number.NaN;
+    const args = [script, slapd.url, slapd.adminDn, pw, csv, PEOPLE_DN, GROUPS_DN, '64'];
+    const { r, ms, cpu } = await watched(process.execPath, args);
+    if (r.exitCode !== 0) throw new Error(`naive-ldap.mjs exited ${r.exitCode}: ${tail(r.stderr)}`);
+    await expectCensus(slapd, users, 'the ldapts script');
+    return { ms, cpu, slapdCpu: (cpuSeconds(slapd.pid) ?? Number.NaN) - slapdBefore };
+  } finally {
+    await slapd.destroy();
   }
 }
 
@@ -339,13 +375,22 @@ export async function ldapFirstRun(
   const { edited, mails, moves } = editOnePercent(users);
   const editedCsv = writeUsers(join(dir, 'edited.csv'), edited);
   const changes = mails + moves;
-  const s = { raw: [] as number[], first: [] as number[], rerun: [] as number[], edit: [] as number[] };
-  const cpu = { first: [] as Cpu[], rerun: [] as Cpu[], edit: [] as Cpu[] };
+  const s = {
+    raw: [] as number[],
+    lib: [] as number[],
+    first: [] as number[],
+    rerun: [] as number[],
+    edit: [] as number[],
+  };
+  const cpu = { lib: [] as Cpu[], first: [] as Cpu[], rerun: [] as Cpu[], edit: [] as Cpu[] };
   const writes = { raw: 0, first: 0, rerun: [] as number[], edit: [] as number[], editPeople: 0 };
   for (let rep = 0; rep < runs; rep++) {
     const raw = await ldapadd(ldapaddPath, users);
     s.raw.push(raw.ms);
     writes.raw = raw.writes;
+    const lib = await naiveLdapts(csv, users);
+    s.lib.push(lib.ms);
+    cpu.lib.push({ idem: lib.cpu, slapd: lib.slapdCpu });
     const slapd = await Slapd.start();
     try {
       const state = join(tempDir('ldap-state'), 'state');
@@ -394,6 +439,8 @@ export async function ldapFirstRun(
   const base = { what: 'ldapadd', value: raw, unit: 'rec/s', samples: s.raw.map((ms) => rate(n, ms)) };
   const rates = (xs: number[]) => xs.map((ms) => rate(n, ms));
   const cc = concurrency === undefined ? 'default concurrency' : `concurrency ${concurrency}`;
+  const libCpu = medianCpu(cpu.lib);
+  const firstCpu = medianCpu(cpu.first);
   return [
     {
       figure: `ldap first run, ${n} people (${cc})`,
@@ -405,8 +452,25 @@ export async function ldapFirstRun(
       goal: '>= 1.0x ldapadd',
       met: first / raw >= 1,
       detail:
-        `idem ${samples(s.first)} (${writes.first} writes; ${fmtCpu(medianCpu(cpu.first))}), ` +
+        `idem ${samples(s.first)} (${writes.first} writes; ${fmtCpu(firstCpu)}), ` +
         `ldapadd ${samples(s.raw)} (${writes.raw} writes: one add per person, one add per group with all its members)`,
+    },
+    {
+      figure: `ldap first run, ${n} people, against the library alone`,
+      value: first,
+      unit: 'rec/s',
+      samples: rates(s.first),
+      baseline: {
+        what: 'ldapts script, no engine',
+        value: rate(n, median(s.lib)),
+        unit: 'rec/s',
+        samples: rates(s.lib),
+      },
+      ratio: first / rate(n, median(s.lib)),
+      detail:
+        `test/bench/naive-ldap.mjs ${samples(s.lib)} (CPU script ${libCpu.idem.toFixed(2)} s + slapd ${libCpu.slapd.toFixed(2)} s); ` +
+        `idem's first run ${fmtCpu(firstCpu)}: idem's own work costs ` +
+        `${(((firstCpu.idem - libCpu.idem) * 1e6) / n).toFixed(0)} µs of CPU per record more than the library's`,
     },
     {
       figure: `ldap no-op rerun, ${n} people`,
