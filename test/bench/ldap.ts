@@ -11,6 +11,8 @@
  *   Then, on idem's slapd, the no-op rerun (0 writes counted in the server's audit
  *   log) and a rerun after 1% of the rows changed (half a new mail, half a
  *   department move: writes counted at the server against the changes).
+ * - `ldapSortvals`: the first run again into a slapd that keeps `member` values
+ *   sorted (`sortvals member`), against ldapadd into the same kind of server.
  * - `ldapScale`: 1k / 10k / 50k people, everyone in `staff`: the time per record
  *   after start-up, `(T(N) - T(1)) / (N - 1)`, for the first run and the rerun, and
  *   the 50k / 1k ratio (a group rewritten once per member grows with N²).
@@ -35,7 +37,7 @@ import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
 import { Client } from 'ldapts';
 import { makeUsers, type User, writeUsers } from '../ldap/users.ts';
-import { GROUPS_DN, PEOPLE_DN, Slapd, slapdAvailability } from '../support/slapd.ts';
+import { GROUPS_DN, PEOPLE_DN, Slapd, type SlapdOptions, slapdAvailability } from '../support/slapd.ts';
 import {
   child,
   type Figure,
@@ -185,8 +187,13 @@ async function expectCensus(slapd: Slapd, users: User[], after: string): Promise
 }
 
 /** `ldapadd -f` of the people and groups into a fresh slapd: wall ms and writes. */
-async function ldapadd(path: string, users: User[]): Promise<{ ms: number; writes: number }> {
-  const slapd = await Slapd.start();
+async function ldapadd(
+  path: string,
+  users: User[],
+  server: SlapdOptions = {},
+): Promise<{ ms: number; writes: number; slapdCpu: number }> {
+  const slapd = await Slapd.start(server);
+  const slapdBefore = cpuSeconds(slapd.pid) ?? Number.NaN;
   try {
     const dir = tempDir('ldapadd');
     const pw = join(dir, 'bind.pw');
@@ -199,8 +206,9 @@ async function ldapadd(path: string, users: User[]): Promise<{ ms: number; write
     });
     const ms = now() - start;
     if (r.exitCode !== 0) throw new Error(`ldapadd exited ${r.exitCode}: ${tail(r.stderr)}`);
+    const slapdCpu = (cpuSeconds(slapd.pid) ?? Number.NaN) - slapdBefore;
     await expectCensus(slapd, users, 'ldapadd');
-    return { ms, writes: slapd.writes() };
+    return { ms, writes: slapd.writes(), slapdCpu };
   } finally {
     await slapd.destroy();
   }
@@ -383,10 +391,12 @@ export async function ldapFirstRun(
     edit: [] as number[],
   };
   const cpu = { lib: [] as Cpu[], first: [] as Cpu[], rerun: [] as Cpu[], edit: [] as Cpu[] };
+  const rawSlapd: number[] = [];
   const writes = { raw: 0, first: 0, rerun: [] as number[], edit: [] as number[], editPeople: 0 };
   for (let rep = 0; rep < runs; rep++) {
     const raw = await ldapadd(ldapaddPath, users);
     s.raw.push(raw.ms);
+    rawSlapd.push(raw.slapdCpu);
     writes.raw = raw.writes;
     const lib = await naiveLdapts(csv, users);
     s.lib.push(lib.ms);
@@ -453,7 +463,8 @@ export async function ldapFirstRun(
       met: first / raw >= 1,
       detail:
         `idem ${samples(s.first)} (${writes.first} writes; ${fmtCpu(firstCpu)}), ` +
-        `ldapadd ${samples(s.raw)} (${writes.raw} writes: one add per person, one add per group with all its members)`,
+        `ldapadd ${samples(s.raw)} (${writes.raw} writes: one add per person, one add per group with all its members; ` +
+        `slapd CPU ${median(rawSlapd).toFixed(2)} s)`,
     },
     {
       figure: `ldap first run, ${n} people, against the library alone`,
@@ -496,6 +507,59 @@ export async function ldapFirstRun(
         `idem ${samples(s.edit)} (${fmtCpu(medianCpu(cpu.edit))}); ${changes} rows changed (${mails} mails, ${moves} department moves); ` +
         `writes at the server ${writes.edit.join(', ')}: ${writes.editPeople} person modifies + group modifies ` +
         `carrying ${2 * moves} member values`,
+    },
+  ];
+}
+
+/**
+ * The first run of `n` people into a slapd that keeps `member` values sorted
+ * (`sortvals member`), against `ldapadd` into the same kind of server; not a goal.
+ * idem adds members to a growing group in batches, and a stock slapd looks for a
+ * duplicate of each added value by scanning the group's values; ldapadd writes
+ * each group once. So this row says what that scan costs the first run.
+ */
+export async function ldapSortvals(n = scaled(10_000), runs = settings.runs): Promise<LdapFigure[]> {
+  const { ldapadd: ldapaddPath } = ldapPrerequisites();
+  const users = people(n);
+  const csv = writeUsers(join(tempDir('ldap-sortvals'), 'users.csv'), users);
+  const server: SlapdOptions = { sortvals: ['member'] };
+  const raw: number[] = [];
+  const rawSlapd: number[] = [];
+  const first: number[] = [];
+  const cpu: Cpu[] = [];
+  for (let rep = 0; rep < runs; rep++) {
+    const r = await ldapadd(ldapaddPath, users, server);
+    raw.push(r.ms);
+    rawSlapd.push(r.slapdCpu);
+    const slapd = await Slapd.start(server);
+    try {
+      const state = join(tempDir('ldap-sortvals-state'), 'state');
+      const f = await idemRun(slapd, state, csv, { what: 'first run (sortvals)', changed: n, total: n });
+      first.push(f.ms);
+      cpu.push(f.cpu);
+      await expectCensus(slapd, users, 'the idem first run (sortvals)');
+    } finally {
+      await slapd.destroy();
+    }
+  }
+  const value = rate(n, median(first));
+  const base = rate(n, median(raw));
+  return [
+    {
+      figure: `ldap first run, ${n} people, server with sortvals member`,
+      value,
+      unit: 'rec/s',
+      samples: first.map((ms) => rate(n, ms)),
+      baseline: {
+        what: 'ldapadd (sortvals)',
+        value: base,
+        unit: 'rec/s',
+        samples: raw.map((ms) => rate(n, ms)),
+      },
+      ratio: value / base,
+      detail:
+        `idem ${samples(first)} (${fmtCpu(medianCpu(cpu))}), ` +
+        `ldapadd ${samples(raw)} (slapd CPU ${median(rawSlapd).toFixed(2)} s)`,
     },
   ];
 }
@@ -665,6 +729,7 @@ export async function ldapSnapshotMemory(sizes = [scaled(10_000), scaled(50_000)
 export async function ldapFigures(): Promise<LdapFigure[]> {
   return [
     ...(await ldapFirstRun()),
+    ...(await ldapSortvals()),
     ...(await ldapScale()),
     ...(await ldapConcurrency()),
     ...(await ldapSnapshotMemory()),
@@ -698,6 +763,7 @@ export async function benchLdap(): Promise<Figure[]> {
   const n = scaled(10_000);
   const groups: [string, () => Promise<LdapFigure[]>][] = [
     [`ldap first run, rerun and 1% rerun, ${n} people`, () => ldapFirstRun()],
+    ['ldap first run, server with sortvals member', () => ldapSortvals()],
     ['ldap scale curve', () => ldapScale()],
     // Smoke: one level and one size prove these work, at a fraction of the time.
     ['ldap concurrency curve', () => (settings.smoke ? ldapConcurrency(n, [16]) : ldapConcurrency())],
