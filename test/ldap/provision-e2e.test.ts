@@ -8,7 +8,7 @@ import { Attribute, Change, Client } from 'ldapts';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { LdapPool } from '../../src/connectors/ldap/pool.ts';
 import { openLedger, tempDir } from '../support/cli.ts';
-import { Slapd } from '../support/slapd.ts';
+import { Slapd, type SlapdOptions } from '../support/slapd.ts';
 import { poolFor } from './helpers.ts';
 import {
   CANARY,
@@ -24,8 +24,8 @@ import {
 import { describeLdap } from './slapd-env.ts';
 
 /** A fresh slapd (admin password = the canary), a state dir, and a run helper. */
-async function fixture() {
-  const slapd = await Slapd.start({ adminPassword: CANARY });
+async function fixture(server: SlapdOptions = {}) {
+  const slapd = await Slapd.start({ ...server, adminPassword: CANARY });
   const dir = tempDir('idem-ldap-e2e-');
   const state = join(dir, 'state');
   const passwordFile = join(dir, 'bind.pw');
@@ -44,10 +44,10 @@ async function fixture() {
 type Fixture = Awaited<ReturnType<typeof fixture>>;
 
 /** A fixture for the describe block it is called in: made before its tests, removed after them. */
-function useFixture(prepare?: (f: Fixture) => Promise<void>): () => Fixture {
+function useFixture(prepare?: (f: Fixture) => Promise<void>, server?: SlapdOptions): () => Fixture {
   let f: Fixture | undefined;
   beforeAll(async () => {
-    f = await fixture();
+    f = await fixture(server);
     await prepare?.(f);
   });
   afterAll(async () => {
@@ -57,6 +57,57 @@ function useFixture(prepare?: (f: Fixture) => Promise<void>): () => Fixture {
   });
   return () => f as Fixture;
 }
+
+describeLdap('provision-users against a server that keeps member values sorted (sortvals member)', () => {
+  // The README advises `sortvals member` for large groups: slapd then returns member
+  // values in its own order, and idem must still see a group as it is.
+  const users = makeUsers(60);
+  let csv: string;
+  const fx = useFixture(
+    async (f) => {
+      csv = writeUsers(join(f.dir, 'users.csv'), users);
+    },
+    { sortvals: ['member'] },
+  );
+
+  it('the first run builds the people and groups; the rerun writes nothing; a move writes only the move', async () => {
+    const f = fx();
+    const first = await f.run(['--input', csv, '--json']);
+    expect(first.exitCode, String(first.stderr)).toBe(0);
+    expect(summaryOf(first.stdout)).toMatchObject({ counts: { changed: 60, ok: 0, failed: 0 } });
+    await expectDirectory(f.pool, f.slapd, users);
+
+    const before = f.slapd.writes();
+    const rerun = await f.run(['--input', csv, '--json']);
+    expect(rerun.exitCode, String(rerun.stderr)).toBe(0);
+    expect(summaryOf(rerun.stdout)).toMatchObject({ counts: { changed: 0, ok: 60, failed: 0 } });
+    expect(f.slapd.writes()).toBe(before);
+
+    // u0002 (sales) moves to research: its entry, one group loses it, one gains it.
+    const moved = users.map((u) =>
+      u.uid === 'u0002'
+        ? { ...u, department: 'research', groups: u.groups.map((g) => (g === 'sales' ? 'research' : g)) }
+        : u,
+    );
+    expect(users.find((u) => u.uid === 'u0002')?.department).toBe('sales');
+    const audit = f.slapd.audit().length;
+    const edit = await f.run(['--input', writeUsers(join(f.dir, 'moved.csv'), moved), '--json']);
+    expect(edit.exitCode, String(edit.stderr)).toBe(0);
+    expect(summaryOf(edit.stdout)).toMatchObject({ counts: { changed: 1, ok: 59, failed: 0 } });
+    expect(
+      f.slapd
+        .audit()
+        .slice(audit)
+        .map((a) => a.dn)
+        .sort(),
+    ).toEqual([
+      'cn=research,ou=groups,dc=example,dc=com',
+      'cn=sales,ou=groups,dc=example,dc=com',
+      'uid=u0002,ou=people,dc=example,dc=com',
+    ]);
+    await expectDirectory(f.pool, f.slapd, moved);
+  });
+});
 
 describeLdap('provision-users: first run, rerun, an edited CSV', () => {
   const users = makeUsers(200);
