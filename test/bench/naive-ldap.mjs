@@ -16,7 +16,7 @@ if (!url || !bindDn || !passwordFile || !input || !peopleDn || !groupsDn || !inF
   );
   process.exit(2);
 }
-const rows = parse(readFileSync(input), { columns: true, skip_empty_lines: true });
+const rows = parse(readFileSync(input), { columns: true, skip_empty_lines: true, trim: true });
 const client = new Client({ url, timeout: 120_000, connectTimeout: 5000 });
 await client.bind(bindDn, readFileSync(passwordFile, 'utf8'));
 const members = new Map();

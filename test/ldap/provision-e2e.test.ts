@@ -59,16 +59,27 @@ function useFixture(prepare?: (f: Fixture) => Promise<void>, server?: SlapdOptio
 }
 
 describeLdap('provision-users against a server that keeps member values sorted (sortvals member)', () => {
-  // The README advises `sortvals member` for large groups: slapd then returns member
-  // values in its own order, and idem must still see a group as it is.
+  // The README advises `sortvals member` for large groups: slapd then keeps and returns
+  // member values in its own order, not the order they were written in, and idem must
+  // still see each group as it is. The CSV is written backwards, so the members join
+  // each group in the reverse of the order slapd keeps them in.
   const users = makeUsers(60);
   let csv: string;
   const fx = useFixture(
     async (f) => {
-      csv = writeUsers(join(f.dir, 'users.csv'), users);
+      csv = writeUsers(join(f.dir, 'users.csv'), [...users].reverse());
     },
     { sortvals: ['member'] },
   );
+
+  /** A rerun of `input`: nothing changed, nothing written at the server. */
+  async function expectNoWrites(f: Fixture, input: string): Promise<void> {
+    const before = f.slapd.writes();
+    const rerun = await f.run(['--input', input, '--json']);
+    expect(rerun.exitCode, String(rerun.stderr)).toBe(0);
+    expect(summaryOf(rerun.stdout)).toMatchObject({ counts: { changed: 0, ok: 60, failed: 0 } });
+    expect(f.slapd.writes()).toBe(before);
+  }
 
   it('the first run builds the people and groups; the rerun writes nothing; a move writes only the move', async () => {
     const f = fx();
@@ -76,12 +87,14 @@ describeLdap('provision-users against a server that keeps member values sorted (
     expect(first.exitCode, String(first.stderr)).toBe(0);
     expect(summaryOf(first.stdout)).toMatchObject({ counts: { changed: 60, ok: 0, failed: 0 } });
     await expectDirectory(f.pool, f.slapd, users);
+    // The server kept them sorted: u0001 first, although it joined last.
+    const [staff] = await f.pool.search(f.slapd.groupsDn, { scope: 'one', filter: '(cn=staff)' });
+    const members = staff?.attrs.member ?? [];
+    expect(members).toHaveLength(60);
+    expect(members[0]).toBe('uid=u0001,ou=people,dc=example,dc=com');
+    expect(members).toEqual([...members].sort());
 
-    const before = f.slapd.writes();
-    const rerun = await f.run(['--input', csv, '--json']);
-    expect(rerun.exitCode, String(rerun.stderr)).toBe(0);
-    expect(summaryOf(rerun.stdout)).toMatchObject({ counts: { changed: 0, ok: 60, failed: 0 } });
-    expect(f.slapd.writes()).toBe(before);
+    await expectNoWrites(f, csv);
 
     // u0002 (sales) moves to research: its entry, one group loses it, one gains it.
     const moved = users.map((u) =>
@@ -106,6 +119,8 @@ describeLdap('provision-users against a server that keeps member values sorted (
       'uid=u0002,ou=people,dc=example,dc=com',
     ]);
     await expectDirectory(f.pool, f.slapd, moved);
+    // u0002 now sits in research's values ahead of members that joined before it.
+    await expectNoWrites(f, writeUsers(join(f.dir, 'moved-again.csv'), moved));
   });
 });
 
