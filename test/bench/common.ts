@@ -3,7 +3,7 @@
  * child processes, and the figures every part returns for run.ts's one table.
  */
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
@@ -115,18 +115,32 @@ export interface ChildResult {
   signal?: string;
   stdout: string;
   stderr: string;
+  /** Its CPU seconds (user + system), last read from /proc before it exited, when asked for (`cpu`); NaN where /proc is missing. */
+  cpuSeconds?: number;
+}
+
+/** CPU seconds (user + system) of a running process, from /proc (Linux); undefined elsewhere or once it exited. */
+export function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ: 100 on Linux
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * A child process with a hard time limit: never throws for a non-zero exit, is killed
- * (SIGKILL) at the limit, and is reported with exit code undefined and why.
+ * (SIGKILL) at the limit, and is reported with exit code undefined and why. With
+ * `cpu`, its CPU time is read from /proc every 20 ms while it runs.
  */
 export async function child(
   file: string,
   args: string[],
-  opts: { timeoutMs: number; env?: Record<string, string> },
+  opts: { timeoutMs: number; env?: Record<string, string>; cpu?: boolean },
 ): Promise<ChildResult> {
-  const r = await execa(file, args, {
+  const run = execa(file, args, {
     reject: false,
     timeout: opts.timeoutMs,
     killSignal: 'SIGKILL',
@@ -134,12 +148,22 @@ export async function child(
     stdin: 'ignore',
     ...(opts.env ? { env: opts.env } : {}),
   });
-  const stderr = r.timedOut ? `${r.stderr}\n(killed after the ${fmtMs(opts.timeoutMs)} limit)` : r.stderr;
+  let cpu = Number.NaN;
+  const poll = opts.cpu
+    ? setInterval(() => {
+        cpu = cpuSeconds(run.pid) ?? cpu;
+      }, 20)
+    : undefined;
+  const r = await run.finally(() => clearInterval(poll));
+  let stderr = String(r.stderr);
+  if (r.timedOut) stderr += `\n(killed after the ${fmtMs(opts.timeoutMs)} limit)`;
+  else if (r.signal) stderr += `\n(killed by ${r.signal})`;
   return {
     exitCode: r.exitCode,
     stdout: String(r.stdout),
     stderr,
     ...(r.signal ? { signal: r.signal } : {}),
+    ...(opts.cpu ? { cpuSeconds: cpu } : {}),
   };
 }
 

@@ -32,14 +32,14 @@
  * another checkout (its bin/idem.js and tasks/provision-users.ts), which is how the
  * "before" figures of a base commit are taken.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { execa } from 'execa';
 import { Client } from 'ldapts';
 import { makeUsers, type User, writeUsers } from '../ldap/users.ts';
 import { GROUPS_DN, PEOPLE_DN, Slapd, type SlapdOptions, slapdAvailability } from '../support/slapd.ts';
 import {
   child,
+  cpuSeconds,
   type Figure,
   fmtMs,
   measuring,
@@ -235,7 +235,9 @@ async function idemRun(
   if (opts.concurrency !== undefined) args.push('--concurrency', String(opts.concurrency));
   const before = slapd.writes();
   const slapdBefore = cpuSeconds(slapd.pid);
-  const { r, ms, cpu: idemCpu } = await watched(process.execPath, args, env);
+  const start = now();
+  const r = await child(process.execPath, args, { timeoutMs: LIMIT_MS, env, cpu: true });
+  const ms = now() - start;
   if (r.exitCode !== 0) {
     throw new Error(
       `idem run tasks/provision-users.ts (${opts.what}) exited ${r.exitCode}: ${tail(r.stderr)}`,
@@ -248,7 +250,12 @@ async function idemRun(
     );
   }
   const slapdCpu = (cpuSeconds(slapd.pid) ?? Number.NaN) - (slapdBefore ?? Number.NaN);
-  return { ms, writes: slapd.writes() - before, counts, cpu: { idem: idemCpu, slapd: slapdCpu } };
+  return {
+    ms,
+    writes: slapd.writes() - before,
+    counts,
+    cpu: { idem: r.cpuSeconds ?? Number.NaN, slapd: slapdCpu },
+  };
 }
 
 /** The last run of the task in `state`, from `idem runs --json` (not timed). */
@@ -271,44 +278,6 @@ async function lastRun(
   return run;
 }
 
-/** CPU seconds (user + system) of a process, from /proc (Linux); undefined elsewhere or once it exited. */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ: 100 on Linux
-  } catch {
-    return undefined;
-  }
-}
-
-/** Runs a child (cwd ROOT, no stdin, the LIMIT_MS limit): its result, wall ms, and CPU seconds read from /proc while it ran. */
-async function watched(
-  file: string,
-  args: string[],
-  env?: Record<string, string>,
-): Promise<{ r: { exitCode?: number | undefined; stderr: string }; ms: number; cpu: number }> {
-  const start = now();
-  const run = execa(file, args, {
-    reject: false,
-    timeout: LIMIT_MS,
-    killSignal: 'SIGKILL',
-    cwd: ROOT,
-    stdin: 'ignore',
-    ...(env ? { env } : {}),
-  });
-  // The child's CPU, read from /proc while it runs (its last reading before it exits).
-  let cpu = Number.NaN;
-  const poll = setInterval(() => {
-    cpu = cpuSeconds(run.pid) ?? cpu;
-  }, 20);
-  const r = await run.finally(() => clearInterval(poll));
-  let stderr = String(r.stderr);
-  if (r.timedOut) stderr += `\n(killed after the ${fmtMs(LIMIT_MS)} limit)`;
-  else if (r.exitCode === undefined) stderr += `\n(${r.signal ? `killed by ${r.signal}` : r.shortMessage})`;
-  return { r: { exitCode: r.exitCode, stderr }, ms: now() - start, cpu };
-}
-
 /** Adds the library-alone script keeps in flight on its one connection. */
 const NAIVE_IN_FLIGHT = 64;
 
@@ -328,12 +297,14 @@ async function naiveLdapts(
     const script = join(ROOT, 'test', 'bench', 'naive-ldap.mjs');
     const slapdBefore = cpuSeconds(slapd.pid) ?? Number.NaN;
     const args = [script, slapd.url, slapd.adminDn, pw, csv, PEOPLE_DN, GROUPS_DN, String(NAIVE_IN_FLIGHT)];
-    const { r, ms, cpu } = await watched(process.execPath, args);
+    const start = now();
+    const r = await child(process.execPath, args, { timeoutMs: LIMIT_MS, cpu: true });
+    const ms = now() - start;
     if (r.exitCode !== 0) throw new Error(`naive-ldap.mjs exited ${r.exitCode}: ${tail(r.stderr)}`);
     // Before the census, whose searches are not the script's.
     const slapdCpu = (cpuSeconds(slapd.pid) ?? Number.NaN) - slapdBefore;
     await expectCensus(slapd, users, 'the ldapts script');
-    return { ms, cpu, slapdCpu };
+    return { ms, cpu: r.cpuSeconds ?? Number.NaN, slapdCpu };
   } finally {
     await slapd.destroy();
   }
