@@ -7,7 +7,10 @@
  *   tasks/provision-users.ts` against a raw `ldapadd -f` of the same entries plus
  *   one write per group carrying all its members, each into its own fresh slapd;
  *   and against test/bench/naive-ldap.mjs, the library alone (ldapts adds, then
- *   the groups, no engine), which says how much of the first run is idem's own work.
+ *   the groups, no engine), which says how much of the first run is idem's own work;
+ *   the same script again with the ledger rows idem writes, then also with each
+ *   record waiting for the member write that carries it: the floor of idem's
+ *   promises with no engine at all, against which the first run's goal is read.
  *   Then, on idem's slapd, the no-op rerun (0 writes counted in the server's audit
  *   log) and a rerun after 1% of the rows changed (half a new mail, half a
  *   department move: writes counted at the server against the changes).
@@ -35,6 +38,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { Client } from 'ldapts';
+import { batchDelayMs } from '../../src/connectors/ldap/member-writes.ts';
 import { makeUsers, type User, writeUsers } from '../ldap/users.ts';
 import { GROUPS_DN, PEOPLE_DN, Slapd, type SlapdOptions, slapdAvailability } from '../support/slapd.ts';
 import {
@@ -278,33 +282,52 @@ async function lastRun(
   return run;
 }
 
-/** Adds the library-alone script keeps in flight on its one connection. */
+/** Adds the library-alone script keeps in flight on its one connection (plain and ledger modes). */
 const NAIVE_IN_FLIGHT = 64;
 
+/** Records in flight in tasks/provision-users.ts (its `concurrency`), for the acknowledged mode. */
+const TASK_IN_FLIGHT = 256;
+
 /**
- * The library alone: test/bench/naive-ldap.mjs (ldapts, 64 adds in flight on one
- * connection, then one add per group with all its members; no engine, no ledger)
- * into a fresh slapd: wall ms and CPU.
+ * How test/bench/naive-ldap.mjs runs (see that file): `plain`, the library alone;
+ * `ledger`, plus the ledger rows idem promises; `acknowledged`, plus each record
+ * waiting for the member write carrying its values, as idem's coalesced writes do.
+ */
+type NaiveMode = 'plain' | 'ledger' | 'acknowledged';
+
+/**
+ * The library alone, with no engine: test/bench/naive-ldap.mjs in `mode` into a
+ * fresh slapd: wall ms, CPU and the group writes it made (the census checked after).
  */
 async function naiveLdapts(
   csv: string,
   users: User[],
-): Promise<{ ms: number; cpu: number; slapdCpu: number }> {
+  mode: NaiveMode,
+): Promise<{ ms: number; cpu: number; slapdCpu: number; groupWrites: number }> {
   const slapd = await Slapd.start();
   try {
-    const pw = join(tempDir('naive-ldap'), 'bind.pw');
+    const dir = tempDir('naive-ldap');
+    const pw = join(dir, 'bind.pw');
     writeFileSync(pw, slapd.adminPassword, { mode: 0o600 });
     const script = join(ROOT, 'test', 'bench', 'naive-ldap.mjs');
     const slapdBefore = cpuSeconds(slapd.pid) ?? Number.NaN;
-    const args = [script, slapd.url, slapd.adminDn, pw, csv, PEOPLE_DN, GROUPS_DN, String(NAIVE_IN_FLIGHT)];
+    const inFlight = mode === 'acknowledged' ? TASK_IN_FLIGHT : NAIVE_IN_FLIGHT;
+    const args = [script, slapd.url, slapd.adminDn, pw, csv, PEOPLE_DN, GROUPS_DN, String(inFlight), mode];
+    if (mode !== 'plain') args.push(join(dir, 'ledger.db'));
+    if (mode === 'acknowledged') args.push(String(batchDelayMs(TASK_IN_FLIGHT)));
     const start = now();
     const r = await child(process.execPath, args, { timeoutMs: LIMIT_MS, cpu: true });
     const ms = now() - start;
-    if (r.exitCode !== 0) throw new Error(`naive-ldap.mjs exited ${r.exitCode}: ${tail(r.stderr)}`);
+    if (r.exitCode !== 0) throw new Error(`naive-ldap.mjs ${mode} exited ${r.exitCode}: ${tail(r.stderr)}`);
     // Before the census, whose searches are not the script's.
     const slapdCpu = (cpuSeconds(slapd.pid) ?? Number.NaN) - slapdBefore;
-    await expectCensus(slapd, users, 'the ldapts script');
-    return { ms, cpu: r.cpuSeconds ?? Number.NaN, slapdCpu };
+    await expectCensus(slapd, users, `the ldapts script (${mode})`);
+    const { groupWrites } = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as {
+      groupWrites?: number;
+    };
+    if (typeof groupWrites !== 'number')
+      throw new Error(`naive-ldap.mjs ${mode} printed no counts: ${tail(r.stdout)}`);
+    return { ms, cpu: r.cpuSeconds ?? Number.NaN, slapdCpu, groupWrites };
   } finally {
     await slapd.destroy();
   }
@@ -369,11 +392,21 @@ export async function ldapFirstRun(
   const s = {
     raw: [] as number[],
     lib: [] as number[],
+    ledger: [] as number[],
+    acked: [] as number[],
     first: [] as number[],
     rerun: [] as number[],
     edit: [] as number[],
   };
-  const cpu = { lib: [] as Cpu[], first: [] as Cpu[], rerun: [] as Cpu[], edit: [] as Cpu[] };
+  const cpu = {
+    lib: [] as Cpu[],
+    ledger: [] as Cpu[],
+    acked: [] as Cpu[],
+    first: [] as Cpu[],
+    rerun: [] as Cpu[],
+    edit: [] as Cpu[],
+  };
+  const ackedWrites: number[] = [];
   const rawSlapd: number[] = [];
   const writes = { raw: 0, first: 0, rerun: [] as number[], edit: [] as number[], editPeople: 0 };
   for (let rep = 0; rep < runs; rep++) {
@@ -381,9 +414,16 @@ export async function ldapFirstRun(
     s.raw.push(raw.ms);
     rawSlapd.push(raw.slapdCpu);
     writes.raw = raw.writes;
-    const lib = await naiveLdapts(csv, users);
+    const lib = await naiveLdapts(csv, users, 'plain');
     s.lib.push(lib.ms);
     cpu.lib.push({ idem: lib.cpu, slapd: lib.slapdCpu });
+    const ledger = await naiveLdapts(csv, users, 'ledger');
+    s.ledger.push(ledger.ms);
+    cpu.ledger.push({ idem: ledger.cpu, slapd: ledger.slapdCpu });
+    const acked = await naiveLdapts(csv, users, 'acknowledged');
+    s.acked.push(acked.ms);
+    cpu.acked.push({ idem: acked.cpu, slapd: acked.slapdCpu });
+    ackedWrites.push(acked.groupWrites);
     const slapd = await Slapd.start();
     try {
       const state = join(tempDir('ldap-state'), 'state');
@@ -468,6 +508,34 @@ export async function ldapFirstRun(
           ? `: idem's process takes ${(((firstCpu.idem - libCpu.idem) * 1e6) / n).toFixed(0)} µs of CPU ` +
             'per record more than the script (start-up included)'
           : ''),
+    },
+    {
+      figure: `ldap first run, ${n} people, no engine: the library + idem's ledger rows`,
+      value: rate(n, median(s.ledger)),
+      unit: 'rec/s',
+      samples: rates(s.ledger),
+      baseline: base,
+      ratio: rate(n, median(s.ledger)) / raw,
+      detail:
+        `test/bench/naive-ldap.mjs ledger ${samples(s.ledger)} (${fmtCpu(medianCpu(cpu.ledger)).replace('idem', 'script')}): ` +
+        "the library-alone script plus the rows idem's ledger holds after a first run (plan rows committed before " +
+        'the first write; per record two apply lines, a result row and a done line), through SqliteLedger and Journal; ' +
+        'groups still added once each at the end, with all their members',
+    },
+    {
+      figure: `ldap first run, ${n} people, no engine: + each record waits for its member write`,
+      value: rate(n, median(s.acked)),
+      unit: 'rec/s',
+      samples: rates(s.acked),
+      baseline: base,
+      ratio: rate(n, median(s.acked)) / raw,
+      detail:
+        `test/bench/naive-ldap.mjs acknowledged ${samples(s.acked)} (${fmtCpu(medianCpu(cpu.acked)).replace('idem', 'script')}; ` +
+        `${ackedWrites.join(', ')} group writes): the row above, except that a record is done only once the server ` +
+        `acknowledged a write carrying its member values (${TASK_IN_FLIGHT} records in flight, member values coalesced ` +
+        `per group, one write in flight per group, ${batchDelayMs(TASK_IN_FLIGHT)} ms wait), as idem promises. ` +
+        'No check, snapshot, retry, report or lock: what any engine keeping these promises adds comes on top. ' +
+        `idem's first run reaches ${(first / rate(n, median(s.acked))).toFixed(2)}x of it`,
     },
     {
       figure: `ldap no-op rerun, ${n} people`,
