@@ -3,11 +3,15 @@
  * module of standalone-task.ts and the module hooks of task-hooks.ts):
  * `$XDG_CACHE_HOME/idem/tasks`, files named by a sha256 of everything their
  * content depends on, the folder 0700, each file 0600, written atomically.
+ * Every edit of a task adds an entry, so each write (a cache miss, not the runs
+ * that find their entry) also removes the entries no run has written for
+ * `STALE_DAYS` days, and the temporaries of writers that died.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, unlinkSync } from 'node:fs';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { processAlive } from '../lock/lock.ts';
 
 /** How every compiled module in the cache ends: its inline source map, then a newline. */
 const COMPLETE = /\/\/# sourceMappingURL=data:application\/json;base64,[A-Za-z0-9+/=]+\n$/;
@@ -48,10 +52,50 @@ export async function writeCached(cacheDir: string, name: string, content: strin
       await handle.close();
     }
     await rename(tmp, file);
+    await pruneCache(cacheDir, name);
     return true;
   } catch {
     // No cache today: the next run compiles again.
     await unlink(tmp).catch(() => {});
     return false;
+  }
+}
+
+/**
+ * Days after which an entry no run has written is removed. A task unchanged for
+ * longer is compiled again once (well under a second) when its entry is gone.
+ */
+export const STALE_DAYS = 30;
+
+/** A cache entry (`<sha256>.mjs`, `<sha256>.hooks`), or a writer's temporary of one. */
+const ENTRY = /^[0-9a-f]{64}\.(?:mjs|hooks)$/;
+const TEMPORARY = /^[0-9a-f]{64}\.(?:mjs|hooks)\.(\d+)\.[0-9a-f]+\.tmp$/;
+
+/**
+ * Removes the entries not written for `STALE_DAYS` days (except `keep`, just
+ * written) and the temporaries whose writer is dead; anything else in the folder
+ * is not idem's and stays. Best effort: what cannot be removed now is left for the
+ * next write.
+ */
+export async function pruneCache(cacheDir: string, keep: string, now = Date.now()): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(cacheDir);
+  } catch {
+    return;
+  }
+  const staleBefore = now - STALE_DAYS * 86_400_000;
+  for (const name of names) {
+    if (name === keep) continue;
+    const writer = TEMPORARY.exec(name)?.[1];
+    const ours = ENTRY.test(name) || writer !== undefined;
+    if (!ours) continue;
+    const file = join(cacheDir, name);
+    try {
+      const dead = writer !== undefined && Number(writer) !== process.pid && !processAlive(Number(writer));
+      if (dead || (await stat(file)).mtimeMs < staleBefore) await unlink(file);
+    } catch {
+      // Gone already (another run pruned it), or not ours to remove: left alone.
+    }
   }
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { register } from 'node:module';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { errorMessage, UsageError } from '../core/errors.ts';
 import type { TaskDefinition } from '../core/task.ts';
 import { standaloneTask } from './standalone-task.ts';
@@ -46,6 +46,27 @@ async function taskUrl(path: string): Promise<{ url: string; standalone: boolean
   return { url: pathToFileURL(path).href, standalone: false };
 }
 
+/**
+ * Imports the task. A cached module can be removed between its check and its
+ * import (another run pruned the cache as it wrote its own entry): the task is
+ * then compiled again, in memory, once.
+ */
+async function importTask(url: string, standalone: boolean, path: string): Promise<{ default?: unknown }> {
+  try {
+    return await import(url);
+  } catch (err) {
+    const gone =
+      standalone &&
+      url.startsWith('file:') &&
+      (err as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' &&
+      !existsSync(fileURLToPath(url));
+    if (!gone) throw err;
+    const again = await standaloneTask(path, ENTRIES, undefined);
+    if (!again) throw err;
+    return await import(again);
+  }
+}
+
 /** Loads a task file (TypeScript or JavaScript) and checks its default export. */
 export async function loadTask(file: string): Promise<{ task: TaskDefinition<any, any>; path: string }> {
   const path = resolve(file);
@@ -60,7 +81,7 @@ export async function loadTask(file: string): Promise<{ task: TaskDefinition<any
     if (standalone) await import(ENTRIES.idem);
     // A task's stack traces name its .ts lines (the compiled code carries an inline source map).
     process.setSourceMapsEnabled(true);
-    mod = await import(url);
+    mod = await importTask(url, standalone, path);
   } catch (err) {
     throw new UsageError(`cannot load task file ${path}: ${errorMessage(err)}`, { cause: err });
   }

@@ -10,6 +10,8 @@
  * The observable for "no loader thread": thread ids are handed out in order, so
  * the first Worker a task starts gets id 1 only if no worker was started before it.
  */
+
+import { spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -17,6 +19,7 @@ import {
   readFileSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -136,6 +139,44 @@ describe('a task that imports only idem and builtins', () => {
       expect(r.notes).toEqual(['ada', 'grace']);
       expect(readFileSync(module, 'utf8')).toBe(whole);
     }
+  });
+
+  it("drops the entries no run wrote for 30 days, and dead writers' temporaries, when it writes a new one", async () => {
+    const a = taskDir('a.ts', task(PROBE, "'data/people.csv'", "'a'"));
+    const cache = join(a.dir, 'cache');
+    const folder = join(cache, 'idem', 'tasks');
+    expect((await run(a.file, cache)).exitCode).toBe(0);
+    const [entryA] = cached(cache);
+    const day = 86_400_000;
+    const ago = (days: number) => new Date(Date.now() - days * day);
+    const plant = (name: string, days: number) => {
+      writeFileSync(join(folder, name), 'x');
+      utimesSync(join(folder, name), ago(days), ago(days));
+    };
+    const hex = (c: string) => c.repeat(64);
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    plant(`${hex('b')}.mjs`, 40);
+    plant(`${hex('c')}.hooks`, 40);
+    plant(`${hex('d')}.mjs`, 10);
+    plant(`${hex('e')}.mjs.${dead}.0a1b2c3d.tmp`, 0);
+    plant('notes.txt', 40);
+    utimesSync(join(folder, entryA as string), ago(40), ago(40));
+    // A run that finds its entry writes nothing, so it prunes nothing.
+    expect((await run(a.file, cache)).exitCode).toBe(0);
+    expect(cached(cache)).toHaveLength(6);
+    const b = taskDir('b.ts', task(PROBE, "'data/people.csv'", "'b'"));
+    const r = await run(b.file, cache);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const left = cached(cache);
+    expect(left).toHaveLength(3);
+    expect(left).toContain(`${hex('d')}.mjs`);
+    expect(left).toContain('notes.txt');
+    expect(left.filter((f) => /^[0-9a-f]{64}\.mjs$/.test(f) && f !== `${hex('d')}.mjs`)).toHaveLength(1);
+    // Task a's entry was old and is gone: it is compiled again, and runs as before.
+    const again = await run(a.file, cache);
+    expect(again.exitCode, String(again.stderr)).toBe(0);
+    expect(again.notes).toEqual(['a', 'a']);
+    expect(cached(cache)).toContain(entryA);
   });
 
   it('is compiled anew when edited, not read from the stale cache', async () => {
