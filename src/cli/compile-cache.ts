@@ -5,7 +5,7 @@
  * content depends on, the folder 0700, each file 0600, written atomically.
  * Every edit of a task adds an entry, so each write (a cache miss, not the runs
  * that find their entry) also removes the entries no run has written for
- * `STALE_DAYS` days, and the temporaries of writers that died.
+ * `STALE_DAYS` days, and the temporaries of writers that died (once per process).
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, unlinkSync } from 'node:fs';
@@ -52,14 +52,20 @@ export async function writeCached(cacheDir: string, name: string, content: strin
       await handle.close();
     }
     await rename(tmp, file);
-    await pruneCache(cacheDir, name);
-    return true;
   } catch {
     // No cache today: the next run compiles again.
     await unlink(tmp).catch(() => {});
     return false;
   }
+  if (!pruned) {
+    pruned = true;
+    await pruneCache(cacheDir, name);
+  }
+  return true;
 }
+
+/** Whether this process pruned the cache already (the module hooks may write an entry per module). */
+let pruned = false;
 
 /**
  * Days after which an entry no run has written is removed. A task unchanged for
@@ -71,11 +77,14 @@ export const STALE_DAYS = 30;
 const ENTRY = /^[0-9a-f]{64}\.(?:mjs|hooks)$/;
 const TEMPORARY = /^[0-9a-f]{64}\.(?:mjs|hooks)\.(\d+)\.[0-9a-f]+\.tmp$/;
 
+/** How old a temporary must be, besides its writer's pid being gone, to be removed (a pid of another host or container means nothing here). */
+const TEMPORARY_HOURS = 1;
+
 /**
  * Removes the entries not written for `STALE_DAYS` days (except `keep`, just
- * written) and the temporaries whose writer is dead; anything else in the folder
- * is not idem's and stays. Best effort: what cannot be removed now is left for the
- * next write.
+ * written) and the temporaries of writers gone for an hour; anything else in the
+ * folder is not idem's and stays. Best effort: what cannot be removed now is left
+ * for a later write.
  */
 export async function pruneCache(cacheDir: string, keep: string, now = Date.now()): Promise<void> {
   let names: string[];
@@ -92,8 +101,13 @@ export async function pruneCache(cacheDir: string, keep: string, now = Date.now(
     if (!ours) continue;
     const file = join(cacheDir, name);
     try {
-      const dead = writer !== undefined && Number(writer) !== process.pid && !processAlive(Number(writer));
-      if (dead || (await stat(file)).mtimeMs < staleBefore) await unlink(file);
+      const { mtimeMs } = await stat(file);
+      const dead =
+        writer !== undefined &&
+        mtimeMs < now - TEMPORARY_HOURS * 3_600_000 &&
+        Number(writer) !== process.pid &&
+        !processAlive(Number(writer));
+      if (dead || mtimeMs < staleBefore) await unlink(file);
     } catch {
       // Gone already (another run pruned it), or not ours to remove: left alone.
     }

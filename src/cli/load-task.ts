@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { register } from 'node:module';
 import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { errorMessage, UsageError } from '../core/errors.ts';
 import type { TaskDefinition } from '../core/task.ts';
 import { standaloneTask } from './standalone-task.ts';
@@ -48,18 +48,17 @@ async function taskUrl(path: string): Promise<{ url: string; standalone: boolean
 
 /**
  * Imports the task. A cached module can be removed between its check and its
- * import (another run pruned the cache as it wrote its own entry): the task is
- * then compiled again, in memory, once.
+ * import (another run pruned the cache as it wrote its own entry: Node says
+ * ERR_MODULE_NOT_FOUND when it resolves, ENOENT when it reads): the task is then
+ * compiled again, in memory, once.
  */
 async function importTask(url: string, standalone: boolean, path: string): Promise<{ default?: unknown }> {
   try {
     return await import(url);
   } catch (err) {
+    const code = (err as { code?: unknown }).code;
     const gone =
-      standalone &&
-      url.startsWith('file:') &&
-      (err as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' &&
-      !existsSync(fileURLToPath(url));
+      standalone && url.startsWith('file:') && (code === 'ERR_MODULE_NOT_FOUND' || code === 'ENOENT');
     if (!gone) throw err;
     const again = await standaloneTask(path, ENTRIES, undefined);
     if (!again) throw err;

@@ -5,15 +5,17 @@
 //
 // - `plain`: add every person with ldapts, `inFlight` adds at once on one connection,
 //   then add each group with all its members (as the ldapadd baseline does).
-// - `ledger`: the same, plus the ledger rows idem promises, written through idem's own
-//   SqliteLedger and Journal (built in dist/): every record's plan row committed before
-//   the first write, then per record an apply history line before each of its two
-//   writing steps, its result row and its done line.
+// - `ledger`: the same, plus the ledger rows idem writes for each record of a first run,
+//   through idem's own SqliteLedger and Journal (built in dist/): every record's plan row
+//   committed before the first write, then per record an apply history line before each
+//   of its two writing steps, its result row and its done line (not the run's key hashes
+//   and final counts, a handful of rows per run).
 // - `acknowledged`: `ledger`, and each record also waits until the server acknowledged
 //   a write carrying its member values, as idem promises ("never changed before its
 //   write landed"): member values are coalesced per group, one write in flight per
-//   group, the values that arrive meanwhile waiting `delayMs` (idem's default at 256
-//   records in flight) and going out together; the group is added with its first values.
+//   group; after the first value, or the return of the group's previous write, the group
+//   waits `delay ms` for more, then sends what arrived together (idem waits 25 ms at its
+//   task's 256 records in flight); the group is added with its first values.
 //
 // Usage: node naive-ldap.mjs <url> <bind dn> <password file> <users.csv> <people dn> <groups dn> <in flight>
 //          [plain | ledger <ledger file> | acknowledged <ledger file> <delay ms>]

@@ -141,7 +141,7 @@ describe('a task that imports only idem and builtins', () => {
     }
   });
 
-  it("drops the entries no run wrote for 30 days, and dead writers' temporaries, when it writes a new one", async () => {
+  it('drops the entries no run wrote for 30 days, and temporaries of writers gone an hour, when it writes a new one', async () => {
     const a = taskDir('a.ts', task(PROBE, "'data/people.csv'", "'a'"));
     const cache = join(a.dir, 'cache');
     const folder = join(cache, 'idem', 'tasks');
@@ -158,19 +158,22 @@ describe('a task that imports only idem and builtins', () => {
     plant(`${hex('b')}.mjs`, 40);
     plant(`${hex('c')}.hooks`, 40);
     plant(`${hex('d')}.mjs`, 10);
-    plant(`${hex('e')}.mjs.${dead}.0a1b2c3d.tmp`, 0);
+    plant(`${hex('e')}.mjs.${dead}.0a1b2c3d.tmp`, 2 / 24);
+    // A writer gone for minutes only (or one of another host sharing the folder): its temporary stays.
+    plant(`${hex('f')}.mjs.${dead}.0a1b2c3d.tmp`, 10 / 1440);
     plant('notes.txt', 40);
     utimesSync(join(folder, entryA as string), ago(40), ago(40));
     // A run that finds its entry writes nothing, so it prunes nothing.
     expect((await run(a.file, cache)).exitCode).toBe(0);
-    expect(cached(cache)).toHaveLength(6);
+    expect(cached(cache)).toHaveLength(7);
     const b = taskDir('b.ts', task(PROBE, "'data/people.csv'", "'b'"));
     const r = await run(b.file, cache);
     expect(r.exitCode, String(r.stderr)).toBe(0);
     const left = cached(cache);
-    expect(left).toHaveLength(3);
+    expect(left).toHaveLength(4);
     expect(left).toContain(`${hex('d')}.mjs`);
     expect(left).toContain('notes.txt');
+    expect(left).toContain(`${hex('f')}.mjs.${dead}.0a1b2c3d.tmp`);
     expect(left.filter((f) => /^[0-9a-f]{64}\.mjs$/.test(f) && f !== `${hex('d')}.mjs`)).toHaveLength(1);
     // Task a's entry was old and is gone: it is compiled again, and runs as before.
     const again = await run(a.file, cache);
