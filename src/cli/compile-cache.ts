@@ -37,6 +37,9 @@ export function readCachedModule(file: string): string | undefined {
   return undefined;
 }
 
+/** Whether this process pruned the cache already (the module hooks may write an entry per module). */
+let pruned = false;
+
 /** Writes `name` into the cache, atomically; false (and nothing left behind) when the folder cannot be written. */
 export async function writeCached(cacheDir: string, name: string, content: string): Promise<boolean> {
   const file = join(cacheDir, name);
@@ -64,14 +67,11 @@ export async function writeCached(cacheDir: string, name: string, content: strin
   return true;
 }
 
-/** Whether this process pruned the cache already (the module hooks may write an entry per module). */
-let pruned = false;
-
 /**
  * Days after which an entry no run has written is removed. A task unchanged for
  * longer is compiled again once (well under a second) when its entry is gone.
  */
-export const STALE_DAYS = 30;
+const STALE_DAYS = 30;
 
 /** A cache entry (`<sha256>.mjs`, `<sha256>.hooks`), or a writer's temporary of one. */
 const ENTRY = /^[0-9a-f]{64}\.(?:mjs|hooks)$/;
@@ -86,7 +86,7 @@ const TEMPORARY_HOURS = 1;
  * folder is not idem's and stays. Best effort: what cannot be removed now is left
  * for a later write.
  */
-export async function pruneCache(cacheDir: string, keep: string, now = Date.now()): Promise<void> {
+async function pruneCache(cacheDir: string, keep: string, now = Date.now()): Promise<void> {
   let names: string[];
   try {
     names = await readdir(cacheDir);

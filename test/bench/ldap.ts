@@ -362,6 +362,11 @@ async function naiveLdapts(
   }
 }
 
+/** One mode of the no-engine script across the rounds: how it runs, and what each round measured. */
+function naiveSeries(how: NaiveRun) {
+  return { how, ms: [] as number[], cpu: [] as Cpu[], groupWrites: [] as number[] };
+}
+
 /** The CPU seconds of the idem process and of slapd during one run (NaN where /proc is missing). */
 interface Cpu {
   idem: number;
@@ -418,30 +423,19 @@ export async function ldapFirstRun(
   const { edited, mails, moves } = editOnePercent(users);
   const editedCsv = writeUsers(join(dir, 'edited.csv'), edited);
   const changes = mails + moves;
-  const s = {
-    raw: [] as number[],
-    lib: [] as number[],
-    ledger: [] as number[],
-    acked: [] as number[],
-    wide: [] as number[],
-    first: [] as number[],
-    rerun: [] as number[],
-    edit: [] as number[],
-  };
-  const cpu = {
-    lib: [] as Cpu[],
-    ledger: [] as Cpu[],
-    acked: [] as Cpu[],
-    wide: [] as Cpu[],
-    first: [] as Cpu[],
-    rerun: [] as Cpu[],
-    edit: [] as Cpu[],
-  };
-  const groupWrites = { acked: [] as number[], wide: [] as number[] };
+  const s = { raw: [] as number[], first: [] as number[], rerun: [] as number[], edit: [] as number[] };
+  const cpu = { first: [] as Cpu[], rerun: [] as Cpu[], edit: [] as Cpu[] };
   // The acknowledged mode as the task runs: its records in flight and its member batches' wait.
   const asTask = {
     inFlight: concurrency ?? TASK_IN_FLIGHT,
     delayMs: batchDelayMs(concurrency ?? TASK_IN_FLIGHT),
+  };
+  /** The no-engine script's runs, each mode on the same people in every round. */
+  const scripts = {
+    lib: naiveSeries({ mode: 'plain' }),
+    ledger: naiveSeries({ mode: 'ledger' }),
+    acked: naiveSeries({ mode: 'acknowledged', ...asTask }),
+    wide: naiveSeries({ mode: 'acknowledged', ...WIDE }),
   };
   const rawSlapd: number[] = [];
   const writes = { raw: 0, first: 0, rerun: [] as number[], edit: [] as number[], editPeople: 0 };
@@ -450,17 +444,11 @@ export async function ldapFirstRun(
     s.raw.push(raw.ms);
     rawSlapd.push(raw.slapdCpu);
     writes.raw = raw.writes;
-    const runs: [keyof typeof groupWrites | 'lib' | 'ledger', NaiveRun][] = [
-      ['lib', { mode: 'plain' }],
-      ['ledger', { mode: 'ledger' }],
-      ['acked', { mode: 'acknowledged', ...asTask }],
-      ['wide', { mode: 'acknowledged', ...WIDE }],
-    ];
-    for (const [what, how] of runs) {
-      const r = await naiveLdapts(csv, users, how);
-      s[what].push(r.ms);
-      cpu[what].push({ idem: r.cpu, slapd: r.slapdCpu });
-      if (what === 'acked' || what === 'wide') groupWrites[what].push(r.groupWrites);
+    for (const script of Object.values(scripts)) {
+      const r = await naiveLdapts(csv, users, script.how);
+      script.ms.push(r.ms);
+      script.cpu.push({ idem: r.cpu, slapd: r.slapdCpu });
+      script.groupWrites.push(r.groupWrites);
     }
     const slapd = await Slapd.start();
     try {
@@ -510,7 +498,7 @@ export async function ldapFirstRun(
   const base = { what: 'ldapadd', value: raw, unit: 'rec/s', samples: s.raw.map((ms) => rate(n, ms)) };
   const rates = (xs: number[]) => xs.map((ms) => rate(n, ms));
   const cc = concurrency === undefined ? 'default concurrency' : `concurrency ${concurrency}`;
-  const libCpu = medianCpu(cpu.lib);
+  const libCpu = medianCpu(scripts.lib.cpu);
   const firstCpu = medianCpu(cpu.first);
   return [
     {
@@ -534,13 +522,13 @@ export async function ldapFirstRun(
       samples: rates(s.first),
       baseline: {
         what: 'ldapts script, no engine',
-        value: rate(n, median(s.lib)),
+        value: rate(n, median(scripts.lib.ms)),
         unit: 'rec/s',
-        samples: rates(s.lib),
+        samples: rates(scripts.lib.ms),
       },
-      ratio: first / rate(n, median(s.lib)),
+      ratio: first / rate(n, median(scripts.lib.ms)),
       detail:
-        `the same idem runs as the row above; test/bench/naive-ldap.mjs ${samples(s.lib)} ` +
+        `the same idem runs as the row above; test/bench/naive-ldap.mjs ${samples(scripts.lib.ms)} ` +
         `(${fmtCpu(libCpu).replace('idem', 'script')}); idem's first run ${fmtCpu(firstCpu)}` +
         (Number.isFinite(firstCpu.idem - libCpu.idem)
           ? `: idem's process takes ${(((firstCpu.idem - libCpu.idem) * 1e6) / n).toFixed(0)} µs of CPU ` +
@@ -549,35 +537,35 @@ export async function ldapFirstRun(
     },
     {
       figure: `ldap first run, ${n} people, no engine: the library + idem's ledger rows`,
-      value: rate(n, median(s.ledger)),
+      value: rate(n, median(scripts.ledger.ms)),
       unit: 'rec/s',
-      samples: rates(s.ledger),
+      samples: rates(scripts.ledger.ms),
       baseline: base,
-      ratio: rate(n, median(s.ledger)) / raw,
+      ratio: rate(n, median(scripts.ledger.ms)) / raw,
       detail:
-        `test/bench/naive-ldap.mjs ledger ${samples(s.ledger)} (${fmtCpu(medianCpu(cpu.ledger)).replace('idem', 'script')}): ` +
+        `test/bench/naive-ldap.mjs ledger ${samples(scripts.ledger.ms)} (${fmtCpu(medianCpu(scripts.ledger.cpu)).replace('idem', 'script')}): ` +
         "the library-alone script plus the rows idem's ledger gets for each record of a first run (plan rows " +
         'committed before the first write; per record two apply lines, a result row and a done line; not the ' +
         "run's key hashes and counts), through SqliteLedger and Journal; groups still added once each at the end, " +
         'with all their members',
     },
     ...[
-      { what: 'acked' as const, how: asTask, label: 'as the task runs' },
-      { what: 'wide' as const, how: WIDE, label: 'the fastest setting measured' },
-    ].map(({ what, how, label }) => ({
+      { script: scripts.acked, how: asTask, label: 'as the task runs' },
+      { script: scripts.wide, how: WIDE, label: 'the fastest setting measured' },
+    ].map(({ script, how, label }) => ({
       figure: `ldap first run, ${n} people, no engine: + each record waits for its member write (${how.inFlight} in flight, ${how.delayMs} ms)`,
-      value: rate(n, median(s[what])),
+      value: rate(n, median(script.ms)),
       unit: 'rec/s' as Unit,
-      samples: rates(s[what]),
+      samples: rates(script.ms),
       baseline: base,
-      ratio: rate(n, median(s[what])) / raw,
+      ratio: rate(n, median(script.ms)) / raw,
       detail:
-        `test/bench/naive-ldap.mjs acknowledged ${samples(s[what])} (${fmtCpu(medianCpu(cpu[what])).replace('idem', 'script')}; ` +
-        `${groupWrites[what].join(', ')} group writes), ${label}: the ledger row, except that a record is done only ` +
+        `test/bench/naive-ldap.mjs acknowledged ${samples(script.ms)} (${fmtCpu(medianCpu(script.cpu)).replace('idem', 'script')}; ` +
+        `${script.groupWrites.join(', ')} group writes), ${label}: the ledger row, except that a record is done only ` +
         `once the server acknowledged a write carrying its member values, as idem promises (${how.inFlight} records ` +
         `in flight; member values coalesced per group, one write in flight per group, a ${how.delayMs} ms wait for ` +
         'more). No check, snapshot, retry, report or lock: what an engine adds comes on top. ' +
-        `idem's first run reaches ${(first / rate(n, median(s[what]))).toFixed(2)}x of it`,
+        `idem's first run reaches ${(first / rate(n, median(script.ms))).toFixed(2)}x of it`,
     })),
     {
       figure: `ldap no-op rerun, ${n} people`,

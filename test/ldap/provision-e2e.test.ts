@@ -119,7 +119,11 @@ describeLdap('provision-users against a server that keeps member values sorted (
       'uid=u0002,ou=people,dc=example,dc=com',
     ]);
     await expectDirectory(f.pool, f.slapd, moved);
-    // u0002 now sits in research's values ahead of members that joined before it.
+    // u0002 joined research last, yet sits in its values ahead of members that joined before it.
+    const [research] = await f.pool.search(f.slapd.groupsDn, { scope: 'one', filter: '(cn=research)' });
+    const inResearch = research?.attrs.member ?? [];
+    expect(inResearch).toEqual([...inResearch].sort());
+    expect(inResearch.indexOf('uid=u0002,ou=people,dc=example,dc=com')).toBe(0);
     await expectNoWrites(f, writeUsers(join(f.dir, 'moved-again.csv'), moved));
   });
 });
